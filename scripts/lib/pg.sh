@@ -1,0 +1,88 @@
+# Throwaway PostgreSQL for tests and benchmarks. Source this file, then call
+# pg_start_throwaway; it exports FPR_TEST_PG_URL (a server URL without a
+# database name; tests create their own databases) and FPR_TEST_PG_CTL (a
+# command that runs pg_ctl on this cluster, so tests can stop and start it to
+# simulate outages). The cluster lives in a temporary directory, listens on a
+# free loopback port only, and is removed by pg_stop_throwaway.
+
+pg_bin_dir() {
+  local dir
+  for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    if [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; then
+      echo "$dir"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Installs the server from Debian's packages when it is missing (fresh machine).
+pg_ensure_installed() {
+  if pg_bin_dir >/dev/null; then return 0; fi
+  echo "PostgreSQL not found: installing it with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+  # Debian starts a default cluster on install; ours does not need it.
+  pg_bin_dir >/dev/null
+}
+
+pg_free_port() {
+  local port
+  for _ in $(seq 1 200); do
+    port=$(( (RANDOM % 20000) + 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# initdb refuses to run as root, so as root the cluster belongs to 'postgres'.
+pg_as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_start_throwaway() {
+  pg_ensure_installed
+  local bin port
+  bin=$(pg_bin_dir)
+  port=$(pg_free_port)
+  PG_THROWAWAY_DIR=$(mktemp -d /tmp/fpr-pg.XXXXXX)
+  chmod 755 "$PG_THROWAWAY_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_THROWAWAY_DIR"
+  pg_as_owner "$bin/initdb" -D "$PG_THROWAWAY_DIR/data" -U postgres -A trust \
+    --no-sync -E UTF8 --locale=C.UTF-8 >"$PG_THROWAWAY_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_THROWAWAY_DIR/initdb.log" >&2; return 1; }
+  cat >"$PG_THROWAWAY_DIR/pg_ctl" <<SCRIPT
+#!/usr/bin/env bash
+# pg_ctl for the throwaway cluster in $PG_THROWAWAY_DIR
+if [ "\$(id -u)" = 0 ]; then
+  exec runuser -u postgres -- "$bin/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -l "$PG_THROWAWAY_DIR/server.log" "\$@"
+fi
+exec "$bin/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -l "$PG_THROWAWAY_DIR/server.log" "\$@"
+SCRIPT
+  chmod 755 "$PG_THROWAWAY_DIR/pg_ctl"
+  echo "port = $port" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  echo "listen_addresses = '127.0.0.1'" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  echo "unix_socket_directories = '$PG_THROWAWAY_DIR'" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  echo "max_connections = 300" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  "$PG_THROWAWAY_DIR/pg_ctl" start -w -t 60 >/dev/null \
+    || { cat "$PG_THROWAWAY_DIR/server.log" >&2; return 1; }
+  export FPR_TEST_PG_URL="postgres://postgres@127.0.0.1:$port"
+  export FPR_TEST_PG_CTL="$PG_THROWAWAY_DIR/pg_ctl"
+  export PG_THROWAWAY_DIR
+  echo "throwaway PostgreSQL ($bin) on 127.0.0.1:$port" >&2
+}
+
+pg_stop_throwaway() {
+  if [ -n "${PG_THROWAWAY_DIR:-}" ] && [ -d "$PG_THROWAWAY_DIR" ]; then
+    "$PG_THROWAWAY_DIR/pg_ctl" stop -m immediate >/dev/null 2>&1 || true
+    rm -rf "$PG_THROWAWAY_DIR"
+  fi
+}
