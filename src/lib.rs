@@ -2,7 +2,17 @@
 //! payment gateway (formerly PayBox.money).
 //!
 //! The crate is layered the way one callback flows through it:
-//! [`protocol`] (pure FreedomPay protocol) → [`cli`] (operator commands).
+//! [`protocol`] (pure FreedomPay protocol) → [`domain`] (typed callback, order
+//! rules, state transitions) → [`store`] (one transaction per callback, on
+//! PostgreSQL or SQLite) → [`http`] (axum endpoints and signed answers).
+//! [`config`] holds the settings and [`cli`] the operator commands.
 
+pub mod auth;
 pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
 pub mod protocol;
+pub mod server;
+pub mod store;
+pub mod telemetry;

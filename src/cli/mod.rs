@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
+mod serve;
 mod sign;
 mod verify;
 
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
 
 /// Exit code for bad configuration or arguments (interface contract).
 pub const EXIT_BAD_CONFIG: u8 = 2;
@@ -29,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the callback receiver (the default when no subcommand is given).
     Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
     /// Compute the pg_sig of a message given as name=value pairs.
     Sign(sign::SignArgs),
     /// Check the pg_sig of a message given as name=value pairs or as XML.
@@ -38,15 +43,20 @@ pub enum Command {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            eprintln!(
-                "freedompay-receiver: the HTTP receiver is not built yet; use sign or verify"
-            );
-            ExitCode::SUCCESS
-        }
+        Command::Serve => serve::serve(cli.config.as_deref()),
+        Command::Migrate => serve::migrate(cli.config.as_deref()),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
     }
+}
+
+/// Loads the configuration; on error prints one line naming the key and
+/// returns the exit code for bad configuration.
+fn load_settings(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
+    Settings::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_BAD_CONFIG)
+    })
 }
 
 /// Parses `name=value` command-line pairs (split at the first `=`).

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 const MAX_INTEGER_DIGITS: usize = 18;
 
 /// A non-negative amount with at most two decimals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(Decimal);
 
 /// Why a text is not an amount.
@@ -43,6 +43,11 @@ impl Amount {
 
     pub fn is_zero(&self) -> bool {
         self.0.is_zero()
+    }
+
+    /// The sum, or `None` if it would overflow.
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
     }
 }
 

@@ -1,4 +1,8 @@
-//! The project's one integration-test binary. Each module covers one area.
+//! The project's one integration-test binary. Each module covers one area;
+//! receiver tests run the real server on a loopback port against SQLite and
+//! PostgreSQL (see `support`).
+
+mod support;
 
 mod protocol_amount;
 mod protocol_answer;
@@ -6,3 +10,10 @@ mod protocol_cli;
 mod protocol_decode;
 mod protocol_props;
 mod protocol_vectors;
+mod receiver_auth;
+mod receiver_endpoints;
+mod receiver_idempotency;
+mod receiver_malformed;
+mod receiver_result;
+mod receiver_rules;
+mod receiver_storage;

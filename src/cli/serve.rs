@@ -1,0 +1,76 @@
+//! `serve` (the default command) and `migrate`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+
+use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings};
+use crate::server::{run, shutdown_signal};
+use crate::store::Store;
+use crate::telemetry;
+
+pub fn serve(config: Option<&Path>) -> ExitCode {
+    let settings = match load_settings(config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    telemetry::init(&settings.log);
+    runtime().block_on(async move {
+        let listener = match TcpListener::bind(&settings.server.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "error: server.listen: cannot listen on {}: {e}",
+                    settings.server.listen
+                );
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+        };
+        let address = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        println!("freedompay-receiver listening on http://{address}");
+        match run(settings, listener, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    })
+}
+
+pub fn migrate(config: Option<&Path>) -> ExitCode {
+    let settings = match load_settings(config) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    runtime().block_on(async move {
+        let result = async {
+            let store = Store::connect(&settings.database)?;
+            store.migrate().await?;
+            store.close().await;
+            Ok::<_, crate::store::StoreError>(store.backend_name())
+        }
+        .await;
+        match result {
+            Ok(backend) => {
+                println!("migrations applied ({backend})");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        }
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
+}

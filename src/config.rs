@@ -1,0 +1,359 @@
+//! Typed settings: defaults compiled in, then the TOML file, then environment
+//! variables `FPR__SECTION__KEY` (e.g. `FPR__DATABASE__URL`). Every key is
+//! documented in the README and in `config/example.toml`.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::protocol::Amount;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub merchants: Vec<MerchantSettings>,
+    #[serde(default)]
+    pub endpoints: EndpointSettings,
+    #[serde(default)]
+    pub rules: RulesSettings,
+    #[serde(default)]
+    pub signature: SignatureSettings,
+    #[serde(default)]
+    pub redirect: RedirectSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    /// Outbound API and reconciliation settings; read but not used yet.
+    #[serde(default)]
+    pub api: toml_table::Table,
+    #[serde(default)]
+    pub reconcile: toml_table::Table,
+}
+
+/// Free-form tables for sections whose keys are fixed by the interface but
+/// whose features are not built yet.
+pub mod toml_table {
+    pub type Table = std::collections::BTreeMap<String, serde_json::Value>;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    /// Larger request bodies are answered 413 and nothing is stored.
+    pub max_body_bytes: usize,
+    /// Whole-request deadline, reading the body included.
+    pub request_timeout_secs: u64,
+    /// How long in-flight requests may run on after SIGTERM / Ctrl-C.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 65_536,
+            request_timeout_secs: 15,
+            shutdown_timeout_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` (the embedded default) or `postgres://user:pass@host/db`.
+    pub url: SecretString,
+    pub max_connections: u32,
+    /// Apply migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    /// How long a request waits for a database connection before answering 503.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: SecretString::from("sqlite://freedompay-receiver.db"),
+            max_connections: 16,
+            migrate_on_start: true,
+            acquire_timeout_secs: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantSettings {
+    /// `pg_merchant_id`, as a string.
+    pub id: String,
+    pub secret_key: Option<SecretString>,
+    /// Alternative to `secret_key`: a file holding the key (trailing newline ignored).
+    pub secret_key_file: Option<PathBuf>,
+    /// Signs payout notifications; falls back to `secret_key`.
+    pub payout_secret_key: Option<SecretString>,
+    /// Still accepted during key rotation.
+    pub previous_secret_key: Option<SecretString>,
+    #[serde(default)]
+    pub auto_refund: bool,
+    #[serde(default = "default_refund_method")]
+    pub refund_method: String,
+}
+
+fn default_refund_method() -> String {
+    "revoke".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointSettings {
+    pub check: String,
+    pub result: String,
+    pub refund: String,
+    pub capture: String,
+    pub payout: String,
+    pub success: String,
+    pub failure: String,
+    /// Script names for signing when a proxy rewrites the public path.
+    pub script_names: ScriptNameOverrides,
+}
+
+impl Default for EndpointSettings {
+    fn default() -> Self {
+        EndpointSettings {
+            check: "/freedompay/check".into(),
+            result: "/freedompay/result".into(),
+            refund: "/freedompay/refund".into(),
+            capture: "/freedompay/capture".into(),
+            payout: "/freedompay/payout".into(),
+            success: "/freedompay/success".into(),
+            failure: "/freedompay/failure".into(),
+            script_names: ScriptNameOverrides::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScriptNameOverrides {
+    pub check: Option<String>,
+    pub result: Option<String>,
+    pub refund: Option<String>,
+    pub capture: Option<String>,
+    pub payout: Option<String>,
+    pub success: Option<String>,
+    pub failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RulesSettings {
+    pub require_known_order: bool,
+    pub amount_must_match: bool,
+    pub currency_must_match: bool,
+    pub allowed_currencies: Vec<String>,
+    pub min_amount: Option<String>,
+    pub max_amount: Option<String>,
+    pub reject_expired: bool,
+    pub reject_already_paid: bool,
+    pub reject_testing_mode: bool,
+}
+
+impl Default for RulesSettings {
+    fn default() -> Self {
+        RulesSettings {
+            require_known_order: true,
+            amount_must_match: true,
+            currency_must_match: true,
+            allowed_currencies: Vec::new(),
+            min_amount: Some("0.01".into()),
+            max_amount: None,
+            reject_expired: true,
+            reject_already_paid: true,
+            reject_testing_mode: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignatureSettings {
+    /// Accept the raw-sort and drop-empty signature variants when the
+    /// canonical rule fails (protocol reference §1.2).
+    pub allow_variants: bool,
+}
+
+impl Default for SignatureSettings {
+    fn default() -> Self {
+        SignatureSettings {
+            allow_variants: true,
+        }
+    }
+}
+
+/// Where the payer's browser goes after a success or failure redirect. Unset:
+/// a small HTML page is shown instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedirectSettings {
+    pub success_url: Option<String>,
+    pub failure_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `pretty` (human) or `json` (one object per line).
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `freedompay_receiver=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+/// A configuration problem, phrased as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `path` (if any), then `FPR__…` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            if !path.exists() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("FPR")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        Self::finish(builder)
+    }
+
+    /// Parses settings from TOML text alone (no environment layer).
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        Self::finish(
+            config::Config::builder()
+                .add_source(config::File::from_str(text, config::FileFormat::Toml)),
+        )
+    }
+
+    fn finish(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<Settings, ConfigError> {
+        let raw = builder
+            .build()
+            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        let settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: keys present, amounts well-formed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.merchants.is_empty() {
+            return Err(ConfigError::new(
+                "merchants",
+                "at least one [[merchants]] entry is required",
+            ));
+        }
+        for (i, merchant) in self.merchants.iter().enumerate() {
+            if merchant.id.trim().is_empty() {
+                return Err(ConfigError::new(
+                    format!("merchants[{i}].id"),
+                    "must not be empty",
+                ));
+            }
+            merchant.payment_key().map_err(|e| ConfigError {
+                key: format!("merchants[{i}].{}", e.key),
+                message: e.message,
+            })?;
+        }
+        for (key, value) in [
+            ("rules.min_amount", &self.rules.min_amount),
+            ("rules.max_amount", &self.rules.max_amount),
+        ] {
+            if let Some(text) = value {
+                text.parse::<Amount>()
+                    .map_err(|e| ConfigError::new(key, e.to_string()))?;
+            }
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(ConfigError::new(
+                "log.format",
+                "must be \"pretty\" or \"json\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl MerchantSettings {
+    /// The payment key, from `secret_key` or `secret_key_file`.
+    pub fn payment_key(&self) -> Result<SecretString, ConfigError> {
+        match (&self.secret_key, &self.secret_key_file) {
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                "secret_key",
+                "set secret_key or secret_key_file, not both",
+            )),
+            (Some(key), None) if key.expose_secret().is_empty() => {
+                Err(ConfigError::new("secret_key", "must not be empty"))
+            }
+            (Some(key), None) => Ok(key.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::new(
+                        "secret_key_file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?;
+                let key = text.trim_end_matches(['\r', '\n']);
+                if key.is_empty() {
+                    return Err(ConfigError::new(
+                        "secret_key_file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Ok(SecretString::from(key))
+            }
+            (None, None) => Err(ConfigError::new(
+                "secret_key",
+                "missing (or set secret_key_file)",
+            )),
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Card numbers. FreedomPay sends masked PANs (`5483-18XX-XXXX-0293`), but the
+//! receiver never relies on that: any card-number field is re-masked before it
+//! is stored or logged, so a full PAN can never reach the database.
+
+use crate::protocol::{Field, Message, Value};
+
+/// Whether a field name carries a card number (`pg_card_pan`, `pg_card_hash`).
+pub fn is_card_field(name: &str) -> bool {
+    name.contains("card_pan") || name.contains("card_hash") || name.ends_with("_pan")
+}
+
+/// Keeps the first 6 and last 4 digits, replaces every other digit with `X`,
+/// and leaves separators and existing `X`s as they are. Values with 10 or
+/// fewer digits are already masked (or not a PAN) and are returned unchanged.
+pub fn mask_pan(value: &str) -> String {
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    if digits <= 10 {
+        return value.to_owned();
+    }
+    let mut seen = 0;
+    value
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            seen += 1;
+            if seen <= 6 || seen > digits - 4 {
+                c
+            } else {
+                'X'
+            }
+        })
+        .collect()
+}
+
+/// The message as `events.fields` JSON, card-number fields masked.
+pub fn masked_fields_json(message: &Message) -> String {
+    fn mask(fields: &[Field]) -> Vec<Field> {
+        fields
+            .iter()
+            .map(|f| Field {
+                name: f.name.clone(),
+                value: match &f.value {
+                    Value::Text(t) if is_card_field(&f.name) => Value::Text(mask_pan(t)),
+                    Value::Text(t) => Value::Text(t.clone()),
+                    Value::Nested(children) => Value::Nested(mask(children)),
+                },
+            })
+            .collect()
+    }
+    Message::from_fields(mask(message.fields()))
+        .to_json()
+        .to_string()
+}

@@ -1,0 +1,149 @@
+//! The merchant's order rules (`[rules]`): whether a payment for an order may
+//! go ahead. A failed rule names itself and explains itself in words a payer
+//! can read, because FreedomPay shows `pg_description` to the payer.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{ConfigError, RulesSettings};
+use crate::protocol::Amount;
+
+use super::callback::PaymentNotice;
+use super::state::{Order, OrderStatus};
+
+/// The compiled `[rules]` section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    pub require_known_order: bool,
+    pub amount_must_match: bool,
+    pub currency_must_match: bool,
+    pub allowed_currencies: Vec<String>,
+    pub min_amount: Option<Amount>,
+    pub max_amount: Option<Amount>,
+    pub reject_expired: bool,
+    pub reject_already_paid: bool,
+    pub reject_testing_mode: bool,
+}
+
+/// The rule that said no, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleFailure {
+    /// The config key of the rule (or `order_status`, which always applies).
+    pub rule: &'static str,
+    pub description: String,
+}
+
+impl Rules {
+    pub fn from_settings(settings: &RulesSettings) -> Result<Rules, ConfigError> {
+        let amount = |key: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|text| {
+                    text.parse::<Amount>()
+                        .map_err(|e| ConfigError::new(key, e.to_string()))
+                })
+                .transpose()
+        };
+        Ok(Rules {
+            require_known_order: settings.require_known_order,
+            amount_must_match: settings.amount_must_match,
+            currency_must_match: settings.currency_must_match,
+            allowed_currencies: settings
+                .allowed_currencies
+                .iter()
+                .map(|c| c.to_ascii_uppercase())
+                .collect(),
+            min_amount: amount("rules.min_amount", &settings.min_amount)?,
+            max_amount: amount("rules.max_amount", &settings.max_amount)?,
+            reject_expired: settings.reject_expired,
+            reject_already_paid: settings.reject_already_paid,
+            reject_testing_mode: settings.reject_testing_mode,
+        })
+    }
+
+    /// Checks every rule in a fixed order and returns the first that fails.
+    pub fn check(
+        &self,
+        notice: &PaymentNotice,
+        order: Option<&Order>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RuleFailure> {
+        let fail = |rule, description: String| Err(RuleFailure { rule, description });
+        let id = &notice.order_id;
+        if self.reject_testing_mode && notice.testing_mode {
+            return fail(
+                "reject_testing_mode",
+                "Test payments are not accepted".into(),
+            );
+        }
+        let currency = notice.currency.to_ascii_uppercase();
+        if !self.allowed_currencies.is_empty() && !self.allowed_currencies.contains(&currency) {
+            return fail(
+                "allowed_currencies",
+                format!("Currency {currency} is not accepted"),
+            );
+        }
+        if let Some(min) = self.min_amount
+            && notice.amount < min
+        {
+            return fail(
+                "min_amount",
+                format!("Amount {} is below the minimum of {min}", notice.amount),
+            );
+        }
+        if let Some(max) = self.max_amount
+            && notice.amount > max
+        {
+            return fail(
+                "max_amount",
+                format!("Amount {} is above the maximum of {max}", notice.amount),
+            );
+        }
+        let Some(order) = order else {
+            if self.require_known_order {
+                return fail("require_known_order", format!("Order {id} is not known"));
+            }
+            return Ok(());
+        };
+        match order.status {
+            OrderStatus::Paid
+                if self.reject_already_paid
+                    && order.paid_payment_id.as_deref() != Some(notice.payment_id.as_str()) =>
+            {
+                return fail("reject_already_paid", format!("Order {id} is already paid"));
+            }
+            OrderStatus::Cancelled => {
+                return fail("order_status", format!("Order {id} is cancelled"));
+            }
+            OrderStatus::Expired => return fail("order_status", format!("Order {id} has expired")),
+            OrderStatus::Refunded | OrderStatus::PartiallyRefunded => {
+                return fail("order_status", format!("Order {id} has been refunded"));
+            }
+            _ => {}
+        }
+        if self.reject_expired
+            && let Some(expires_at) = order.expires_at
+            && expires_at <= now
+        {
+            return fail("reject_expired", format!("Order {id} has expired"));
+        }
+        if self.amount_must_match && notice.amount != order.amount {
+            return fail(
+                "amount_must_match",
+                format!(
+                    "Amount {} does not match the amount {} of order {id}",
+                    notice.amount, order.amount
+                ),
+            );
+        }
+        if self.currency_must_match && !currency.eq_ignore_ascii_case(&order.currency) {
+            return fail(
+                "currency_must_match",
+                format!(
+                    "Currency {currency} does not match the currency {} of order {id}",
+                    order.currency
+                ),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! The callback endpoints (check, result, refund, capture, payout): read the
+//! body within its limit, decode, authenticate, parse, decide and record in one
+//! transaction, then answer with signed XML, only after the commit.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
+use chrono::Utc;
+use tracing::{info, warn};
+
+use super::{AppState, reply};
+use crate::auth::Authenticated;
+use crate::domain::pan::masked_fields_json;
+use crate::domain::{Callback, CallbackKind, state};
+use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
+use crate::store::Delivery;
+
+/// A request that has been read, decoded and authenticated.
+pub(super) struct Verified<'a> {
+    pub message: Message,
+    pub auth: Authenticated<'a>,
+}
+
+/// The steps every endpoint shares: body within the limit, decoding,
+/// authentication. On failure, the response to send (nothing is written).
+pub(super) async fn read_and_verify(
+    state: &AppState,
+    kind: CallbackKind,
+    request: Request,
+) -> Result<Verified<'_>, Response> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let raw = RawRequest {
+        is_get: parts.method == Method::GET || parts.method == Method::HEAD,
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+        query: parts.uri.query(),
+        body: &bytes,
+    };
+    let message = decode_request(raw).map_err(|e| {
+        warn!(endpoint = kind.as_str(), error = %e, "malformed callback");
+        reply::unsigned_error(StatusCode::BAD_REQUEST, &format!("Malformed request: {e}"))
+    })?;
+    let auth = state
+        .merchants
+        .authenticate(kind, &message, state.script(kind), state.verify_options)
+        .map_err(|e| {
+            warn!(
+                endpoint = kind.as_str(),
+                reason = e.reason(),
+                "callback not authenticated: {e}"
+            );
+            reply::unsigned_error(
+                StatusCode::FORBIDDEN,
+                "Invalid signature or unknown merchant",
+            )
+        })?;
+    Ok(Verified { message, auth })
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            reply::unsigned_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large")
+        } else {
+            reply::unsigned_error(StatusCode::BAD_REQUEST, "Request body could not be read")
+        }
+    })
+}
+
+pub async fn handle(
+    State(app): State<Arc<AppState>>,
+    kind: CallbackKind,
+    request: Request,
+) -> Response {
+    let verified = match read_and_verify(&app, kind, request).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    let script = app.script(kind);
+    let auth = &verified.auth;
+    let callback = match Callback::parse(kind, &auth.merchant.id, &verified.message) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(endpoint = kind.as_str(), merchant = %auth.merchant.id, error = %e, "callback rejected as malformed");
+            let answer = Answer::new(Status::Error, format!("Malformed request: {e}"));
+            return reply::signed(StatusCode::BAD_REQUEST, &answer, script, auth);
+        }
+    };
+    let delivery = Delivery {
+        callback: &callback,
+        fields_json: masked_fields_json(&verified.message),
+        signature_variant: auth.variant.as_str(),
+        key_label: auth.key_label.as_str(),
+    };
+    let now = Utc::now();
+    let decided = app
+        .store
+        .process(&delivery, |current| {
+            state::decide(&callback, current, &app.rules, now)
+        })
+        .await;
+    match decided {
+        Ok(processed) => {
+            info!(
+                endpoint = kind.as_str(),
+                merchant = %callback.merchant_id,
+                order_id = callback.order_id.as_deref().unwrap_or(""),
+                payment_id = callback.payment_id.as_deref().unwrap_or(""),
+                answer = processed.status.as_str(),
+                duplicate = processed.duplicate,
+                event_id = processed.event_id,
+                variant = auth.variant.as_str(),
+                "callback recorded"
+            );
+            let answer = Answer::new(processed.status, processed.description);
+            reply::signed(StatusCode::OK, &answer, script, auth)
+        }
+        Err(e) => {
+            warn!(endpoint = kind.as_str(), merchant = %callback.merchant_id, error = %e, "callback not recorded; answering 503 so FreedomPay retries");
+            let answer = Answer::new(Status::Error, "Temporarily unavailable, please retry");
+            reply::signed(StatusCode::SERVICE_UNAVAILABLE, &answer, script, auth)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The HTTP face of the receiver: the callback endpoints at their configured
+//! paths, health checks, body limits and timeouts.
+
+mod callback;
+mod health;
+mod redirect;
+mod reply;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{any, get};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::auth::Merchants;
+use crate::config::{ConfigError, Settings};
+use crate::domain::{CallbackKind, Rules};
+use crate::protocol::{VerifyOptions, script_name};
+use crate::store::Store;
+
+/// Everything a request handler needs, shared by all requests.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub merchants: Merchants,
+    pub rules: Rules,
+    pub verify_options: VerifyOptions,
+    pub max_body_bytes: usize,
+    pub success_url: Option<String>,
+    pub failure_url: Option<String>,
+    endpoints: Vec<Endpoint>,
+}
+
+/// One callback endpoint: its path and the script name its signatures use.
+#[derive(Clone, Debug)]
+struct Endpoint {
+    kind: CallbackKind,
+    path: String,
+    script: String,
+}
+
+impl AppState {
+    pub fn new(settings: &Settings, store: Store) -> Result<AppState, ConfigError> {
+        let e = &settings.endpoints;
+        let o = &e.script_names;
+        let table = [
+            (CallbackKind::Check, &e.check, &o.check),
+            (CallbackKind::Result, &e.result, &o.result),
+            (CallbackKind::Refund, &e.refund, &o.refund),
+            (CallbackKind::Capture, &e.capture, &o.capture),
+            (CallbackKind::Payout, &e.payout, &o.payout),
+            (CallbackKind::Success, &e.success, &o.success),
+            (CallbackKind::Failure, &e.failure, &o.failure),
+        ];
+        let endpoints = table
+            .into_iter()
+            .map(|(kind, path, script_override)| {
+                if !path.starts_with('/') {
+                    return Err(ConfigError::new(
+                        format!("endpoints.{}", kind.as_str()),
+                        "must start with /",
+                    ));
+                }
+                Ok(Endpoint {
+                    kind,
+                    path: path.clone(),
+                    script: script_override
+                        .clone()
+                        .unwrap_or_else(|| script_name(path).to_owned()),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AppState {
+            store,
+            merchants: Merchants::from_settings(&settings.merchants)?,
+            rules: Rules::from_settings(&settings.rules)?,
+            verify_options: VerifyOptions {
+                allow_variants: settings.signature.allow_variants,
+            },
+            max_body_bytes: settings.server.max_body_bytes,
+            success_url: settings.redirect.success_url.clone(),
+            failure_url: settings.redirect.failure_url.clone(),
+            endpoints,
+        })
+    }
+
+    /// The script name signatures on `kind`'s endpoint use.
+    pub fn script(&self, kind: CallbackKind) -> &str {
+        self.endpoints
+            .iter()
+            .find(|e| e.kind == kind)
+            .map_or("", |e| e.script.as_str())
+    }
+}
+
+/// The router: each callback kind at its configured path, plus health checks.
+pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    let mut router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz));
+    for endpoint in &state.endpoints {
+        let kind = endpoint.kind;
+        let handler = move |s, r| async move {
+            if kind.is_redirect() {
+                redirect::handle(s, kind, r).await
+            } else {
+                callback::handle(s, kind, r).await
+            }
+        };
+        router = router.route(&endpoint.path, any(handler));
+    }
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,96 @@
+//! The payer's browser coming back (success and failure URLs). Verified like a
+//! callback and logged as an event, but never a change of payment state: the
+//! result callback is the only proof of payment.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tracing::warn;
+
+use super::callback::read_and_verify;
+use super::{AppState, reply};
+use crate::domain::pan::masked_fields_json;
+use crate::domain::{Callback, CallbackKind};
+use crate::store::Delivery;
+
+pub async fn handle(
+    State(app): State<Arc<AppState>>,
+    kind: CallbackKind,
+    request: Request,
+) -> Response {
+    let verified = match read_and_verify(&app, kind, request).await {
+        Ok(v) => v,
+        Err(response) => {
+            let status = response.status();
+            return reply::page(status, "Payment", "This link is not valid.");
+        }
+    };
+    let auth = &verified.auth;
+    let callback = match Callback::parse(kind, &auth.merchant.id, &verified.message) {
+        Ok(c) => c,
+        Err(_) => {
+            return reply::page(
+                StatusCode::BAD_REQUEST,
+                "Payment",
+                "This link is not valid.",
+            );
+        }
+    };
+    let delivery = Delivery {
+        callback: &callback,
+        fields_json: masked_fields_json(&verified.message),
+        signature_variant: auth.variant.as_str(),
+        key_label: auth.key_label.as_str(),
+    };
+    // The payer is not kept waiting on the log: if the database is down the
+    // page is still shown.
+    if let Err(e) = app.store.record_event(&delivery).await {
+        warn!(endpoint = kind.as_str(), error = %e, "redirect not logged");
+    }
+    let target = match kind {
+        CallbackKind::Success => app.success_url.as_deref(),
+        _ => app.failure_url.as_deref(),
+    };
+    match target.and_then(|url| redirect_url(url, &callback)) {
+        Some(location) => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        None => {
+            let order = callback.order_id.as_deref().unwrap_or("");
+            let (title, text) = match kind {
+                CallbackKind::Success => (
+                    "Thank you",
+                    format!(
+                        "Your payment for order {order} is being confirmed. You can close this page."
+                    ),
+                ),
+                _ => (
+                    "Payment not completed",
+                    format!("The payment for order {order} did not go through."),
+                ),
+            };
+            reply::page(StatusCode::OK, title, &text)
+        }
+    }
+}
+
+/// The configured URL with `order_id` and `payment_id` appended.
+fn redirect_url(base: &str, callback: &Callback) -> Option<String> {
+    let mut url = url::Url::parse(base).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        if let Some(order_id) = &callback.order_id {
+            query.append_pair("order_id", order_id);
+        }
+        if let Some(payment_id) = &callback.payment_id {
+            query.append_pair("payment_id", payment_id);
+        }
+    }
+    Some(url.into())
+}

@@ -1,0 +1,53 @@
+//! Building responses: XML answers (signed when the merchant is known) and the
+//! small HTML pages of the redirect endpoints.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use quick_xml::escape::escape;
+
+use crate::auth::Authenticated;
+use crate::protocol::{Answer, Status};
+
+const XML: &str = "application/xml; charset=utf-8";
+
+fn with_type(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A signed `<response>`, with the key that verified the request.
+pub fn signed(
+    status: StatusCode,
+    answer: &Answer,
+    script: &str,
+    auth: &Authenticated<'_>,
+) -> Response {
+    with_type(
+        status,
+        XML,
+        answer.to_signed_xml(script, auth.signing_key()),
+    )
+}
+
+/// An unsigned `<response>` with `pg_status` `error`: the sender is unknown.
+pub fn unsigned_error(status: StatusCode, description: &str) -> Response {
+    with_type(
+        status,
+        XML,
+        Answer::new(Status::Error, description).to_unsigned_xml(),
+    )
+}
+
+/// A minimal HTML page for the payer's browser.
+pub fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+         <body><h1>{t}</h1><p>{x}</p></body></html>",
+        t = escape(title),
+        x = escape(text)
+    );
+    with_type(status, "text/html; charset=utf-8", body)
+}

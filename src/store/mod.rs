@@ -1,0 +1,337 @@
+//! Durable storage: one interface ([`Store`]) over two sqlx backends,
+//! PostgreSQL for production and SQLite as the embedded default. This is the
+//! only module with SQL.
+//!
+//! Every callback is handled in one transaction ([`Store::process`]): claim
+//! the idempotency key, read the current state, decide, write the state
+//! changes, the event and the decision, commit. The answer leaves only after
+//! the commit. A repeated delivery finds the key already claimed and gets the
+//! stored answer, recorded as a duplicate event. Concurrent duplicates are
+//! serialised by the database (a unique key, plus on PostgreSQL a
+//! transaction-scoped advisory lock per payment), never by process memory, so
+//! several instances may share one database.
+
+mod postgres;
+mod sqlite;
+
+use std::future::Future;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::config::DatabaseSettings;
+use crate::domain::{
+    Callback, CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan,
+};
+use crate::protocol::{Amount, Status};
+
+pub use postgres::{NOTIFY_CHANNEL, PgStore};
+pub use sqlite::SqliteStore;
+
+/// A storage failure. Every one of them means "not committed": the caller
+/// answers 503 so that FreedomPay retries.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unusable data in the database: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+}
+
+/// One authenticated delivery, as it goes into `events`.
+#[derive(Clone, Debug)]
+pub struct Delivery<'a> {
+    pub callback: &'a Callback,
+    /// All received fields in arrival order, as JSON text (card numbers masked).
+    pub fields_json: String,
+    /// Which signature variant matched (`canonical`, `raw_sort`, `drop_empty`).
+    pub signature_variant: &'a str,
+    /// Which key matched (`current`, `previous`, `payout`).
+    pub key_label: &'a str,
+}
+
+/// The outcome of [`Store::process`], available only after commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Processed {
+    pub status: Status,
+    pub description: String,
+    /// True when this delivery repeated an earlier one and changed nothing.
+    pub duplicate: bool,
+    pub event_id: i64,
+}
+
+/// An order as internal services insert it.
+#[derive(Clone, Debug)]
+pub struct NewOrder<'a> {
+    pub order_id: &'a str,
+    pub amount: Amount,
+    pub currency: &'a str,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The storage interface. An enum rather than a trait object: two backends,
+/// known at compile time, and async methods without boxing.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+/// Dispatches one call to the backend in use.
+macro_rules! dispatch {
+    ($self:ident.$method:ident($($arg:expr),*)) => {
+        match $self {
+            Store::Postgres(s) => s.$method($($arg),*).await,
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens a connection pool for `settings.url`. No connection is made yet:
+    /// the pool connects on first use, and reconnects by itself after an outage.
+    pub fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
+        let url = settings.url.expose_secret();
+        let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs.max(1));
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::connect(
+                url,
+                settings.max_connections,
+                acquire_timeout,
+            )?))
+        } else if url.starts_with("sqlite:") {
+            Ok(Store::Sqlite(SqliteStore::connect(
+                url,
+                settings.max_connections,
+                acquire_timeout,
+            )?))
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// Applies the backend's migrations (`migrations/postgres` or `migrations/sqlite`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        dispatch!(self.migrate())
+    }
+
+    /// A round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self.ping())
+    }
+
+    pub async fn close(&self) {
+        dispatch!(self.close())
+    }
+
+    /// Records one callback and decides it, in one transaction. `decide` sees
+    /// the current state, read under lock inside the transaction.
+    pub async fn process<F>(
+        &self,
+        delivery: &Delivery<'_>,
+        decide: F,
+    ) -> Result<Processed, StoreError>
+    where
+        F: FnOnce(&CurrentState) -> Plan + Send,
+    {
+        match self {
+            Store::Postgres(s) => process_in(s.begin().await?, delivery, decide).await,
+            Store::Sqlite(s) => process_in(s.begin().await?, delivery, decide).await,
+        }
+    }
+
+    /// Records a delivery that decides nothing (a redirect back).
+    pub async fn record_event(&self, delivery: &Delivery<'_>) -> Result<i64, StoreError> {
+        match self {
+            Store::Postgres(s) => record_in(s.begin().await?, delivery).await,
+            Store::Sqlite(s) => record_in(s.begin().await?, delivery).await,
+        }
+    }
+
+    /// Inserts an order, as an internal service would (tests, benchmarks, demos).
+    pub async fn insert_order(
+        &self,
+        merchant_id: &str,
+        order: &NewOrder<'_>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.insert_order(merchant_id, order))
+    }
+
+    pub async fn order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
+        dispatch!(self.order(merchant_id, order_id))
+    }
+
+    pub async fn payment(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        dispatch!(self.payment(merchant_id, payment_id))
+    }
+
+    pub async fn payout(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Payout>, StoreError> {
+        dispatch!(self.payout(merchant_id, order_id))
+    }
+
+    /// Events of a kind (all kinds when `None`), split by the duplicate flag.
+    pub async fn count_events(
+        &self,
+        kind: Option<CallbackKind>,
+    ) -> Result<EventCounts, StoreError> {
+        dispatch!(self.count_events(kind))
+    }
+}
+
+/// How many events there are, first deliveries and duplicates apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub first: i64,
+    pub duplicate: i64,
+}
+
+/// What a callback's transaction reads: its subject's rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lookup<'a> {
+    pub order_id: Option<&'a str>,
+    pub payment_id: Option<&'a str>,
+    pub payout_order_id: Option<&'a str>,
+}
+
+/// The steps of one callback transaction; each backend supplies the SQL.
+pub(crate) trait CallbackTx: Send + Sized {
+    /// Claims `key`. `None`: the claim is ours, decide. `Some`: it was decided
+    /// before, here is the stored answer.
+    fn claim(
+        &mut self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<Option<(Status, String)>, StoreError>> + Send;
+
+    /// Reads (and on PostgreSQL locks) the rows the callback is about. An
+    /// order not named by the callback is found through its payment.
+    fn load(
+        &mut self,
+        merchant_id: &str,
+        lookup: Lookup<'_>,
+    ) -> impl Future<Output = Result<CurrentState, StoreError>> + Send;
+
+    fn apply(
+        &mut self,
+        merchant_id: &str,
+        plan: &Plan,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Appends the event (and on PostgreSQL announces it with NOTIFY).
+    fn insert_event(
+        &mut self,
+        delivery: &Delivery<'_>,
+        answer: Option<(Status, &str)>,
+        duplicate: bool,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Stores the answer under the claimed key.
+    fn settle(
+        &mut self,
+        key: &IdempotencyKey,
+        status: Status,
+        description: &str,
+        event_id: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+async fn process_in<T, F>(
+    mut tx: T,
+    delivery: &Delivery<'_>,
+    decide: F,
+) -> Result<Processed, StoreError>
+where
+    T: CallbackTx,
+    F: FnOnce(&CurrentState) -> Plan + Send,
+{
+    let callback = delivery.callback;
+    let Some(key) = callback.idempotency_key() else {
+        let event_id = tx.insert_event(delivery, None, false).await?;
+        tx.commit().await?;
+        return Ok(Processed {
+            status: Status::Ok,
+            description: String::new(),
+            duplicate: false,
+            event_id,
+        });
+    };
+    if let Some((status, description)) = tx.claim(&key).await? {
+        let event_id = tx
+            .insert_event(delivery, Some((status, &description)), true)
+            .await?;
+        tx.commit().await?;
+        return Ok(Processed {
+            status,
+            description,
+            duplicate: true,
+            event_id,
+        });
+    }
+    let lookup = Lookup {
+        order_id: callback.order_id.as_deref(),
+        payment_id: callback
+            .payment_id
+            .as_deref()
+            .filter(|_| callback.kind != CallbackKind::Payout),
+        payout_order_id: callback
+            .order_id
+            .as_deref()
+            .filter(|_| callback.kind == CallbackKind::Payout),
+    };
+    let state = tx.load(&callback.merchant_id, lookup).await?;
+    let plan = decide(&state);
+    tx.apply(&callback.merchant_id, &plan).await?;
+    let event_id = tx
+        .insert_event(delivery, Some((plan.status, &plan.description)), false)
+        .await?;
+    tx.settle(&key, plan.status, &plan.description, event_id)
+        .await?;
+    tx.commit().await?;
+    Ok(Processed {
+        status: plan.status,
+        description: plan.description,
+        duplicate: false,
+        event_id,
+    })
+}
+
+async fn record_in<T: CallbackTx>(mut tx: T, delivery: &Delivery<'_>) -> Result<i64, StoreError> {
+    let event_id = tx.insert_event(delivery, None, false).await?;
+    tx.commit().await?;
+    Ok(event_id)
+}
+
+/// Reads a stored amount; anything unparsable is corrupt data, not a zero.
+pub(crate) fn parse_amount(text: &str) -> Result<Amount, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("amount {text:?}: {e}")))
+}
+
+/// Reads a stored status word with the given parser.
+pub(crate) fn parse_status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))
+}

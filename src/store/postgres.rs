@@ -1,0 +1,410 @@
+//! PostgreSQL backend: `NUMERIC` money, row locks and a per-payment advisory
+//! lock inside each callback transaction, and `NOTIFY freedompay_events`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::{
+    CallbackTx, Delivery, EventCounts, Lookup, NewOrder, StoreError, parse_amount, parse_status,
+};
+use crate::domain::{
+    CallbackKind, CurrentState, IdempotencyKey, Order, OrderStatus, Payment, PaymentStatus, Payout,
+    PayoutStatus, Plan,
+};
+use crate::protocol::{Amount, Status};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// The channel every committed event is announced on, with its id as payload.
+pub const NOTIFY_CHANNEL: &str = "freedompay_events";
+
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+type OrderRow = (
+    String,
+    Decimal,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+type PaymentRow = (
+    String,
+    String,
+    Decimal,
+    String,
+    String,
+    Option<bool>,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    Decimal,
+);
+type PayoutRow = (
+    String,
+    Option<String>,
+    String,
+    Option<Decimal>,
+    Option<String>,
+);
+
+// Row reads lock the row when run inside a callback transaction (outside one,
+// the lock ends with the statement), so the same text serves both uses.
+const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
+     FROM orders WHERE merchant_id = $1 AND order_id = $2 FOR UPDATE";
+const SELECT_PAYMENT: &str = "SELECT payment_id, order_id, amount, currency, status, captured, testing_mode, \
+     card_mask, failure_code, failure_description, needs_refund, refunded_amount \
+     FROM payments WHERE merchant_id = $1 AND payment_id = $2 FOR UPDATE";
+const SELECT_PAYOUT: &str = "SELECT order_id, payment_id, status, amount, card_mask \
+     FROM payouts WHERE merchant_id = $1 AND order_id = $2 FOR UPDATE";
+
+fn amount(value: Decimal) -> Result<Amount, StoreError> {
+    parse_amount(&value.normalize().to_string())
+}
+
+fn order_from(row: OrderRow) -> Result<Order, StoreError> {
+    Ok(Order {
+        order_id: row.0,
+        amount: amount(row.1)?,
+        currency: row.2,
+        status: parse_status(&row.3, OrderStatus::parse)?,
+        expires_at: row.4,
+        paid_payment_id: row.5,
+    })
+}
+
+fn payment_from(row: PaymentRow) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        payment_id: row.0,
+        order_id: row.1,
+        amount: amount(row.2)?,
+        currency: row.3,
+        status: parse_status(&row.4, PaymentStatus::parse)?,
+        captured: row.5,
+        testing_mode: row.6,
+        card_mask: row.7,
+        failure_code: row.8,
+        failure_description: row.9,
+        needs_refund: row.10,
+        refunded_amount: amount(row.11)?,
+    })
+}
+
+fn payout_from(row: PayoutRow) -> Result<Payout, StoreError> {
+    Ok(Payout {
+        order_id: row.0,
+        payment_id: row.1,
+        status: parse_status(&row.2, PayoutStatus::parse)?,
+        amount: row.3.map(amount).transpose()?,
+        card_mask: row.4,
+    })
+}
+
+impl PgStore {
+    pub(crate) fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?.application_name("freedompay-receiver");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options);
+        Ok(PgStore { pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) async fn begin(&self) -> Result<PgTx, StoreError> {
+        Ok(PgTx(self.pool.begin().await?))
+    }
+
+    pub(crate) async fn insert_order(
+        &self,
+        merchant_id: &str,
+        order: &NewOrder<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO orders (merchant_id, order_id, amount, currency, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(merchant_id)
+        .bind(order.order_id)
+        .bind(order.amount.as_decimal())
+        .bind(order.currency)
+        .bind(order.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
+        let row: Option<OrderRow> = sqlx::query_as(SELECT_ORDER)
+            .bind(merchant_id)
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(order_from).transpose()
+    }
+
+    pub(crate) async fn payment(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let row: Option<PaymentRow> = sqlx::query_as(SELECT_PAYMENT)
+            .bind(merchant_id)
+            .bind(payment_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(payment_from).transpose()
+    }
+
+    pub(crate) async fn payout(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Payout>, StoreError> {
+        let row: Option<PayoutRow> = sqlx::query_as(SELECT_PAYOUT)
+            .bind(merchant_id)
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(payout_from).transpose()
+    }
+
+    pub(crate) async fn count_events(
+        &self,
+        kind: Option<CallbackKind>,
+    ) -> Result<EventCounts, StoreError> {
+        let (first, duplicate): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) \
+             FROM events WHERE $1::text IS NULL OR kind = $1",
+        )
+        .bind(kind.map(CallbackKind::as_str))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EventCounts { first, duplicate })
+    }
+}
+
+/// One callback transaction on PostgreSQL.
+#[derive(Debug)]
+pub(crate) struct PgTx(Transaction<'static, Postgres>);
+
+impl CallbackTx for PgTx {
+    async fn claim(
+        &mut self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(Status, String)>, StoreError> {
+        // The advisory lock serialises every callback about one payment (or
+        // payout) until commit, across instances: two first deliveries cannot
+        // both see "no payment yet". The unique key makes a repeat lose the claim.
+        let claimed = sqlx::query(
+            "WITH subject_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $3, 0))) \
+             INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
+             SELECT $1, $2, $3, $4 FROM subject_lock ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind.as_str())
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .execute(&mut *self.0)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            return Ok(None);
+        }
+        let (status, description): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT answer_status, answer_description FROM callback_decisions \
+             WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind.as_str())
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .fetch_one(&mut *self.0)
+        .await?;
+        let status = parse_status(status.as_deref().unwrap_or(""), Status::parse)?;
+        Ok(Some((status, description.unwrap_or_default())))
+    }
+
+    async fn load(
+        &mut self,
+        merchant_id: &str,
+        lookup: Lookup<'_>,
+    ) -> Result<CurrentState, StoreError> {
+        let mut state = CurrentState::default();
+        if let Some(payment_id) = lookup.payment_id {
+            let row: Option<PaymentRow> = sqlx::query_as(SELECT_PAYMENT)
+                .bind(merchant_id)
+                .bind(payment_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+            state.payment = row.map(payment_from).transpose()?;
+        }
+        let order_id = lookup
+            .order_id
+            .map(str::to_owned)
+            .or_else(|| state.payment.as_ref().map(|p| p.order_id.clone()));
+        if let Some(order_id) = order_id {
+            let row: Option<OrderRow> = sqlx::query_as(SELECT_ORDER)
+                .bind(merchant_id)
+                .bind(order_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+            state.order = row.map(order_from).transpose()?;
+        }
+        if let Some(order_id) = lookup.payout_order_id {
+            let row: Option<PayoutRow> = sqlx::query_as(SELECT_PAYOUT)
+                .bind(merchant_id)
+                .bind(order_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+            state.payout = row.map(payout_from).transpose()?;
+        }
+        Ok(state)
+    }
+
+    async fn apply(&mut self, merchant_id: &str, plan: &Plan) -> Result<(), StoreError> {
+        if let Some(p) = &plan.payment {
+            sqlx::query(
+                "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, captured, \
+                 testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                 ON CONFLICT (merchant_id, payment_id) DO UPDATE SET order_id = EXCLUDED.order_id, \
+                 amount = EXCLUDED.amount, currency = EXCLUDED.currency, status = EXCLUDED.status, \
+                 captured = EXCLUDED.captured, testing_mode = EXCLUDED.testing_mode, \
+                 card_mask = EXCLUDED.card_mask, failure_code = EXCLUDED.failure_code, \
+                 failure_description = EXCLUDED.failure_description, needs_refund = EXCLUDED.needs_refund, \
+                 refunded_amount = EXCLUDED.refunded_amount, updated_at = now()",
+            )
+            .bind(merchant_id)
+            .bind(&p.payment_id)
+            .bind(&p.order_id)
+            .bind(p.amount.as_decimal())
+            .bind(&p.currency)
+            .bind(p.status.as_str())
+            .bind(p.captured)
+            .bind(p.testing_mode)
+            .bind(&p.card_mask)
+            .bind(&p.failure_code)
+            .bind(&p.failure_description)
+            .bind(p.needs_refund)
+            .bind(p.refunded_amount.as_decimal())
+            .execute(&mut *self.0)
+            .await?;
+        }
+        if let Some(o) = &plan.order {
+            sqlx::query(
+                "UPDATE orders SET status = $3, paid_payment_id = $4, updated_at = now() \
+                 WHERE merchant_id = $1 AND order_id = $2",
+            )
+            .bind(merchant_id)
+            .bind(&o.order_id)
+            .bind(o.status.as_str())
+            .bind(&o.paid_payment_id)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        if let Some(p) = &plan.payout {
+            sqlx::query(
+                "INSERT INTO payouts (merchant_id, order_id, payment_id, status, amount, card_mask) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (merchant_id, order_id) DO UPDATE SET payment_id = EXCLUDED.payment_id, \
+                 status = EXCLUDED.status, amount = EXCLUDED.amount, card_mask = EXCLUDED.card_mask, \
+                 updated_at = now()",
+            )
+            .bind(merchant_id)
+            .bind(&p.order_id)
+            .bind(&p.payment_id)
+            .bind(p.status.as_str())
+            .bind(p.amount.map(|a| a.as_decimal()))
+            .bind(&p.card_mask)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_event(
+        &mut self,
+        delivery: &Delivery<'_>,
+        answer: Option<(Status, &str)>,
+        duplicate: bool,
+    ) -> Result<i64, StoreError> {
+        let callback = delivery.callback;
+        let (id, _): (i64, Option<String>) = sqlx::query_as(
+            "WITH event AS (INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, \
+             answer_status, answer_description, duplicate, signature_variant, key_label) \
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10) RETURNING id) \
+             SELECT id, pg_notify('freedompay_events', id::text)::text FROM event",
+        )
+        .bind(&callback.merchant_id)
+        .bind(callback.kind.as_str())
+        .bind(&callback.order_id)
+        .bind(&callback.payment_id)
+        .bind(&delivery.fields_json)
+        .bind(answer.map(|(s, _)| s.as_str()))
+        .bind(answer.map(|(_, d)| d))
+        .bind(duplicate)
+        .bind(delivery.signature_variant)
+        .bind(delivery.key_label)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(id)
+    }
+
+    async fn settle(
+        &mut self,
+        key: &IdempotencyKey,
+        status: Status,
+        description: &str,
+        event_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callback_decisions SET answer_status = $5, answer_description = $6, event_id = $7 \
+             WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind.as_str())
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .bind(status.as_str())
+        .bind(description)
+        .bind(event_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
+    }
+}

@@ -1,0 +1,409 @@
+//! SQLite backend, the embedded default: WAL journal, `synchronous=FULL` (a
+//! commit is on disk before the answer leaves), money as canonical decimal
+//! text, and `BEGIN IMMEDIATE` so that callback transactions take the single
+//! write lock up front and run one after another.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use super::{
+    CallbackTx, Delivery, EventCounts, Lookup, NewOrder, StoreError, parse_amount, parse_status,
+};
+use crate::domain::{
+    CallbackKind, CurrentState, IdempotencyKey, Order, OrderStatus, Payment, PaymentStatus, Payout,
+    PayoutStatus, Plan,
+};
+use crate::protocol::Status;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// How long a writer waits for the write lock before the callback gets a 503.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+type OrderRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+type PaymentRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<bool>,
+    bool,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    String,
+);
+type PayoutRow = (
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
+     FROM orders WHERE merchant_id = ?1 AND order_id = ?2";
+const SELECT_PAYMENT: &str = "SELECT payment_id, order_id, amount, currency, status, captured, testing_mode, \
+     card_mask, failure_code, failure_description, needs_refund, refunded_amount \
+     FROM payments WHERE merchant_id = ?1 AND payment_id = ?2";
+const SELECT_PAYOUT: &str = "SELECT order_id, payment_id, status, amount, card_mask \
+     FROM payouts WHERE merchant_id = ?1 AND order_id = ?2";
+
+fn order_from(row: OrderRow) -> Result<Order, StoreError> {
+    Ok(Order {
+        order_id: row.0,
+        amount: parse_amount(&row.1)?,
+        currency: row.2,
+        status: parse_status(&row.3, OrderStatus::parse)?,
+        expires_at: row.4,
+        paid_payment_id: row.5,
+    })
+}
+
+fn payment_from(row: PaymentRow) -> Result<Payment, StoreError> {
+    Ok(Payment {
+        payment_id: row.0,
+        order_id: row.1,
+        amount: parse_amount(&row.2)?,
+        currency: row.3,
+        status: parse_status(&row.4, PaymentStatus::parse)?,
+        captured: row.5,
+        testing_mode: row.6,
+        card_mask: row.7,
+        failure_code: row.8,
+        failure_description: row.9,
+        needs_refund: row.10,
+        refunded_amount: parse_amount(&row.11)?,
+    })
+}
+
+fn payout_from(row: PayoutRow) -> Result<Payout, StoreError> {
+    Ok(Payout {
+        order_id: row.0,
+        payment_id: row.1,
+        status: parse_status(&row.2, PayoutStatus::parse)?,
+        amount: row.3.as_deref().map(parse_amount).transpose()?,
+        card_mask: row.4,
+    })
+}
+
+impl SqliteStore {
+    pub(crate) fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options);
+        Ok(SqliteStore { pool })
+    }
+
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) async fn begin(&self) -> Result<SqliteTx, StoreError> {
+        Ok(SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    pub(crate) async fn insert_order(
+        &self,
+        merchant_id: &str,
+        order: &NewOrder<'_>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO orders (merchant_id, order_id, amount, currency, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(merchant_id)
+        .bind(order.order_id)
+        .bind(order.amount.canonical())
+        .bind(order.currency)
+        .bind(order.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn order(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
+        let row: Option<OrderRow> = sqlx::query_as(SELECT_ORDER)
+            .bind(merchant_id)
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(order_from).transpose()
+    }
+
+    pub(crate) async fn payment(
+        &self,
+        merchant_id: &str,
+        payment_id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        let row: Option<PaymentRow> = sqlx::query_as(SELECT_PAYMENT)
+            .bind(merchant_id)
+            .bind(payment_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(payment_from).transpose()
+    }
+
+    pub(crate) async fn payout(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+    ) -> Result<Option<Payout>, StoreError> {
+        let row: Option<PayoutRow> = sqlx::query_as(SELECT_PAYOUT)
+            .bind(merchant_id)
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(payout_from).transpose()
+    }
+
+    pub(crate) async fn count_events(
+        &self,
+        kind: Option<CallbackKind>,
+    ) -> Result<EventCounts, StoreError> {
+        let (first, duplicate): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) \
+             FROM events WHERE ?1 IS NULL OR kind = ?1",
+        )
+        .bind(kind.map(CallbackKind::as_str))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(EventCounts { first, duplicate })
+    }
+}
+
+/// One callback transaction on SQLite, holding the write lock.
+#[derive(Debug)]
+pub(crate) struct SqliteTx(Transaction<'static, Sqlite>);
+
+impl CallbackTx for SqliteTx {
+    async fn claim(
+        &mut self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(Status, String)>, StoreError> {
+        let claimed = sqlx::query(
+            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind.as_str())
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .execute(&mut *self.0)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            return Ok(None);
+        }
+        let (status, description): (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT answer_status, answer_description FROM callback_decisions \
+             WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind.as_str())
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .fetch_one(&mut *self.0)
+        .await?;
+        let status = parse_status(status.as_deref().unwrap_or(""), Status::parse)?;
+        Ok(Some((status, description.unwrap_or_default())))
+    }
+
+    async fn load(
+        &mut self,
+        merchant_id: &str,
+        lookup: Lookup<'_>,
+    ) -> Result<CurrentState, StoreError> {
+        let mut state = CurrentState::default();
+        if let Some(payment_id) = lookup.payment_id {
+            let row: Option<PaymentRow> = sqlx::query_as(SELECT_PAYMENT)
+                .bind(merchant_id)
+                .bind(payment_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+            state.payment = row.map(payment_from).transpose()?;
+        }
+        let order_id = lookup
+            .order_id
+            .map(str::to_owned)
+            .or_else(|| state.payment.as_ref().map(|p| p.order_id.clone()));
+        if let Some(order_id) = order_id {
+            let row: Option<OrderRow> = sqlx::query_as(SELECT_ORDER)
+                .bind(merchant_id)
+                .bind(order_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+            state.order = row.map(order_from).transpose()?;
+        }
+        if let Some(order_id) = lookup.payout_order_id {
+            let row: Option<PayoutRow> = sqlx::query_as(SELECT_PAYOUT)
+                .bind(merchant_id)
+                .bind(order_id)
+                .fetch_optional(&mut *self.0)
+                .await?;
+            state.payout = row.map(payout_from).transpose()?;
+        }
+        Ok(state)
+    }
+
+    async fn apply(&mut self, merchant_id: &str, plan: &Plan) -> Result<(), StoreError> {
+        if let Some(p) = &plan.payment {
+            sqlx::query(
+                "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, captured, \
+                 testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                 ON CONFLICT (merchant_id, payment_id) DO UPDATE SET order_id = excluded.order_id, \
+                 amount = excluded.amount, currency = excluded.currency, status = excluded.status, \
+                 captured = excluded.captured, testing_mode = excluded.testing_mode, \
+                 card_mask = excluded.card_mask, failure_code = excluded.failure_code, \
+                 failure_description = excluded.failure_description, needs_refund = excluded.needs_refund, \
+                 refunded_amount = excluded.refunded_amount, \
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            )
+            .bind(merchant_id)
+            .bind(&p.payment_id)
+            .bind(&p.order_id)
+            .bind(p.amount.canonical())
+            .bind(&p.currency)
+            .bind(p.status.as_str())
+            .bind(p.captured)
+            .bind(p.testing_mode)
+            .bind(&p.card_mask)
+            .bind(&p.failure_code)
+            .bind(&p.failure_description)
+            .bind(p.needs_refund)
+            .bind(p.refunded_amount.canonical())
+            .execute(&mut *self.0)
+            .await?;
+        }
+        if let Some(o) = &plan.order {
+            sqlx::query(
+                "UPDATE orders SET status = ?3, paid_payment_id = ?4, \
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+                 WHERE merchant_id = ?1 AND order_id = ?2",
+            )
+            .bind(merchant_id)
+            .bind(&o.order_id)
+            .bind(o.status.as_str())
+            .bind(&o.paid_payment_id)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        if let Some(p) = &plan.payout {
+            sqlx::query(
+                "INSERT INTO payouts (merchant_id, order_id, payment_id, status, amount, card_mask) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (merchant_id, order_id) DO UPDATE SET payment_id = excluded.payment_id, \
+                 status = excluded.status, amount = excluded.amount, card_mask = excluded.card_mask, \
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            )
+            .bind(merchant_id)
+            .bind(&p.order_id)
+            .bind(&p.payment_id)
+            .bind(p.status.as_str())
+            .bind(p.amount.map(|a| a.canonical()))
+            .bind(&p.card_mask)
+            .execute(&mut *self.0)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_event(
+        &mut self,
+        delivery: &Delivery<'_>,
+        answer: Option<(Status, &str)>,
+        duplicate: bool,
+    ) -> Result<i64, StoreError> {
+        let callback = delivery.callback;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, answer_status, \
+             answer_description, duplicate, signature_variant, key_label) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        )
+        .bind(&callback.merchant_id)
+        .bind(callback.kind.as_str())
+        .bind(&callback.order_id)
+        .bind(&callback.payment_id)
+        .bind(&delivery.fields_json)
+        .bind(answer.map(|(s, _)| s.as_str()))
+        .bind(answer.map(|(_, d)| d))
+        .bind(duplicate)
+        .bind(delivery.signature_variant)
+        .bind(delivery.key_label)
+        .fetch_one(&mut *self.0)
+        .await?;
+        Ok(id)
+    }
+
+    async fn settle(
+        &mut self,
+        key: &IdempotencyKey,
+        status: Status,
+        description: &str,
+        event_id: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callback_decisions SET answer_status = ?5, answer_description = ?6, event_id = ?7 \
+             WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind.as_str())
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .bind(status.as_str())
+        .bind(description)
+        .bind(event_id)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
+    }
+}

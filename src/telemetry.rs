@@ -1,0 +1,21 @@
+//! Logging with `tracing`: human-readable (`pretty`) or one JSON object per
+//! line (`json`), filtered by `log.level` or `RUST_LOG`.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogSettings;
+
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = if settings.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

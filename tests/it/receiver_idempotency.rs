@@ -1,0 +1,99 @@
+//! Repeated deliveries: the same answer, no second transition, sequential and
+//! concurrent, on both backends.
+
+use freedompay_receiver::domain::{CallbackKind, OrderStatus, PaymentStatus};
+use freedompay_receiver::protocol::Status;
+
+use crate::on_both_backends;
+use crate::support::freedompay;
+use crate::support::{KEY, MERCHANT, TestApp};
+
+on_both_backends! {
+    async fn a_repeated_result_gets_the_same_answer_freshly_signed(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let first = app.fp.send("result", &freedompay::result("O", "1", "1000")).await;
+        first.assert_answer("result", Status::Ok);
+        let second = app.fp.send("result", &freedompay::result("O", "1", "1000")).await;
+        second.assert_answer("result", Status::Ok);
+        assert_eq!(first.description(), second.description());
+        assert_ne!(first.body, second.body, "fresh salt and signature");
+        let counts = app.store.count_events(Some(CallbackKind::Result)).await.unwrap();
+        assert_eq!((counts.first, counts.duplicate), (1, 1));
+        app.stop().await;
+    }
+
+    async fn a_repeated_rejection_is_replayed_even_after_the_state_changed(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let wrong = freedompay::result("O", "1", "5").set("pg_can_reject", "1");
+        let first = app.fp.send("result", &wrong).await;
+        first.assert_answer("result", Status::Rejected);
+        // The order is paid by another payment meanwhile; the retry of the
+        // first one must still get the first answer, not a new decision.
+        app.fp.send("result", &freedompay::result("O", "2", "1000")).await.assert_answer("result", Status::Ok);
+        let retry = app.fp.send("result", &wrong.clone().set("pg_can_reject", "0")).await;
+        retry.assert_answer("result", Status::Rejected);
+        assert_eq!(retry.description(), first.description());
+        assert_eq!(app.store.payment(MERCHANT, "1").await.unwrap().unwrap().status, PaymentStatus::Rejected);
+        app.stop().await;
+    }
+
+    async fn concurrent_duplicates_apply_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let fields = freedompay::result("O", "1", "1000");
+        let sends = (0..8).map(|_| app.fp.send("result", &fields));
+        let replies = futures_util::future::join_all(sends).await;
+        for reply in &replies {
+            reply.assert_answer("result", Status::Ok);
+            assert_eq!(reply.description(), "Payment accepted");
+        }
+        let counts = app.store.count_events(Some(CallbackKind::Result)).await.unwrap();
+        assert_eq!((counts.first, counts.duplicate), (1, 7));
+        app.stop().await;
+    }
+
+    async fn concurrent_payments_for_one_order_pay_it_once(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let fields: Vec<_> = (1..=6).map(|p| freedompay::result("O", &p.to_string(), "1000")).collect();
+        let replies = futures_util::future::join_all(fields.iter().map(|f| app.fp.send("result", f))).await;
+        let accepted = replies.iter().filter(|r| r.pg_status() == Some(Status::Ok)).count();
+        let rejected = replies.iter().filter(|r| r.description() == "Order O is already paid").count();
+        assert_eq!((accepted, rejected), (1, 5));
+        app.stop().await;
+    }
+
+    async fn fifty_concurrent_results_for_fifty_orders_all_pay(backend) {
+        let app = TestApp::spawn(backend).await;
+        for i in 0..50 {
+            app.order(&format!("B-{i}"), "2500.50", "KZT").await;
+        }
+        let fields: Vec<_> = (0..50)
+            .map(|i| freedompay::result(&format!("B-{i}"), &format!("{}", 70_000 + i), "2500.5"))
+            .collect();
+        let replies = futures_util::future::join_all(fields.iter().map(|f| app.fp.send("result", f))).await;
+        for reply in &replies {
+            reply.assert_answer("result", Status::Ok);
+        }
+        for i in 0..50 {
+            let order = app.store.order(MERCHANT, &format!("B-{i}")).await.unwrap().unwrap();
+            assert_eq!(order.status, OrderStatus::Paid);
+        }
+        assert_eq!(app.store.count_events(Some(CallbackKind::Result)).await.unwrap().first, 50);
+        app.stop().await;
+    }
+
+    async fn a_repeated_check_gets_the_first_answer(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let first = app.fp.send("check", &freedompay::check("O", "1", "1000")).await;
+        first.assert_answer("check", Status::Ok);
+        let again = app.fp.send_as("check", freedompay::Encoding::Multipart, KEY, &freedompay::check("O", "1", "1000")).await;
+        again.assert_answer("check", Status::Ok);
+        let counts = app.store.count_events(Some(CallbackKind::Check)).await.unwrap();
+        assert_eq!((counts.first, counts.duplicate), (1, 1));
+        app.stop().await;
+    }
+}

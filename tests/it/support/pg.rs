@@ -1,0 +1,146 @@
+//! PostgreSQL for tests: a database of its own per test on the server that
+//! `scripts/test` starts, and, for outage tests, a whole throwaway cluster.
+
+use std::process::Command;
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// The test server's URL (no database), from FPR_TEST_PG_URL.
+pub fn server_url() -> Option<String> {
+    match std::env::var("FPR_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("FPR_REQUIRE_PG").is_some() => {
+            panic!(
+                "FPR_REQUIRE_PG is set but FPR_TEST_PG_URL is not: PostgreSQL tests may not be skipped"
+            )
+        }
+        _ => None,
+    }
+}
+
+/// A fresh database, dropped at the end of the test.
+pub struct PgDatabase {
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create(server: &str) -> PgDatabase {
+        let name = format!("t_{}", uuid_like());
+        let mut admin = PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .expect("admin connection");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create database");
+        PgDatabase {
+            url: format!("{server}/{name}"),
+            server: server.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        // Best effort, off the test's runtime (which may be shutting down).
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(mut admin) =
+                        PgConnection::connect(&format!("{server}/postgres")).await
+                    {
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut admin)
+                            .await;
+                    }
+                });
+            }
+        })
+        .join()
+        .ok();
+    }
+}
+
+fn uuid_like() -> String {
+    use rand::RngExt;
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect()
+}
+
+/// A PostgreSQL cluster of the test's own, started with the same script as the
+/// suite's, so that the test may stop and start it.
+pub struct Cluster {
+    pub url: String,
+    pg_ctl: String,
+    dir: String,
+}
+
+impl Cluster {
+    pub fn start() -> Cluster {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/pg.sh");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -e; source {script}; pg_start_throwaway >/dev/null 2>&1; \
+                 echo \"$FPR_TEST_PG_URL $FPR_TEST_PG_CTL $PG_THROWAWAY_DIR\""
+            ))
+            .output()
+            .expect("bash runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        assert!(
+            out.status.success() && parts.len() == 3,
+            "cluster did not start: {text}"
+        );
+        Cluster {
+            url: format!("{}/postgres", parts[0]),
+            pg_ctl: parts[1].to_owned(),
+            dir: parts[2].to_owned(),
+        }
+    }
+
+    pub fn stop(&self) {
+        let status = Command::new(&self.pg_ctl)
+            .args(["stop", "-m", "fast", "-w"])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            status.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+
+    pub fn start_again(&self) {
+        let status = Command::new(&self.pg_ctl)
+            .args(["start", "-w", "-t", "60"])
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            status.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.pg_ctl)
+            .args(["stop", "-m", "immediate"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
