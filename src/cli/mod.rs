@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
+mod order;
 mod serve;
 mod sign;
 mod verify;
@@ -34,6 +35,8 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Insert an order, as the merchant's internal services do.
+    AddOrder(order::AddOrderArgs),
     /// Compute the pg_sig of a message given as name=value pairs.
     Sign(sign::SignArgs),
     /// Check the pg_sig of a message given as name=value pairs or as XML.
@@ -45,6 +48,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(cli.config.as_deref()),
         Command::Migrate => serve::migrate(cli.config.as_deref()),
+        Command::AddOrder(args) => match load_settings(cli.config.as_deref()) {
+            Ok(settings) => order::run(&settings, &args),
+            Err(code) => code,
+        },
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
     }
@@ -57,6 +64,14 @@ fn load_settings(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_BAD_CONFIG)
     })
+}
+
+/// The async runtime for commands that talk to the database or the network.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts")
 }
 
 /// Parses `name=value` command-line pairs (split at the first `=`).

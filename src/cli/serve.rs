@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
-use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings};
+use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings, runtime};
 use crate::server::{run, shutdown_signal};
 use crate::store::Store;
 use crate::telemetry;
@@ -66,11 +66,4 @@ pub fn migrate(config: Option<&Path>) -> ExitCode {
             }
         }
     })
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the async runtime starts")
 }

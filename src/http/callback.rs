@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::{AppState, reply};
 use crate::auth::Authenticated;
 use crate::domain::pan::masked_fields_json;
-use crate::domain::{Callback, CallbackKind, state};
+use crate::domain::{Callback, CallbackKind, FieldError, state};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
 
@@ -22,6 +22,23 @@ use crate::store::Delivery;
 pub(super) struct Verified<'a> {
     pub message: Message,
     pub auth: Authenticated<'a>,
+}
+
+impl Verified<'_> {
+    /// The typed callback of the authenticated merchant.
+    pub fn parse(&self, kind: CallbackKind) -> Result<Callback, FieldError> {
+        Callback::parse(kind, &self.auth.merchant.id, &self.message)
+    }
+
+    /// The delivery as it goes into `events`, card numbers masked.
+    pub fn delivery<'c>(&'c self, callback: &'c Callback) -> Delivery<'c> {
+        Delivery {
+            callback,
+            fields_json: masked_fields_json(&self.message),
+            signature_variant: self.auth.variant.as_str(),
+            key_label: self.auth.key_label.as_str(),
+        }
+    }
 }
 
 /// The steps every endpoint shares: body within the limit, decoding,
@@ -86,7 +103,7 @@ pub async fn handle(
     };
     let script = app.script(kind);
     let auth = &verified.auth;
-    let callback = match Callback::parse(kind, &auth.merchant.id, &verified.message) {
+    let callback = match verified.parse(kind) {
         Ok(c) => c,
         Err(e) => {
             warn!(endpoint = kind.as_str(), merchant = %auth.merchant.id, error = %e, "callback rejected as malformed");
@@ -94,12 +111,7 @@ pub async fn handle(
             return reply::signed(StatusCode::BAD_REQUEST, &answer, script, auth);
         }
     };
-    let delivery = Delivery {
-        callback: &callback,
-        fields_json: masked_fields_json(&verified.message),
-        signature_variant: auth.variant.as_str(),
-        key_label: auth.key_label.as_str(),
-    };
+    let delivery = verified.delivery(&callback);
     let now = Utc::now();
     let decided = app
         .store

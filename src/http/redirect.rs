@@ -11,9 +11,7 @@ use tracing::warn;
 
 use super::callback::read_and_verify;
 use super::{AppState, reply};
-use crate::domain::pan::masked_fields_json;
 use crate::domain::{Callback, CallbackKind};
-use crate::store::Delivery;
 
 pub async fn handle(
     State(app): State<Arc<AppState>>,
@@ -27,8 +25,7 @@ pub async fn handle(
             return reply::page(status, "Payment", "This link is not valid.");
         }
     };
-    let auth = &verified.auth;
-    let callback = match Callback::parse(kind, &auth.merchant.id, &verified.message) {
+    let callback = match verified.parse(kind) {
         Ok(c) => c,
         Err(_) => {
             return reply::page(
@@ -38,12 +35,7 @@ pub async fn handle(
             );
         }
     };
-    let delivery = Delivery {
-        callback: &callback,
-        fields_json: masked_fields_json(&verified.message),
-        signature_variant: auth.variant.as_str(),
-        key_label: auth.key_label.as_str(),
-    };
+    let delivery = verified.delivery(&callback);
     // The payer is not kept waiting on the log: if the database is down the
     // page is still shown.
     if let Err(e) = app.store.record_event(&delivery).await {

@@ -12,6 +12,7 @@
 //! several instances may share one database.
 
 mod postgres;
+mod rows;
 mod sqlite;
 
 use std::future::Future;
@@ -323,15 +324,4 @@ async fn record_in<T: CallbackTx>(mut tx: T, delivery: &Delivery<'_>) -> Result<
     let event_id = tx.insert_event(delivery, None, false).await?;
     tx.commit().await?;
     Ok(event_id)
-}
-
-/// Reads a stored amount; anything unparsable is corrupt data, not a zero.
-pub(crate) fn parse_amount(text: &str) -> Result<Amount, StoreError> {
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("amount {text:?}: {e}")))
-}
-
-/// Reads a stored status word with the given parser.
-pub(crate) fn parse_status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    parse(text).ok_or_else(|| StoreError::Corrupt(format!("unknown status {text:?}")))
 }

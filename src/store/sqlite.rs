@@ -6,19 +6,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
 
-use super::{
-    CallbackTx, Delivery, EventCounts, Lookup, NewOrder, StoreError, parse_amount, parse_status,
-};
-use crate::domain::{
-    CallbackKind, CurrentState, IdempotencyKey, Order, OrderStatus, Payment, PaymentStatus, Payout,
-    PayoutStatus, Plan,
-};
+use super::rows;
+use super::{CallbackTx, Delivery, EventCounts, Lookup, NewOrder, StoreError};
+use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -31,36 +26,6 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-type OrderRow = (
-    String,
-    String,
-    String,
-    String,
-    Option<DateTime<Utc>>,
-    Option<String>,
-);
-type PaymentRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<bool>,
-    bool,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    bool,
-    String,
-);
-type PayoutRow = (
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-);
-
 const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
      FROM orders WHERE merchant_id = ?1 AND order_id = ?2";
 const SELECT_PAYMENT: &str = "SELECT payment_id, order_id, amount, currency, status, captured, testing_mode, \
@@ -68,44 +33,6 @@ const SELECT_PAYMENT: &str = "SELECT payment_id, order_id, amount, currency, sta
      FROM payments WHERE merchant_id = ?1 AND payment_id = ?2";
 const SELECT_PAYOUT: &str = "SELECT order_id, payment_id, status, amount, card_mask \
      FROM payouts WHERE merchant_id = ?1 AND order_id = ?2";
-
-fn order_from(row: OrderRow) -> Result<Order, StoreError> {
-    Ok(Order {
-        order_id: row.0,
-        amount: parse_amount(&row.1)?,
-        currency: row.2,
-        status: parse_status(&row.3, OrderStatus::parse)?,
-        expires_at: row.4,
-        paid_payment_id: row.5,
-    })
-}
-
-fn payment_from(row: PaymentRow) -> Result<Payment, StoreError> {
-    Ok(Payment {
-        payment_id: row.0,
-        order_id: row.1,
-        amount: parse_amount(&row.2)?,
-        currency: row.3,
-        status: parse_status(&row.4, PaymentStatus::parse)?,
-        captured: row.5,
-        testing_mode: row.6,
-        card_mask: row.7,
-        failure_code: row.8,
-        failure_description: row.9,
-        needs_refund: row.10,
-        refunded_amount: parse_amount(&row.11)?,
-    })
-}
-
-fn payout_from(row: PayoutRow) -> Result<Payout, StoreError> {
-    Ok(Payout {
-        order_id: row.0,
-        payment_id: row.1,
-        status: parse_status(&row.2, PayoutStatus::parse)?,
-        amount: row.3.as_deref().map(parse_amount).transpose()?,
-        card_mask: row.4,
-    })
-}
 
 impl SqliteStore {
     pub(crate) fn connect(
@@ -166,12 +93,7 @@ impl SqliteStore {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Order>, StoreError> {
-        let row: Option<OrderRow> = sqlx::query_as(SELECT_ORDER)
-            .bind(merchant_id)
-            .bind(order_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(order_from).transpose()
+        rows::fetch_keyed(&self.pool, SELECT_ORDER, merchant_id, order_id, rows::order).await
     }
 
     pub(crate) async fn payment(
@@ -179,12 +101,14 @@ impl SqliteStore {
         merchant_id: &str,
         payment_id: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        let row: Option<PaymentRow> = sqlx::query_as(SELECT_PAYMENT)
-            .bind(merchant_id)
-            .bind(payment_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(payment_from).transpose()
+        rows::fetch_keyed(
+            &self.pool,
+            SELECT_PAYMENT,
+            merchant_id,
+            payment_id,
+            rows::payment,
+        )
+        .await
     }
 
     pub(crate) async fn payout(
@@ -192,12 +116,14 @@ impl SqliteStore {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Payout>, StoreError> {
-        let row: Option<PayoutRow> = sqlx::query_as(SELECT_PAYOUT)
-            .bind(merchant_id)
-            .bind(order_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(payout_from).transpose()
+        rows::fetch_keyed(
+            &self.pool,
+            SELECT_PAYOUT,
+            merchant_id,
+            order_id,
+            rows::payout,
+        )
+        .await
     }
 
     pub(crate) async fn count_events(
@@ -239,7 +165,7 @@ impl CallbackTx for SqliteTx {
         if claimed {
             return Ok(None);
         }
-        let (status, description): (Option<String>, Option<String>) = sqlx::query_as(
+        let stored: (Option<String>, Option<String>) = sqlx::query_as(
             "SELECT answer_status, answer_description FROM callback_decisions \
              WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
         )
@@ -249,8 +175,7 @@ impl CallbackTx for SqliteTx {
         .bind(&key.discriminator)
         .fetch_one(&mut *self.0)
         .await?;
-        let status = parse_status(status.as_deref().unwrap_or(""), Status::parse)?;
-        Ok(Some((status, description.unwrap_or_default())))
+        rows::stored_answer(stored).map(Some)
     }
 
     async fn load(
@@ -260,32 +185,38 @@ impl CallbackTx for SqliteTx {
     ) -> Result<CurrentState, StoreError> {
         let mut state = CurrentState::default();
         if let Some(payment_id) = lookup.payment_id {
-            let row: Option<PaymentRow> = sqlx::query_as(SELECT_PAYMENT)
-                .bind(merchant_id)
-                .bind(payment_id)
-                .fetch_optional(&mut *self.0)
-                .await?;
-            state.payment = row.map(payment_from).transpose()?;
+            state.payment = rows::fetch_keyed(
+                &mut *self.0,
+                SELECT_PAYMENT,
+                merchant_id,
+                payment_id,
+                rows::payment,
+            )
+            .await?;
         }
         let order_id = lookup
             .order_id
             .map(str::to_owned)
             .or_else(|| state.payment.as_ref().map(|p| p.order_id.clone()));
         if let Some(order_id) = order_id {
-            let row: Option<OrderRow> = sqlx::query_as(SELECT_ORDER)
-                .bind(merchant_id)
-                .bind(order_id)
-                .fetch_optional(&mut *self.0)
-                .await?;
-            state.order = row.map(order_from).transpose()?;
+            state.order = rows::fetch_keyed(
+                &mut *self.0,
+                SELECT_ORDER,
+                merchant_id,
+                &order_id,
+                rows::order,
+            )
+            .await?;
         }
         if let Some(order_id) = lookup.payout_order_id {
-            let row: Option<PayoutRow> = sqlx::query_as(SELECT_PAYOUT)
-                .bind(merchant_id)
-                .bind(order_id)
-                .fetch_optional(&mut *self.0)
-                .await?;
-            state.payout = row.map(payout_from).transpose()?;
+            state.payout = rows::fetch_keyed(
+                &mut *self.0,
+                SELECT_PAYOUT,
+                merchant_id,
+                order_id,
+                rows::payout,
+            )
+            .await?;
         }
         Ok(state)
     }
