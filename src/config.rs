@@ -138,6 +138,22 @@ impl Default for EndpointSettings {
     }
 }
 
+impl EndpointSettings {
+    /// The configured path of `kind`'s endpoint.
+    pub fn path(&self, kind: crate::domain::CallbackKind) -> &str {
+        use crate::domain::CallbackKind as K;
+        match kind {
+            K::Check => &self.check,
+            K::Result => &self.result,
+            K::Refund => &self.refund,
+            K::Capture => &self.capture,
+            K::Payout => &self.payout,
+            K::Success => &self.success,
+            K::Failure => &self.failure,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScriptNameOverrides {

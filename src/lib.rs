@@ -14,5 +14,6 @@ pub mod domain;
 pub mod http;
 pub mod protocol;
 pub mod server;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 mod order;
 mod serve;
 mod sign;
+mod simulate;
 mod verify;
 
 use std::path::PathBuf;
@@ -37,6 +38,8 @@ pub enum Command {
     Migrate,
     /// Insert an order, as the merchant's internal services do.
     AddOrder(order::AddOrderArgs),
+    /// Play FreedomPay against a URL and check the signed answers.
+    Simulate(simulate::SimulateArgs),
     /// Compute the pg_sig of a message given as name=value pairs.
     Sign(sign::SignArgs),
     /// Check the pg_sig of a message given as name=value pairs or as XML.
@@ -51,6 +54,13 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::AddOrder(args) => match load_settings(cli.config.as_deref()) {
             Ok(settings) => order::run(&settings, &args),
             Err(code) => code,
+        },
+        Command::Simulate(args) => match cli.config.as_deref() {
+            Some(path) => match load_settings(Some(path)) {
+                Ok(settings) => simulate::run(Some(&settings), &args),
+                Err(code) => code,
+            },
+            None => simulate::run(None, &args),
         },
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
