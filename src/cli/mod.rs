@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
+mod check_config;
 mod order;
 mod serve;
 mod sign;
@@ -36,6 +37,8 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Validate the configuration and print it with secrets redacted.
+    CheckConfig(check_config::CheckConfigArgs),
     /// Insert an order, as the merchant's internal services do.
     AddOrder(order::AddOrderArgs),
     /// Play FreedomPay against a URL and check the signed answers.
@@ -51,6 +54,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(cli.config.as_deref()),
         Command::Migrate => serve::migrate(cli.config.as_deref()),
+        Command::CheckConfig(args) => check_config::run(cli.config.as_deref(), &args),
         Command::AddOrder(args) => match load_settings(cli.config.as_deref()) {
             Ok(settings) => order::run(&settings, &args),
             Err(code) => code,
@@ -67,13 +71,25 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Loads the configuration; on error prints one line naming the key and
-/// returns the exit code for bad configuration.
+/// Loads and validates the configuration as `serve` does; on problems prints
+/// each as one line naming the key and returns the exit code for bad
+/// configuration.
 fn load_settings(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
-    Settings::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_BAD_CONFIG)
-    })
+    let settings = Settings::load_unchecked(path).map_err(|e| report_problems(&[e]))?;
+    let found = crate::config::validate::problems(&settings);
+    if found.is_empty() {
+        Ok(settings)
+    } else {
+        Err(report_problems(&found))
+    }
+}
+
+/// Prints configuration problems, one line each, and gives exit code 2.
+fn report_problems(problems: &[crate::config::ConfigError]) -> ExitCode {
+    for problem in problems {
+        eprintln!("error: {problem}");
+    }
+    ExitCode::from(EXIT_BAD_CONFIG)
 }
 
 /// The async runtime for commands that talk to the database or the network.

@@ -43,32 +43,25 @@ struct Endpoint {
 
 impl AppState {
     pub fn new(settings: &Settings, store: Store) -> Result<AppState, ConfigError> {
-        let e = &settings.endpoints;
-        let o = &e.script_names;
-        let table = [
-            (CallbackKind::Check, &e.check, &o.check),
-            (CallbackKind::Result, &e.result, &o.result),
-            (CallbackKind::Refund, &e.refund, &o.refund),
-            (CallbackKind::Capture, &e.capture, &o.capture),
-            (CallbackKind::Payout, &e.payout, &o.payout),
-            (CallbackKind::Success, &e.success, &o.success),
-            (CallbackKind::Failure, &e.failure, &o.failure),
-        ];
-        let endpoints = table
+        let endpoints = CallbackKind::ALL
             .into_iter()
-            .map(|(kind, path, script_override)| {
+            .map(|kind| {
+                let path = settings.endpoints.path(kind);
                 if !path.starts_with('/') {
                     return Err(ConfigError::new(
                         format!("endpoints.{}", kind.as_str()),
                         "must start with /",
                     ));
                 }
+                let script = settings
+                    .endpoints
+                    .script_names
+                    .get(kind)
+                    .unwrap_or_else(|| script_name(path));
                 Ok(Endpoint {
                     kind,
-                    path: path.clone(),
-                    script: script_override
-                        .clone()
-                        .unwrap_or_else(|| script_name(path).to_owned()),
+                    path: path.to_owned(),
+                    script: script.to_owned(),
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;

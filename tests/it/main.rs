@@ -4,6 +4,7 @@
 
 mod support;
 
+mod operator_config;
 mod operator_simulate;
 mod protocol_amount;
 mod protocol_answer;

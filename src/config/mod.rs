@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::protocol::Amount;
+mod redact;
+pub mod validate;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -41,7 +42,7 @@ pub mod toml_table {
     pub type Table = std::collections::BTreeMap<String, serde_json::Value>;
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSettings {
     pub listen: String,
@@ -64,10 +65,11 @@ impl Default for ServerSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseSettings {
     /// `sqlite://path` (the embedded default) or `postgres://user:pass@host/db`.
+    #[serde(serialize_with = "redact::database_url")]
     pub url: SecretString,
     pub max_connections: u32,
     /// Apply migrations when `serve` starts.
@@ -87,17 +89,20 @@ impl Default for DatabaseSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantSettings {
     /// `pg_merchant_id`, as a string.
     pub id: String,
+    #[serde(serialize_with = "redact::secret")]
     pub secret_key: Option<SecretString>,
     /// Alternative to `secret_key`: a file holding the key (trailing newline ignored).
     pub secret_key_file: Option<PathBuf>,
     /// Signs payout notifications; falls back to `secret_key`.
+    #[serde(serialize_with = "redact::secret")]
     pub payout_secret_key: Option<SecretString>,
     /// Still accepted during key rotation.
+    #[serde(serialize_with = "redact::secret")]
     pub previous_secret_key: Option<SecretString>,
     #[serde(default)]
     pub auto_refund: bool,
@@ -109,7 +114,7 @@ fn default_refund_method() -> String {
     "revoke".into()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EndpointSettings {
     pub check: String,
@@ -154,7 +159,23 @@ impl EndpointSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+impl ScriptNameOverrides {
+    /// The override for `kind`, if set.
+    pub fn get(&self, kind: crate::domain::CallbackKind) -> Option<&str> {
+        use crate::domain::CallbackKind as K;
+        match kind {
+            K::Check => self.check.as_deref(),
+            K::Result => self.result.as_deref(),
+            K::Refund => self.refund.as_deref(),
+            K::Capture => self.capture.as_deref(),
+            K::Payout => self.payout.as_deref(),
+            K::Success => self.success.as_deref(),
+            K::Failure => self.failure.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScriptNameOverrides {
     pub check: Option<String>,
@@ -166,7 +187,7 @@ pub struct ScriptNameOverrides {
     pub failure: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RulesSettings {
     pub require_known_order: bool,
@@ -196,7 +217,7 @@ impl Default for RulesSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignatureSettings {
     /// Accept the raw-sort and drop-empty signature variants when the
@@ -214,14 +235,14 @@ impl Default for SignatureSettings {
 
 /// Where the payer's browser goes after a success or failure redirect. Unset:
 /// a small HTML page is shown instead.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedirectSettings {
     pub success_url: Option<String>,
     pub failure_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     /// `pretty` (human) or `json` (one object per line).
@@ -237,6 +258,16 @@ impl Default for LogSettings {
             level: "info".into(),
         }
     }
+}
+
+/// A parse error, attributed to the key the `config` crate names in it.
+fn parse_error(error: config::ConfigError) -> ConfigError {
+    let text = error.to_string();
+    let key = text
+        .split_once("for key `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map_or("config", |(key, _)| key);
+    ConfigError::new(key, text.clone())
 }
 
 /// A configuration problem, phrased as one line naming the key.
@@ -259,6 +290,13 @@ impl ConfigError {
 impl Settings {
     /// Loads defaults, then `path` (if any), then `FPR__…` environment variables.
     pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::finish(Self::sources(path)?)
+    }
+
+    /// Defaults (compiled in), the file, then the environment.
+    fn sources(
+        path: Option<&Path>,
+    ) -> Result<config::ConfigBuilder<config::builder::DefaultState>, ConfigError> {
         let mut builder = config::Config::builder();
         if let Some(path) = path {
             if !path.exists() {
@@ -269,13 +307,12 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        builder = builder.add_source(
+        Ok(builder.add_source(
             config::Environment::with_prefix("FPR")
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true),
-        );
-        Self::finish(builder)
+        ))
     }
 
     /// Parses settings from TOML text alone (no environment layer).
@@ -289,52 +326,35 @@ impl Settings {
     fn finish(
         builder: config::ConfigBuilder<config::builder::DefaultState>,
     ) -> Result<Settings, ConfigError> {
-        let raw = builder
-            .build()
-            .map_err(|e| ConfigError::new("config", e.to_string()))?;
-        let settings: Settings = raw
-            .try_deserialize()
-            .map_err(|e| ConfigError::new("config", e.to_string()))?;
+        let settings = Self::parse(builder)?;
         settings.validate()?;
         Ok(settings)
     }
 
-    /// Checks what serde cannot: keys present, amounts well-formed.
+    /// Loads like [`Settings::load`] without the checks of [`validate`], so
+    /// that `check-config` can report every problem at once.
+    pub fn load_unchecked(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::parse(Self::sources(path)?)
+    }
+
+    fn parse(
+        builder: config::ConfigBuilder<config::builder::DefaultState>,
+    ) -> Result<Settings, ConfigError> {
+        let raw = builder.build().map_err(parse_error)?;
+        raw.try_deserialize().map_err(parse_error)
+    }
+
+    /// Checks what serde cannot (see [`validate`]); the first problem, if any.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.merchants.is_empty() {
-            return Err(ConfigError::new(
-                "merchants",
-                "at least one [[merchants]] entry is required",
-            ));
+        match validate::problems(self).into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
         }
-        for (i, merchant) in self.merchants.iter().enumerate() {
-            if merchant.id.trim().is_empty() {
-                return Err(ConfigError::new(
-                    format!("merchants[{i}].id"),
-                    "must not be empty",
-                ));
-            }
-            merchant.payment_key().map_err(|e| ConfigError {
-                key: format!("merchants[{i}].{}", e.key),
-                message: e.message,
-            })?;
-        }
-        for (key, value) in [
-            ("rules.min_amount", &self.rules.min_amount),
-            ("rules.max_amount", &self.rules.max_amount),
-        ] {
-            if let Some(text) = value {
-                text.parse::<Amount>()
-                    .map_err(|e| ConfigError::new(key, e.to_string()))?;
-            }
-        }
-        if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(ConfigError::new(
-                "log.format",
-                "must be \"pretty\" or \"json\"",
-            ));
-        }
-        Ok(())
+    }
+
+    /// The effective configuration as TOML, every secret redacted.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
 

@@ -1,0 +1,197 @@
+//! Every check the configuration must pass before `serve` binds, each problem
+//! one line naming its key. `check-config` prints them all; `serve` refuses
+//! to start on any.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::{ConfigError, Settings};
+use crate::domain::CallbackKind;
+use crate::protocol::{Amount, script_name};
+
+/// Paths the service itself serves; no callback endpoint may take them.
+const RESERVED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+pub fn problems(settings: &Settings) -> Vec<ConfigError> {
+    let mut found = Vec::new();
+    server(settings, &mut found);
+    database(settings, &mut found);
+    merchants(settings, &mut found);
+    endpoints(settings, &mut found);
+    rules(settings, &mut found);
+    urls(settings, &mut found);
+    if !matches!(settings.log.format.as_str(), "pretty" | "json") {
+        found.push(ConfigError::new(
+            "log.format",
+            "must be \"pretty\" or \"json\"",
+        ));
+    }
+    if tracing_subscriber::EnvFilter::try_new(&settings.log.level).is_err() {
+        found.push(ConfigError::new(
+            "log.level",
+            format!("{:?} is not a log filter", settings.log.level),
+        ));
+    }
+    found
+}
+
+fn server(settings: &Settings, found: &mut Vec<ConfigError>) {
+    if settings.server.listen.parse::<SocketAddr>().is_err() {
+        found.push(ConfigError::new(
+            "server.listen",
+            format!(
+                "{:?} is not an address like 127.0.0.1:8080",
+                settings.server.listen
+            ),
+        ));
+    }
+    if settings.server.max_body_bytes == 0 {
+        found.push(ConfigError::new(
+            "server.max_body_bytes",
+            "must be more than 0",
+        ));
+    }
+}
+
+fn database(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let url = secrecy::ExposeSecret::expose_secret(&settings.database.url);
+    let scheme_ok = ["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if !scheme_ok {
+        found.push(ConfigError::new(
+            "database.url",
+            "must start with sqlite:// or postgres://",
+        ));
+    }
+    if settings.database.max_connections == 0 {
+        found.push(ConfigError::new(
+            "database.max_connections",
+            "must be at least 1",
+        ));
+    }
+}
+
+fn merchants(settings: &Settings, found: &mut Vec<ConfigError>) {
+    if settings.merchants.is_empty() {
+        found.push(ConfigError::new(
+            "merchants",
+            "at least one [[merchants]] entry is required",
+        ));
+    }
+    let mut seen = HashMap::new();
+    for (i, merchant) in settings.merchants.iter().enumerate() {
+        if merchant.id.trim().is_empty() {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].id"),
+                "must not be empty",
+            ));
+        } else if let Some(first) = seen.insert(merchant.id.as_str(), i) {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].id"),
+                format!("{:?} is already merchants[{first}]", merchant.id),
+            ));
+        }
+        if let Err(e) = merchant.payment_key() {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].{}", e.key),
+                e.message,
+            ));
+        }
+        if !matches!(
+            merchant.refund_method.as_str(),
+            "revoke" | "superapp" | "v5" | "card_api"
+        ) {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].refund_method"),
+                "must be revoke, superapp, v5 or card_api",
+            ));
+        }
+    }
+}
+
+fn endpoints(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for kind in CallbackKind::ALL {
+        let key = format!("endpoints.{}", kind.as_str());
+        let path = settings.endpoints.path(kind);
+        if !path.starts_with('/') {
+            found.push(ConfigError::new(key, format!("{path:?} must start with /")));
+            continue;
+        }
+        if RESERVED_PATHS.contains(&path) {
+            found.push(ConfigError::new(
+                key,
+                format!("{path} is reserved for the service itself"),
+            ));
+        } else if let Some(other) = seen.insert(path, kind.as_str()) {
+            found.push(ConfigError::new(
+                key,
+                format!("{path} is also endpoints.{other}"),
+            ));
+        } else if script_name(path).is_empty()
+            && settings.endpoints.script_names.get(kind).is_none()
+        {
+            found.push(ConfigError::new(
+                key,
+                format!(
+                    "{path} ends with /, so its script name would be empty; drop the trailing /"
+                ),
+            ));
+        }
+    }
+}
+
+fn rules(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let mut parse = |key: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .and_then(|text| match text.parse::<Amount>() {
+                Ok(amount) => Some(amount),
+                Err(e) => {
+                    found.push(ConfigError::new(key, e.to_string()));
+                    None
+                }
+            })
+    };
+    let min = parse("rules.min_amount", &settings.rules.min_amount);
+    let max = parse("rules.max_amount", &settings.rules.max_amount);
+    if let (Some(min), Some(max)) = (min, max)
+        && min > max
+    {
+        found.push(ConfigError::new(
+            "rules.max_amount",
+            format!("{max} is below rules.min_amount {min}"),
+        ));
+    }
+    for (i, currency) in settings.rules.allowed_currencies.iter().enumerate() {
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_alphabetic()) {
+            found.push(ConfigError::new(
+                format!("rules.allowed_currencies[{i}]"),
+                format!("{currency:?} is not a 3-letter currency code"),
+            ));
+        }
+    }
+}
+
+fn urls(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let mut check = |key: &str, value: Option<&str>| {
+        if let Some(text) = value
+            && let Err(e) = url::Url::parse(text)
+        {
+            found.push(ConfigError::new(key, format!("{text:?} is not a URL: {e}")));
+        }
+    };
+    check(
+        "redirect.success_url",
+        settings.redirect.success_url.as_deref(),
+    );
+    check(
+        "redirect.failure_url",
+        settings.redirect.failure_url.as_deref(),
+    );
+    check(
+        "api.base_url",
+        settings.api.get("base_url").and_then(|v| v.as_str()),
+    );
+}
