@@ -28,10 +28,11 @@ pub fn run(path: Option<&Path>, args: &CheckConfigArgs) -> ExitCode {
         Err(e) => return report_problems(&[e]),
     };
     let mut found = problems(&settings);
-    if args.connect && !found.iter().any(|p| p.key.starts_with("database.")) {
-        if let Err(problem) = runtime().block_on(try_database(&settings)) {
-            found.push(problem);
-        }
+    if args.connect
+        && !found.iter().any(|p| p.key.starts_with("database."))
+        && let Err(problem) = runtime().block_on(try_database(&settings))
+    {
+        found.push(problem);
     }
     if !found.is_empty() {
         return report_problems(&found);
