@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::{ConfigError, Settings};
-use crate::http::{AppState, router};
+use crate::http::{AppState, metrics_router, router};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +35,20 @@ where
         store.migrate().await?;
     }
     let state = Arc::new(AppState::new(&settings, store.clone())?);
-    let app = router(
-        state,
-        Duration::from_secs(settings.server.request_timeout_secs.max(1)),
-    );
+    crate::telemetry::metrics::handle();
+    let separate_metrics = match &settings.metrics.listen {
+        Some(address) => {
+            let listener = TcpListener::bind(address).await?;
+            info!(address = %listener.local_addr()?, "metrics listening");
+            let metrics = metrics_router(state.clone());
+            Some(tokio::spawn(
+                async move { axum::serve(listener, metrics).await },
+            ))
+        }
+        None => None,
+    };
+    let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
+    let app = router(state, timeout, separate_metrics.is_none());
     let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
 
     // The shutdown signal stops accepting connections; in-flight requests then
@@ -64,6 +74,9 @@ where
     tokio::select! {
         result = server => result?,
         () = deadline => warn!(?grace, "in-flight requests did not finish in time"),
+    }
+    if let Some(task) = separate_metrics {
+        task.abort();
     }
     store.close().await;
     info!("stopped");

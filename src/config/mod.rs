@@ -29,6 +29,8 @@ pub struct Settings {
     pub redirect: RedirectSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Outbound API and reconciliation settings; read but not used yet.
     #[serde(default)]
     pub api: toml_table::Table,
@@ -268,6 +270,15 @@ fn parse_error(error: config::ConfigError) -> ConfigError {
         .and_then(|(_, rest)| rest.split_once('`'))
         .map_or("config", |(key, _)| key);
     ConfigError::new(key, text.clone())
+}
+
+/// Where `GET /metrics` is served.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A separate address for `/metrics` (e.g. an internal interface); unset:
+    /// served on `server.listen` with the callbacks.
+    pub listen: Option<String>,
 }
 
 /// A configuration problem, phrased as one line naming the key.

@@ -45,6 +45,14 @@ fn server(settings: &Settings, found: &mut Vec<ConfigError>) {
             ),
         ));
     }
+    if let Some(listen) = &settings.metrics.listen
+        && listen.parse::<SocketAddr>().is_err()
+    {
+        found.push(ConfigError::new(
+            "metrics.listen",
+            format!("{listen:?} is not an address like 127.0.0.1:9090"),
+        ));
+    }
     if settings.server.max_body_bytes == 0 {
         found.push(ConfigError::new(
             "server.max_body_bytes",

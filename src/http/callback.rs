@@ -17,6 +17,7 @@ use crate::domain::pan::masked_fields_json;
 use crate::domain::{Callback, CallbackKind, FieldError, state};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
+use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, SIGNATURE_FAILURES};
 
 /// A request that has been read, decoded and authenticated.
 pub(super) struct Verified<'a> {
@@ -67,6 +68,8 @@ pub(super) async fn read_and_verify(
         .merchants
         .authenticate(kind, &message, state.script(kind), state.verify_options)
         .map_err(|e| {
+            metrics::counter!(SIGNATURE_FAILURES, "endpoint" => kind.as_str(), "reason" => e.reason())
+                .increment(1);
             warn!(
                 endpoint = kind.as_str(),
                 reason = e.reason(),
@@ -103,6 +106,8 @@ pub async fn handle(
     };
     let script = app.script(kind);
     let auth = &verified.auth;
+    let span = tracing::Span::current();
+    span.record("merchant", auth.merchant.id.as_str());
     let callback = match verified.parse(kind) {
         Ok(c) => c,
         Err(e) => {
@@ -111,6 +116,12 @@ pub async fn handle(
             return reply::signed(StatusCode::BAD_REQUEST, &answer, script, auth);
         }
     };
+    if let Some(order_id) = &callback.order_id {
+        span.record("order_id", order_id.as_str());
+    }
+    if let Some(payment_id) = &callback.payment_id {
+        span.record("payment_id", payment_id.as_str());
+    }
     let delivery = verified.delivery(&callback);
     let now = Utc::now();
     let decided = app
@@ -121,6 +132,9 @@ pub async fn handle(
         .await;
     match decided {
         Ok(processed) => {
+            if processed.duplicate {
+                metrics::counter!(DUPLICATES, "endpoint" => kind.as_str()).increment(1);
+            }
             info!(
                 endpoint = kind.as_str(),
                 merchant = %callback.merchant_id,
@@ -136,6 +150,7 @@ pub async fn handle(
             reply::signed(StatusCode::OK, &answer, script, auth)
         }
         Err(e) => {
+            metrics::counter!(DATABASE_ERRORS, "endpoint" => kind.as_str()).increment(1);
             warn!(endpoint = kind.as_str(), merchant = %callback.merchant_id, error = %e, "callback not recorded; answering 503 so FreedomPay retries");
             let answer = Answer::new(Status::Error, "Temporarily unavailable, please retry");
             reply::signed(StatusCode::SERVICE_UNAVAILABLE, &answer, script, auth)

@@ -3,6 +3,7 @@
 
 mod callback;
 mod health;
+mod metrics_endpoint;
 mod redirect;
 mod reply;
 
@@ -19,6 +20,7 @@ use crate::config::{ConfigError, Settings};
 use crate::domain::{CallbackKind, Rules};
 use crate::protocol::{VerifyOptions, script_name};
 use crate::store::Store;
+use crate::telemetry::request::observe;
 
 /// Everything a request handler needs, shared by all requests.
 #[derive(Debug)]
@@ -79,6 +81,19 @@ impl AppState {
         })
     }
 
+    /// The endpoint label of a request path, for logs and metrics.
+    pub fn endpoint_name(&self, path: &str) -> &'static str {
+        if let Some(endpoint) = self.endpoints.iter().find(|e| e.path == path) {
+            return endpoint.kind.as_str();
+        }
+        match path {
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/metrics" => "metrics",
+            _ => "unknown",
+        }
+    }
+
     /// The script name signatures on `kind`'s endpoint use.
     pub fn script(&self, kind: CallbackKind) -> &str {
         self.endpoints
@@ -88,11 +103,15 @@ impl AppState {
     }
 }
 
-/// The router: each callback kind at its configured path, plus health checks.
-pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
+/// The router: each callback kind at its configured path, health checks, and
+/// `/metrics` unless it is served on an address of its own.
+pub fn router(state: Arc<AppState>, request_timeout: Duration, with_metrics: bool) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz));
+    if with_metrics {
+        router = router.route("/metrics", get(metrics_endpoint::metrics));
+    }
     for endpoint in &state.endpoints {
         let kind = endpoint.kind;
         let handler = move |s, r| async move {
@@ -109,5 +128,13 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for `metrics.listen`.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_endpoint::metrics))
         .with_state(state)
 }

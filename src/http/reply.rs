@@ -7,6 +7,7 @@ use quick_xml::escape::escape;
 
 use crate::auth::Authenticated;
 use crate::protocol::{Answer, Status};
+use crate::telemetry::request::Answered;
 
 const XML: &str = "application/xml; charset=utf-8";
 
@@ -25,20 +26,20 @@ pub fn signed(
     script: &str,
     auth: &Authenticated<'_>,
 ) -> Response {
-    with_type(
-        status,
-        XML,
-        answer.to_signed_xml(script, auth.signing_key()),
-    )
+    let xml = answer.to_signed_xml(script, auth.signing_key());
+    answered(with_type(status, XML, xml), answer.status)
 }
 
 /// An unsigned `<response>` with `pg_status` `error`: the sender is unknown.
 pub fn unsigned_error(status: StatusCode, description: &str) -> Response {
-    with_type(
-        status,
-        XML,
-        Answer::new(Status::Error, description).to_unsigned_xml(),
-    )
+    let xml = Answer::new(Status::Error, description).to_unsigned_xml();
+    answered(with_type(status, XML, xml), Status::Error)
+}
+
+/// Tags the response with its answer, for the request log line and metrics.
+fn answered(mut response: Response, status: Status) -> Response {
+    response.extensions_mut().insert(Answered(status));
+    response
 }
 
 /// A minimal HTML page for the payer's browser.

@@ -202,6 +202,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Payments flagged `needs_refund` (the metric of the same name).
+    pub async fn count_needing_refund(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT count(*) FROM payments WHERE needs_refund";
+        let (count,): (i64,) = match self {
+            Store::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+            Store::Sqlite(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+        };
+        Ok(count)
+    }
+}
+
 /// How many events there are, first deliveries and duplicates apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventCounts {

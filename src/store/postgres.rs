@@ -50,6 +50,10 @@ impl PgStore {
         Ok(MIGRATOR.run(&self.pool).await?)
     }
 
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -57,6 +57,10 @@ impl SqliteStore {
         Ok(MIGRATOR.run(&self.pool).await?)
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

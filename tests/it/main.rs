@@ -5,6 +5,7 @@
 mod support;
 
 mod operator_config;
+mod operator_observability;
 mod operator_simulate;
 mod protocol_amount;
 mod protocol_answer;

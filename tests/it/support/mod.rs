@@ -4,6 +4,7 @@
 
 pub mod freedompay;
 pub mod pg;
+pub mod process;
 
 use std::net::SocketAddr;
 

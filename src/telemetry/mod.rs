@@ -1,5 +1,9 @@
-//! Logging with `tracing`: human-readable (`pretty`) or one JSON object per
-//! line (`json`), filtered by `log.level` or `RUST_LOG`.
+//! What the service tells its operators: logs with `tracing` (human-readable
+//! `pretty` or one JSON object per line, filtered by `log.level` or
+//! `RUST_LOG`), Prometheus [`metrics`], and one span per [`request`].
+
+pub mod metrics;
+pub mod request;
 
 use std::io::IsTerminal;
 

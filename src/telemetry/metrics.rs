@@ -1,0 +1,49 @@
+//! Prometheus metrics, recorded with the `metrics` crate and rendered by
+//! `metrics-exporter-prometheus` at `GET /metrics`. Every name is listed here,
+//! and in the README.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests by `endpoint`, `answer` (`ok`/`rejected`/`error`/`none`) and HTTP `status`.
+pub const REQUESTS: &str = "freedompay_requests_total";
+/// Requests whose signature or merchant did not verify, by `endpoint` and `reason`.
+pub const SIGNATURE_FAILURES: &str = "freedompay_signature_failures_total";
+/// Repeated deliveries answered from the stored decision, by `endpoint`.
+pub const DUPLICATES: &str = "freedompay_duplicates_total";
+/// Request latency in seconds, by `endpoint`.
+pub const DURATION: &str = "freedompay_request_duration_seconds";
+/// Callbacks that could not be recorded because of the database, by `endpoint`.
+pub const DATABASE_ERRORS: &str = "freedompay_database_errors_total";
+/// Requests being handled right now.
+pub const IN_FLIGHT: &str = "freedompay_requests_in_flight";
+/// Payments taken although the rules refused them, still to be refunded.
+pub const NEEDING_REFUND: &str = "freedompay_payments_needing_refund";
+
+/// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
+const BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process-wide recorder (installed on first use) and its renderer.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
+            .expect("buckets are not empty");
+        builder.install_recorder().unwrap_or_else(|_| {
+            // Another recorder is already installed (only possible when the
+            // library is embedded): render this one's view regardless.
+            PrometheusBuilder::new().build_recorder().handle()
+        })
+    })
+}
+
+/// The Prometheus text exposition of every metric.
+pub fn render() -> String {
+    let handle = handle();
+    handle.run_upkeep();
+    handle.render()
+}

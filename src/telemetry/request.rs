@@ -1,0 +1,69 @@
+//! One span per request: a request id (the caller's `X-Request-Id`, or a fresh
+//! one), the endpoint, and, recorded by the handlers, the merchant, order id,
+//! payment id and answer; at the end the status and latency, one log line, and
+//! the request metrics. The request id is returned in `X-Request-Id`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::{Instrument, field, info, info_span};
+
+use super::metrics::{DURATION, IN_FLIGHT, REQUESTS};
+use crate::http::AppState;
+use crate::protocol::Status;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What a handler decided, for the request log line and metrics.
+#[derive(Clone, Copy, Debug)]
+pub struct Answered(pub Status);
+
+pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(crate::protocol::answer::fresh_salt, str::to_owned);
+    let endpoint = state.endpoint_name(request.uri().path());
+    let span = info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        endpoint,
+        merchant = field::Empty,
+        order_id = field::Empty,
+        payment_id = field::Empty,
+        answer = field::Empty,
+        status = field::Empty,
+        latency_ms = field::Empty,
+    );
+    metrics::gauge!(IN_FLIGHT).increment(1.0);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    metrics::gauge!(IN_FLIGHT).decrement(1.0);
+
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let answer = response
+        .extensions()
+        .get::<Answered>()
+        .map_or("none", |a| a.0.as_str());
+    metrics::counter!(REQUESTS, "endpoint" => endpoint, "answer" => answer, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(DURATION, "endpoint" => endpoint).record(elapsed.as_secs_f64());
+    span.record("status", status);
+    span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
+    if answer != "none" {
+        span.record("answer", answer);
+    }
+    span.in_scope(|| info!("request finished"));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,77 @@
+//! The real binary as a separate process (for signals and captured logs).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub struct ServerProcess {
+    pub child: Child,
+    pub base_url: String,
+    pub log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `serve` with `extra` TOML after a base config (SQLite in a temp
+    /// dir, JSON logs to a file, one merchant with `key`).
+    pub async fn start(key: &str, extra: &str) -> ServerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        let database = dir.path().join("receiver.db");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{}\"\n\
+                 [log]\nformat = \"json\"\n[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}",
+                database.display()
+            ),
+        )
+        .unwrap();
+        let log_path = dir.path().join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env_remove("RUST_LOG")
+            .env_remove("FPR_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server prints where it listens");
+        let base_url = first.rsplit(' ').next().unwrap().to_owned();
+        assert!(base_url.starts_with("http://127.0.0.1:"), "{first}");
+        ServerProcess {
+            child,
+            base_url,
+            log_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
