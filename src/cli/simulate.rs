@@ -280,13 +280,7 @@ fn print_exchange(name: &str, exchange: &Exchange) {
         "{name:<17} {method} {} ({})",
         exchange.url, exchange.encoding
     );
-    let sent: Vec<String> = exchange
-        .sent
-        .to_pairs()
-        .into_iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect();
-    println!("  sent            {}", sent.join(" "));
+    println!("  sent            {}", summarize(&exchange.sent));
     let answer = match (exchange.pg_status(), exchange.headers.get("location")) {
         (Some(status), _) => format!(
             "HTTP {}, pg_status {status}: {:?}, {}",
@@ -311,6 +305,29 @@ fn print_exchange(name: &str, exchange: &Exchange) {
         ),
     };
     println!("  answer          {answer}");
+}
+
+/// The fields that say what a callback is about; the rest are counted
+/// (`--json` shows every field).
+fn summarize(sent: &crate::protocol::Message) -> String {
+    const SHOWN: [&str; 8] = [
+        "pg_order_id",
+        "pg_payment_id",
+        "pg_amount",
+        "pg_currency",
+        "pg_result",
+        "pg_refund_amount",
+        "pg_clearing_amount",
+        "pg_status",
+    ];
+    let pairs = sent.to_pairs();
+    let mut shown: Vec<String> =
+        pairs.iter().filter(|(n, _)| SHOWN.contains(&n.as_str())).map(|(n, v)| format!("{n}={v}")).collect();
+    let rest = pairs.len() - shown.len();
+    if rest > 0 {
+        shown.push(format!("(+{rest} more, with pg_salt and pg_sig)"));
+    }
+    shown.join(" ")
 }
 
 fn report_one(name: &str, exchange: &Exchange, as_json: bool) -> ExitCode {
