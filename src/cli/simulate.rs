@@ -321,8 +321,11 @@ fn summarize(sent: &crate::protocol::Message) -> String {
         "pg_status",
     ];
     let pairs = sent.to_pairs();
-    let mut shown: Vec<String> =
-        pairs.iter().filter(|(n, _)| SHOWN.contains(&n.as_str())).map(|(n, v)| format!("{n}={v}")).collect();
+    let mut shown: Vec<String> = pairs
+        .iter()
+        .filter(|(n, _)| SHOWN.contains(&n.as_str()))
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect();
     let rest = pairs.len() - shown.len();
     if rest > 0 {
         shown.push(format!("(+{rest} more, with pg_salt and pg_sig)"));
