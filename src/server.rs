@@ -1,16 +1,26 @@
-//! Running the receiver: connect the store, migrate, serve until told to stop,
-//! then let in-flight requests finish (bounded) and close the pool.
+//! Running the receiver: connect the store, migrate, accept connections until
+//! told to stop, then let in-flight requests finish (bounded) and close the pool.
+//!
+//! The accept loop is our own rather than `axum::serve`, for three bounds that
+//! a public endpoint needs: a deadline on reading request headers (slow-header
+//! clients), a cap on open connections, and each connection's peer address
+//! for the network policy.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
-use tracing::{info, warn};
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+use tracing::{debug, info, warn};
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, ServerSettings, Settings};
 use crate::http::{AppState, metrics_router, router};
 use crate::store::{Store, StoreError};
 
@@ -49,38 +59,74 @@ where
     };
     let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
     let app = router(state, timeout, separate_metrics.is_none());
-    let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
 
-    // The shutdown signal stops accepting connections; in-flight requests then
-    // get `grace` to finish before the server stops waiting for them.
-    let stopping = Arc::new(Notify::new());
-    let signal = {
-        let stopping = stopping.clone();
-        async move {
-            shutdown.await;
-            info!("shutting down: no new connections, finishing in-flight requests");
-            stopping.notify_one();
-        }
-    };
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let deadline = async {
-        stopping.notified().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result?,
-        () = deadline => warn!(?grace, "in-flight requests did not finish in time"),
-    }
+    serve_connections(listener, app, &settings.server, shutdown).await;
+
     if let Some(task) = separate_metrics {
         task.abort();
     }
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+async fn serve_connections<F>(
+    listener: TcpListener,
+    app: Router,
+    server: &ServerSettings,
+    shutdown: F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(server.header_read_timeout_secs.max(1)));
+    let connections = Arc::new(Semaphore::new(server.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        // Backpressure: at the cap, stop accepting until a connection closes.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request)
+            },
+        );
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    info!("shutting down: no new connections, finishing in-flight requests");
+    let grace = Duration::from_secs(server.shutdown_timeout_secs);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => warn!(?grace, "in-flight requests did not finish in time"),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -54,6 +54,10 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     /// How long in-flight requests may run on after SIGTERM / Ctrl-C.
     pub shutdown_timeout_secs: u64,
+    /// Deadline for a client to send its request headers (slow-header clients).
+    pub header_read_timeout_secs: u64,
+    /// Open connections at most; beyond it, new connections wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServerSettings {
@@ -63,6 +67,8 @@ impl Default for ServerSettings {
             max_body_bytes: 65_536,
             request_timeout_secs: 15,
             shutdown_timeout_secs: 20,
+            header_read_timeout_secs: 10,
+            max_connections: 1024,
         }
     }
 }
