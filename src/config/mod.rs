@@ -58,6 +58,12 @@ pub struct ServerSettings {
     pub header_read_timeout_secs: u64,
     /// Open connections at most; beyond it, new connections wait to be accepted.
     pub max_connections: usize,
+    /// Networks (CIDR) allowed to call the callback endpoints; empty = any.
+    pub allowed_sources: Vec<ipnet::IpNet>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed signatures per source and minute before it gets 429 (0 = no limit).
+    pub invalid_signature_per_minute: u32,
 }
 
 impl Default for ServerSettings {
@@ -69,6 +75,9 @@ impl Default for ServerSettings {
             shutdown_timeout_secs: 20,
             header_read_timeout_secs: 10,
             max_connections: 1024,
+            allowed_sources: Vec::new(),
+            trusted_proxies: Vec::new(),
+            invalid_signature_per_minute: 60,
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::Response;
 use chrono::Utc;
@@ -50,6 +52,24 @@ pub(super) async fn read_and_verify(
     request: Request,
 ) -> Result<Verified<'_>, Response> {
     let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let client = state.network.client_ip(peer, &parts.headers);
+    if !state.network.is_allowed(client) {
+        warn!(endpoint = kind.as_str(), client = ?client, "callback from a source outside server.allowed_sources");
+        return Err(reply::unsigned_error(
+            StatusCode::FORBIDDEN,
+            "Source not allowed",
+        ));
+    }
+    if state.network.is_throttled(client) {
+        return Err(reply::unsigned_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many invalid signatures from this source",
+        ));
+    }
     let bytes = read_body(body, state.max_body_bytes).await?;
     let raw = RawRequest {
         is_get: parts.method == Method::GET || parts.method == Method::HEAD,
@@ -68,6 +88,7 @@ pub(super) async fn read_and_verify(
         .merchants
         .authenticate(kind, &message, state.script(kind), state.verify_options)
         .map_err(|e| {
+            state.network.record_failure(client);
             metrics::counter!(SIGNATURE_FAILURES, "endpoint" => kind.as_str(), "reason" => e.reason())
                 .increment(1);
             warn!(

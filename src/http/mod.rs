@@ -4,6 +4,7 @@
 mod callback;
 mod health;
 mod metrics_endpoint;
+pub mod network;
 mod redirect;
 mod reply;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub success_url: Option<String>,
     pub failure_url: Option<String>,
+    pub network: network::NetworkPolicy,
     endpoints: Vec<Endpoint>,
 }
 
@@ -77,6 +79,11 @@ impl AppState {
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.redirect.success_url.clone(),
             failure_url: settings.redirect.failure_url.clone(),
+            network: network::NetworkPolicy::new(
+                settings.server.allowed_sources.clone(),
+                settings.server.trusted_proxies.clone(),
+                settings.server.invalid_signature_per_minute,
+            ),
             endpoints,
         })
     }

@@ -69,12 +69,18 @@ impl Message {
                 return Err(DecodeError::TooManyFields { limit: MAX_FIELDS });
             }
             let name = name.into();
+            let value = value.into();
+            // No protocol value contains NUL, and databases refuse it in text:
+            // accepting it would turn a bad request into an endless retry loop.
+            if name.contains('\0') || value.contains('\0') {
+                return Err(DecodeError::NulCharacter);
+            }
             match split_brackets(&name) {
                 Some((base, path)) => {
                     if path.len() + 1 > MAX_DEPTH {
                         return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
                     }
-                    insert_path(&mut message.fields, base, &path, value.into());
+                    insert_path(&mut message.fields, base, &path, value);
                 }
                 None => message.fields.push(Field::text(name, value)),
             }

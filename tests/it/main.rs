@@ -4,6 +4,8 @@
 
 mod support;
 
+mod hardening_hostile;
+mod hardening_network;
 mod operator_config;
 mod operator_observability;
 mod operator_simulate;

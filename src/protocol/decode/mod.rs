@@ -25,6 +25,8 @@ pub enum DecodeError {
     BadPercentEncoding,
     #[error("text is not valid UTF-8")]
     InvalidUtf8,
+    #[error("a NUL character is not allowed in a field")]
+    NulCharacter,
     #[error("malformed multipart body: {0}")]
     BadMultipart(String),
     #[error("malformed XML: {0}")]

@@ -120,6 +120,9 @@ fn close_element(
 }
 
 fn append_text(stack: &mut [Open], text: &str) -> Result<(), DecodeError> {
+    if text.contains('\0') {
+        return Err(DecodeError::NulCharacter);
+    }
     match stack.last_mut() {
         Some(open) => open.text.push_str(text),
         None if text.trim().is_empty() => {}
