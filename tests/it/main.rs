@@ -4,8 +4,11 @@
 
 mod support;
 
+mod hardening_crash;
+mod hardening_forgery;
 mod hardening_hostile;
 mod hardening_network;
+mod hardening_outage;
 mod operator_config;
 mod operator_observability;
 mod operator_simulate;

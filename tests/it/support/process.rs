@@ -18,14 +18,27 @@ impl ServerProcess {
     /// dir, JSON logs to a file, one merchant with `key`).
     pub async fn start(key: &str, extra: &str) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}", dir.path().join("receiver.db").display());
+        Self::start_in(dir, &database, key, extra).await
+    }
+
+    /// As [`ServerProcess::start`], on the given database.
+    pub async fn start_on(database_url: &str, key: &str, extra: &str) -> ServerProcess {
+        Self::start_in(tempfile::tempdir().unwrap(), database_url, key, extra).await
+    }
+
+    async fn start_in(
+        dir: tempfile::TempDir,
+        database_url: &str,
+        key: &str,
+        extra: &str,
+    ) -> ServerProcess {
         let config = dir.path().join("config.toml");
-        let database = dir.path().join("receiver.db");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"sqlite://{}\"\n\
-                 [log]\nformat = \"json\"\n[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}",
-                database.display()
+                "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{database_url}\"\n\
+                 [log]\nformat = \"json\"\n[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}"
             ),
         )
         .unwrap();
@@ -69,6 +82,11 @@ impl ServerProcess {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// SIGKILL: no shutdown, no flushing, as in a crash.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("killed");
     }
 
     pub fn log(&self) -> String {
