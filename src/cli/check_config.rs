@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{report_problems, runtime};
-use crate::config::validate::problems;
+use crate::config::validate::{problems, warnings};
 use crate::config::{ConfigError, Settings};
 use crate::store::Store;
 
@@ -36,6 +36,9 @@ pub fn run(path: Option<&Path>, args: &CheckConfigArgs) -> ExitCode {
     }
     if !found.is_empty() {
         return report_problems(&found);
+    }
+    for warning in warnings(&settings) {
+        eprintln!("warning: {warning}");
     }
     println!("# effective configuration (secrets redacted)");
     print!("{}", settings.to_redacted_toml());

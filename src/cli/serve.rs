@@ -16,6 +16,9 @@ pub fn serve(config: Option<&Path>) -> ExitCode {
         Err(code) => return code,
     };
     telemetry::init(&settings.log);
+    for warning in crate::config::validate::warnings(&settings) {
+        tracing::warn!("{warning}");
+    }
     runtime().block_on(async move {
         let listener = match TcpListener::bind(&settings.server.listen).await {
             Ok(l) => l,

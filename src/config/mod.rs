@@ -333,12 +333,33 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        Ok(builder.add_source(
+        // FPR__SECTION__KEY for the sections; FPR__MERCHANTS__<i>__KEY for
+        // merchant i, which the `config` crate's environment source cannot
+        // express (it has no array indices), so those become path overrides.
+        let (merchant_vars, section_vars): (Vec<_>, Vec<_>) = std::env::vars()
+            .filter(|(name, _)| name.starts_with("FPR__"))
+            .partition(|(name, _)| name.starts_with("FPR__MERCHANTS__"));
+        builder = builder.add_source(
             config::Environment::with_prefix("FPR")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
-        ))
+                .try_parsing(true)
+                .source(Some(section_vars.into_iter().collect())),
+        );
+        for (name, value) in merchant_vars {
+            let rest = &name["FPR__MERCHANTS__".len()..];
+            let Some((index, key)) = rest.split_once("__") else {
+                return Err(ConfigError::new(name.as_str(), "expected FPR__MERCHANTS__<index>__<KEY>"));
+            };
+            let index: usize = index
+                .parse()
+                .map_err(|_| ConfigError::new(name.as_str(), "the merchant index must be a number"))?;
+            let path = format!("merchants[{index}].{}", key.to_ascii_lowercase());
+            builder = builder
+                .set_override(path, value)
+                .map_err(|e| ConfigError::new(name.as_str(), e.to_string()))?;
+        }
+        Ok(builder)
     }
 
     /// Parses settings from TOML text alone (no environment layer).

@@ -203,3 +203,37 @@ fn urls(settings: &Settings, found: &mut Vec<ConfigError>) {
         settings.api.get("base_url").and_then(|v| v.as_str()),
     );
 }
+
+/// Things that work but should not be so: printed by `check-config`, logged by
+/// `serve`.
+pub fn warnings(settings: &Settings) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, merchant) in settings.merchants.iter().enumerate() {
+        if let Some(path) = &merchant.secret_key_file
+            && readable_by_others(path)
+        {
+            found.push(format!(
+                "merchants[{i}].secret_key_file: {} is readable by group or others; chmod 600 it",
+                path.display()
+            ));
+        }
+    }
+    if !settings.rules.reject_testing_mode {
+        found.push(
+            "rules.reject_testing_mode is false: test payments (pg_testing_mode=1) pay orders"
+                .to_owned(),
+        );
+    }
+    found
+}
+
+#[cfg(unix)]
+fn readable_by_others(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+}
+
+#[cfg(not(unix))]
+fn readable_by_others(_path: &std::path::Path) -> bool {
+    false
+}

@@ -12,6 +12,8 @@ pub mod amount;
 pub mod answer;
 pub mod decode;
 pub mod encode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod message;
 pub mod signature;

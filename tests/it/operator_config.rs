@@ -160,3 +160,53 @@ fn serve_refuses_a_bad_config_before_it_binds() {
         "error: endpoints.check: /healthz is reserved for the service itself"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn keys_come_from_files_and_a_key_file_readable_by_others_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("fp_key");
+    std::fs::write(&key_file, "key-from-a-file\n").unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = format!(
+        "[[merchants]]\nid = \"1\"\nsecret_key_file = \"{}\"\n",
+        key_file.display()
+    );
+    let out = run(&config, &["check-config"]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("secret_key_file") && err.contains("readable by group or others"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("key-from-a-file"));
+
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&config, &["check-config"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret_key_file"));
+}
+
+#[test]
+fn keys_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, "[[merchants]]\nid = \"1\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .env("FPR__MERCHANTS__0__SECRET_KEY", "key-from-the-environment")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("secret_key = \"[redacted]\"") && !text.contains("key-from-the-environment")
+    );
+}
