@@ -8,6 +8,7 @@
 //! [`config`] holds the settings and [`cli`] the operator commands.
 
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -1,5 +1,6 @@
 //! The command line: one file per subcommand, each a thin shell over the library.
 
+mod bench;
 mod check_config;
 mod order;
 mod serve;
@@ -43,6 +44,8 @@ pub enum Command {
     AddOrder(order::AddOrderArgs),
     /// Play FreedomPay against a URL and check the signed answers.
     Simulate(simulate::SimulateArgs),
+    /// Load-test a running service with signed result callbacks (scripts/bench).
+    Bench(bench::BenchArgs),
     /// Compute the pg_sig of a message given as name=value pairs.
     Sign(sign::SignArgs),
     /// Check the pg_sig of a message given as name=value pairs or as XML.
@@ -59,12 +62,13 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(settings) => order::run(&settings, &args),
             Err(code) => code,
         },
-        Command::Simulate(args) => match cli.config.as_deref() {
-            Some(path) => match load_settings(Some(path)) {
-                Ok(settings) => simulate::run(Some(&settings), &args),
-                Err(code) => code,
-            },
-            None => simulate::run(None, &args),
+        Command::Simulate(args) => match optional_settings(cli.config.as_deref()) {
+            Ok(settings) => simulate::run(settings.as_ref(), &args),
+            Err(code) => code,
+        },
+        Command::Bench(args) => match optional_settings(cli.config.as_deref()) {
+            Ok(settings) => bench::run(settings.as_ref(), &args),
+            Err(code) => code,
         },
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
@@ -82,6 +86,12 @@ fn load_settings(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
     } else {
         Err(report_problems(&found))
     }
+}
+
+/// The settings when a configuration is given; commands that can also run
+/// from their own arguments take this.
+fn optional_settings(path: Option<&std::path::Path>) -> Result<Option<Settings>, ExitCode> {
+    path.map(|p| load_settings(Some(p))).transpose()
 }
 
 /// Prints configuration problems, one line each, and gives exit code 2.

@@ -349,11 +349,14 @@ impl Settings {
         for (name, value) in merchant_vars {
             let rest = &name["FPR__MERCHANTS__".len()..];
             let Some((index, key)) = rest.split_once("__") else {
-                return Err(ConfigError::new(name.as_str(), "expected FPR__MERCHANTS__<index>__<KEY>"));
+                return Err(ConfigError::new(
+                    name.as_str(),
+                    "expected FPR__MERCHANTS__<index>__<KEY>",
+                ));
             };
-            let index: usize = index
-                .parse()
-                .map_err(|_| ConfigError::new(name.as_str(), "the merchant index must be a number"))?;
+            let index: usize = index.parse().map_err(|_| {
+                ConfigError::new(name.as_str(), "the merchant index must be a number")
+            })?;
             let path = format!("merchants[{index}].{}", key.to_ascii_lowercase());
             builder = builder
                 .set_override(path, value)

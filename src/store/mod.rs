@@ -166,7 +166,17 @@ impl Store {
         merchant_id: &str,
         order: &NewOrder<'_>,
     ) -> Result<(), StoreError> {
-        dispatch!(self.insert_order(merchant_id, order))
+        self.insert_orders(merchant_id, std::slice::from_ref(order))
+            .await
+    }
+
+    /// Inserts orders in one transaction.
+    pub async fn insert_orders(
+        &self,
+        merchant_id: &str,
+        orders: &[NewOrder<'_>],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.insert_orders(merchant_id, orders))
     }
 
     pub async fn order(
@@ -203,6 +213,54 @@ impl Store {
 }
 
 impl Store {
+    /// For the benchmark's correctness check: orders with `prefix` that are
+    /// paid, and first-delivery result events for them.
+    pub async fn bench_counts(
+        &self,
+        merchant_id: &str,
+        prefix: &str,
+    ) -> Result<(i64, i64), StoreError> {
+        let pattern = format!("{prefix}%");
+        let paid = self
+            .count(
+                "SELECT count(*) FROM orders WHERE merchant_id = $1 AND order_id LIKE $2 AND status = 'paid'",
+                merchant_id,
+                &pattern,
+            )
+            .await?;
+        let events = self
+            .count(
+                "SELECT count(*) FROM events WHERE merchant_id = $1 AND kind = 'result' \
+                 AND order_id LIKE $2 AND NOT duplicate",
+                merchant_id,
+                &pattern,
+            )
+            .await?;
+        Ok((paid, events))
+    }
+
+    /// A `count(*)` query with two text parameters, written `$1`, `$2` (which
+    /// SQLite reads as named parameters, numbered in order of appearance).
+    async fn count(&self, sql: &'static str, first: &str, second: &str) -> Result<i64, StoreError> {
+        let (count,): (i64,) = match self {
+            Store::Postgres(s) => {
+                sqlx::query_as(sql)
+                    .bind(first)
+                    .bind(second)
+                    .fetch_one(s.pool())
+                    .await?
+            }
+            Store::Sqlite(s) => {
+                sqlx::query_as(sql)
+                    .bind(first)
+                    .bind(second)
+                    .fetch_one(s.pool())
+                    .await?
+            }
+        };
+        Ok(count)
+    }
+
     /// Payments flagged `needs_refund` (the metric of the same name).
     pub async fn count_needing_refund(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM payments WHERE needs_refund";

@@ -67,22 +67,26 @@ impl PgStore {
         Ok(PgTx(self.pool.begin().await?))
     }
 
-    pub(crate) async fn insert_order(
+    /// Inserts orders in one transaction.
+    pub(crate) async fn insert_orders(
         &self,
         merchant_id: &str,
-        order: &NewOrder<'_>,
+        orders: &[NewOrder<'_>],
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO orders (merchant_id, order_id, amount, currency, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(merchant_id)
-        .bind(order.order_id)
-        .bind(order.amount.as_decimal())
-        .bind(order.currency)
-        .bind(order.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut tx = self.pool.begin().await?;
+        for order in orders {
+            sqlx::query(
+                "INSERT INTO orders (merchant_id, order_id, amount, currency, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(merchant_id)
+            .bind(order.order_id)
+            .bind(order.amount.as_decimal())
+            .bind(order.currency)
+            .bind(order.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Ok(tx.commit().await?)
     }
 
     pub(crate) async fn order(
