@@ -81,12 +81,16 @@ pub async fn register_orders(store: &Store, plan: &Plan) -> Result<(), StoreErro
 }
 
 /// Signs every callback up front, so the timed phase spends nothing on it.
+/// Payment ids are fresh per run: a repeated id would (rightly) be answered
+/// as a duplicate and apply nothing.
 fn signed_bodies(plan: &Plan) -> Vec<String> {
+    use rand::RngExt;
     let script = crate::protocol::script_name(&plan.result_url).to_owned();
+    let run_number: u32 = rand::rng().random_range(100_000..1_000_000);
     (0..plan.callbacks)
         .map(|i| {
             let order = order_id(&plan.run_id, i);
-            let payment = format!("{}{:07}", 9, i);
+            let payment = format!("{run_number}{i:07}");
             let facts = PaymentFacts {
                 merchant_id: None,
                 order_id: &order,
