@@ -16,7 +16,7 @@ use tracing::{info, warn};
 use super::{AppState, reply};
 use crate::auth::Authenticated;
 use crate::domain::pan::masked_fields_json;
-use crate::domain::{Callback, CallbackKind, FieldError, state};
+use crate::domain::{Callback, CallbackKind, CurrentState, FieldError, state};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
 use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, SIGNATURE_FAILURES};
@@ -34,7 +34,7 @@ impl Verified<'_> {
     }
 
     /// The delivery as it goes into `events`, card numbers masked.
-    pub fn delivery<'c>(&'c self, callback: &'c Callback) -> Delivery<'c> {
+    pub fn delivery(&self, callback: Callback) -> Delivery {
         Delivery {
             callback,
             fields_json: masked_fields_json(&self.message),
@@ -143,24 +143,21 @@ pub async fn handle(
     if let Some(payment_id) = &callback.payment_id {
         span.record("payment_id", payment_id.as_str());
     }
-    let delivery = verified.delivery(&callback);
+    let delivery = verified.delivery(callback);
     let now = Utc::now();
-    let decided = app
-        .store
-        .process(&delivery, |current| {
-            state::decide(&callback, current, &app.rules, now)
-        })
-        .await;
+    let rules = app.clone();
+    let decide = Box::new(move |callback: &Callback, current: &CurrentState| {
+        state::decide(callback, current, &rules.rules, now)
+    });
+    let decided = app.store.process(delivery, decide).await;
     match decided {
         Ok(processed) => {
             if processed.duplicate {
                 metrics::counter!(DUPLICATES, "endpoint" => kind.as_str()).increment(1);
             }
+            // Merchant, order and payment are on the request span.
             info!(
                 endpoint = kind.as_str(),
-                merchant = %callback.merchant_id,
-                order_id = callback.order_id.as_deref().unwrap_or(""),
-                payment_id = callback.payment_id.as_deref().unwrap_or(""),
                 answer = processed.status.as_str(),
                 duplicate = processed.duplicate,
                 event_id = processed.event_id,
@@ -172,7 +169,7 @@ pub async fn handle(
         }
         Err(e) => {
             metrics::counter!(DATABASE_ERRORS, "endpoint" => kind.as_str()).increment(1);
-            warn!(endpoint = kind.as_str(), merchant = %callback.merchant_id, error = %e, "callback not recorded; answering 503 so FreedomPay retries");
+            warn!(endpoint = kind.as_str(), error = %e, "callback not recorded; answering 503 so FreedomPay retries");
             let answer = Answer::new(Status::Error, "Temporarily unavailable, please retry");
             reply::signed(StatusCode::SERVICE_UNAVAILABLE, &answer, script, auth)
         }

@@ -35,7 +35,7 @@ pub async fn handle(
             );
         }
     };
-    let delivery = verified.delivery(&callback);
+    let delivery = verified.delivery(callback.clone());
     // The payer is not kept waiting on the log: if the database is down the
     // page is still shown.
     if let Err(e) = app.store.record_event(&delivery).await {

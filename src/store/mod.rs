@@ -11,6 +11,7 @@
 //! transaction-scoped advisory lock per payment), never by process memory, so
 //! several instances may share one database.
 
+mod group_commit;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -41,19 +42,26 @@ pub enum StoreError {
     Corrupt(String),
     #[error("unsupported database URL (expected sqlite:// or postgres://)")]
     UnsupportedUrl,
+    #[error("the transaction of this callback's group failed: {0}")]
+    GroupFailed(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
 }
 
 /// One authenticated delivery, as it goes into `events`.
 #[derive(Clone, Debug)]
-pub struct Delivery<'a> {
-    pub callback: &'a Callback,
+pub struct Delivery {
+    pub callback: Callback,
     /// All received fields in arrival order, as JSON text (card numbers masked).
     pub fields_json: String,
     /// Which signature variant matched (`canonical`, `raw_sort`, `drop_empty`).
-    pub signature_variant: &'a str,
+    pub signature_variant: &'static str,
     /// Which key matched (`current`, `previous`, `payout`).
-    pub key_label: &'a str,
+    pub key_label: &'static str,
 }
+
+/// The decision of a callback, given the state read inside its transaction.
+pub type Decide = Box<dyn FnOnce(&Callback, &CurrentState) -> Plan + Send>;
 
 /// The outcome of [`Store::process`], available only after commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,23 +145,28 @@ impl Store {
     }
 
     /// Records one callback and decides it, in one transaction. `decide` sees
-    /// the current state, read under lock inside the transaction.
-    pub async fn process<F>(
+    /// the current state, read under lock inside the transaction. The result
+    /// is returned only after the commit.
+    pub async fn process(
         &self,
-        delivery: &Delivery<'_>,
-        decide: F,
-    ) -> Result<Processed, StoreError>
-    where
-        F: FnOnce(&CurrentState) -> Plan + Send,
-    {
+        delivery: Delivery,
+        decide: Decide,
+    ) -> Result<Processed, StoreError> {
         match self {
-            Store::Postgres(s) => process_in(s.begin().await?, delivery, decide).await,
-            Store::Sqlite(s) => process_in(s.begin().await?, delivery, decide).await,
+            Store::Postgres(s) => {
+                let mut tx = s.begin().await?;
+                let processed = process_steps(&mut tx, &delivery, decide).await?;
+                tx.commit().await?;
+                Ok(processed)
+            }
+            // SQLite has one writer: callbacks queue for the group-commit
+            // writer, which runs many of them in one transaction.
+            Store::Sqlite(s) => s.process(delivery, decide).await,
         }
     }
 
     /// Records a delivery that decides nothing (a redirect back).
-    pub async fn record_event(&self, delivery: &Delivery<'_>) -> Result<i64, StoreError> {
+    pub async fn record_event(&self, delivery: &Delivery) -> Result<i64, StoreError> {
         match self {
             Store::Postgres(s) => record_in(s.begin().await?, delivery).await,
             Store::Sqlite(s) => record_in(s.begin().await?, delivery).await,
@@ -313,7 +326,7 @@ pub(crate) trait CallbackTx: Send + Sized {
     /// Appends the event (and on PostgreSQL announces it with NOTIFY).
     fn insert_event(
         &mut self,
-        delivery: &Delivery<'_>,
+        delivery: &Delivery,
         answer: Option<(Status, &str)>,
         duplicate: bool,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
@@ -330,19 +343,15 @@ pub(crate) trait CallbackTx: Send + Sized {
     fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-async fn process_in<T, F>(
-    mut tx: T,
-    delivery: &Delivery<'_>,
-    decide: F,
-) -> Result<Processed, StoreError>
-where
-    T: CallbackTx,
-    F: FnOnce(&CurrentState) -> Plan + Send,
-{
-    let callback = delivery.callback;
+/// The steps of one callback inside an open transaction; the caller commits.
+pub(crate) async fn process_steps<T: CallbackTx>(
+    tx: &mut T,
+    delivery: &Delivery,
+    decide: Decide,
+) -> Result<Processed, StoreError> {
+    let callback = &delivery.callback;
     let Some(key) = callback.idempotency_key() else {
         let event_id = tx.insert_event(delivery, None, false).await?;
-        tx.commit().await?;
         return Ok(Processed {
             status: Status::Ok,
             description: String::new(),
@@ -354,7 +363,6 @@ where
         let event_id = tx
             .insert_event(delivery, Some((status, &description)), true)
             .await?;
-        tx.commit().await?;
         return Ok(Processed {
             status,
             description,
@@ -374,14 +382,13 @@ where
             .filter(|_| callback.kind == CallbackKind::Payout),
     };
     let state = tx.load(&callback.merchant_id, lookup).await?;
-    let plan = decide(&state);
+    let plan = decide(callback, &state);
     tx.apply(&callback.merchant_id, &plan).await?;
     let event_id = tx
         .insert_event(delivery, Some((plan.status, &plan.description)), false)
         .await?;
     tx.settle(&key, plan.status, &plan.description, event_id)
         .await?;
-    tx.commit().await?;
     Ok(Processed {
         status: plan.status,
         description: plan.description,
@@ -390,7 +397,7 @@ where
     })
 }
 
-async fn record_in<T: CallbackTx>(mut tx: T, delivery: &Delivery<'_>) -> Result<i64, StoreError> {
+async fn record_in<T: CallbackTx>(mut tx: T, delivery: &Delivery) -> Result<i64, StoreError> {
     let event_id = tx.insert_event(delivery, None, false).await?;
     tx.commit().await?;
     Ok(event_id)

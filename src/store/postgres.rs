@@ -289,11 +289,11 @@ impl CallbackTx for PgTx {
 
     async fn insert_event(
         &mut self,
-        delivery: &Delivery<'_>,
+        delivery: &Delivery,
         answer: Option<(Status, &str)>,
         duplicate: bool,
     ) -> Result<i64, StoreError> {
-        let callback = delivery.callback;
+        let callback = &delivery.callback;
         let (id, _): (i64, Option<String>) = sqlx::query_as(
             "WITH event AS (INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, \
              answer_status, answer_description, duplicate, signature_variant, key_label) \

@@ -11,8 +11,9 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 
+use super::group_commit::Writer;
 use super::rows;
-use super::{CallbackTx, Delivery, EventCounts, Lookup, NewOrder, StoreError};
+use super::{CallbackTx, Decide, Delivery, EventCounts, Lookup, NewOrder, Processed, StoreError};
 use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
@@ -23,7 +24,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Reads, migrations, and writes outside the callback path.
     pool: SqlitePool,
+    /// The single writer of callbacks (group commit).
+    writer: Writer,
 }
 
 const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
@@ -49,8 +53,15 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options.clone());
+        let writer_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(acquire_timeout)
             .connect_lazy_with(options);
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: Writer::start(writer_pool),
+        })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -71,7 +82,16 @@ impl SqliteStore {
     }
 
     pub(crate) async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        Ok(SqliteTx(self.pool.begin_with("BEGIN IMMEDIATE").await?))
+        SqliteTx::begin(&self.pool).await
+    }
+
+    /// One callback, through the group-commit writer.
+    pub(crate) async fn process(
+        &self,
+        delivery: Delivery,
+        decide: Decide,
+    ) -> Result<Processed, StoreError> {
+        self.writer.process(delivery, decide).await
     }
 
     /// Inserts orders in one transaction.
@@ -152,6 +172,36 @@ impl SqliteStore {
 /// One callback transaction on SQLite, holding the write lock.
 #[derive(Debug)]
 pub(crate) struct SqliteTx(Transaction<'static, Sqlite>);
+
+impl SqliteTx {
+    /// Takes the write lock up front, so that the transaction never has to
+    /// upgrade a read lock (and deadlock with another writer).
+    pub(crate) async fn begin(pool: &SqlitePool) -> Result<SqliteTx, StoreError> {
+        Ok(SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?))
+    }
+
+    pub(crate) async fn savepoint(&mut self) -> Result<(), StoreError> {
+        sqlx::query("SAVEPOINT callback")
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn release(&mut self) -> Result<(), StoreError> {
+        sqlx::query("RELEASE callback")
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes this callback's writes and leaves the rest of the group intact.
+    pub(crate) async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        sqlx::query("ROLLBACK TO callback")
+            .execute(&mut *self.0)
+            .await?;
+        self.release().await
+    }
+}
 
 impl CallbackTx for SqliteTx {
     async fn claim(
@@ -294,11 +344,11 @@ impl CallbackTx for SqliteTx {
 
     async fn insert_event(
         &mut self,
-        delivery: &Delivery<'_>,
+        delivery: &Delivery,
         answer: Option<(Status, &str)>,
         duplicate: bool,
     ) -> Result<i64, StoreError> {
-        let callback = delivery.callback;
+        let callback = &delivery.callback;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, answer_status, \
              answer_description, duplicate, signature_variant, key_label) \

@@ -49,3 +49,41 @@ async fn every_committed_event_is_announced_with_notify() {
     assert!(note.payload().parse::<i64>().unwrap() > 0);
     app.stop().await;
 }
+
+/// SQLite's group commit: callbacks that arrive together share a transaction,
+/// but one whose own steps fail (here: an order row with an unusable amount)
+/// is rolled back alone and answered 503, while the others commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_callback_does_not_take_its_commit_group_down() {
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    for i in 0..12 {
+        app.order(&format!("G-{i}"), "10", "KZT").await;
+    }
+    let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE orders SET amount = 'not a number' WHERE order_id = 'G-5'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let fields: Vec<_> = (0..12)
+        .map(|i| freedompay::result(&format!("G-{i}"), &format!("{}", 300 + i), "10"))
+        .collect();
+    let replies =
+        futures_util::future::join_all(fields.iter().map(|f| app.fp.send("result", f))).await;
+    for (i, reply) in replies.iter().enumerate() {
+        if i == 5 {
+            assert_eq!(reply.status, 503, "{}", reply.body);
+            assert!(app.store.payment(MERCHANT, "305").await.unwrap().is_none());
+        } else {
+            reply.assert_answer("result", Status::Ok);
+        }
+    }
+    let results = app
+        .store
+        .count_events(Some(freedompay_receiver::domain::CallbackKind::Result))
+        .await
+        .unwrap();
+    assert_eq!(results.first, 11);
+    app.stop().await;
+}

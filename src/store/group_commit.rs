@@ -1,0 +1,126 @@
+//! Group commit for SQLite's single writer: callbacks queue here, and one
+//! writer task runs every callback that is waiting in one transaction, each in
+//! a savepoint of its own, then commits once. One fsync then covers the whole
+//! group, and no connection spins on SQLite's busy lock. Each caller gets its
+//! answer only after the shared commit; if the commit fails, every callback of
+//! the group gets the error (so FreedomPay retries it), and a callback whose
+//! own steps fail is rolled back to its savepoint without touching the others.
+
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use super::sqlite::SqliteTx;
+use super::{CallbackTx, Decide, Delivery, Processed, StoreError, process_steps};
+
+/// Callbacks folded into one transaction at most.
+const MAX_GROUP: usize = 128;
+
+/// Callbacks waiting for the writer at most; beyond it, callers wait to queue.
+const QUEUE: usize = 1024;
+
+pub(crate) struct Job {
+    delivery: Delivery,
+    decide: Decide,
+    span: tracing::Span,
+    reply: oneshot::Sender<Result<Processed, StoreError>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("delivery", &self.delivery)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handle callers queue on.
+#[derive(Clone, Debug)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task on `pool` (which should hold one connection).
+    pub(crate) fn start(pool: SqlitePool) -> Writer {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(write_loop(pool, jobs));
+        Writer { queue }
+    }
+
+    pub(crate) async fn process(
+        &self,
+        delivery: Delivery,
+        decide: Decide,
+    ) -> Result<Processed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            delivery,
+            decide,
+            span: tracing::Span::current(),
+            reply,
+        };
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+async fn write_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
+        run_group(&pool, std::mem::take(&mut group)).await;
+    }
+    pool.close().await;
+}
+
+async fn run_group(pool: &SqlitePool, group: Vec<Job>) {
+    let mut tx = match SqliteTx::begin(pool).await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group.into_iter().map(|j| j.reply), &e),
+    };
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        let steps = async {
+            tx.savepoint().await?;
+            let result = process_steps(&mut tx, &job.delivery, job.decide).await;
+            match &result {
+                Ok(_) => tx.release().await?,
+                Err(_) => tx.rollback_to_savepoint().await?,
+            }
+            Ok::<_, StoreError>(result)
+        }
+        .instrument(job.span)
+        .await;
+        match steps {
+            Ok(result) => outcomes.push((job.reply, result)),
+            Err(e) => {
+                // The transaction itself is unusable: nothing of the group commits.
+                let replies = outcomes
+                    .into_iter()
+                    .map(|(reply, _)| reply)
+                    .chain(std::iter::once(job.reply));
+                return fail_all(replies, &e);
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (reply, result) in outcomes {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => fail_all(outcomes.into_iter().map(|(reply, _)| reply), &e),
+    }
+}
+
+fn fail_all(
+    replies: impl Iterator<Item = oneshot::Sender<Result<Processed, StoreError>>>,
+    error: &StoreError,
+) {
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::GroupFailed(error.to_string())));
+    }
+}
