@@ -1,6 +1,7 @@
-//! Group commit for SQLite's single writer: callbacks queue here, and one
-//! writer task runs every callback that is waiting in one transaction, each in
-//! a savepoint of its own, then commits once. One fsync then covers the whole
+//! Group commit: callbacks queue here, and one writer task takes every callback
+//! that is waiting as a group. For SQLite's single writer the group runs in one
+//! transaction, each callback in a savepoint of its own, then commits once.
+//! (PostgreSQL's groups are in `pg_group`.) One fsync then covers the whole
 //! group, and no connection spins on SQLite's busy lock. Each caller gets its
 //! answer only after the shared commit; if the commit fails, every callback of
 //! the group gets the error (so FreedomPay retries it), and a callback whose
@@ -19,11 +20,12 @@ const MAX_GROUP: usize = 128;
 /// Callbacks waiting for the writer at most; beyond it, callers wait to queue.
 const QUEUE: usize = 1024;
 
+/// One queued callback and where its answer goes.
 pub(crate) struct Job {
-    delivery: Delivery,
-    decide: Decide,
-    span: tracing::Span,
-    reply: oneshot::Sender<Result<Processed, StoreError>>,
+    pub(crate) delivery: Delivery,
+    pub(crate) decide: Decide,
+    pub(crate) span: tracing::Span,
+    pub(crate) reply: oneshot::Sender<Result<Processed, StoreError>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -41,10 +43,34 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `pool` (which should hold one connection).
-    pub(crate) fn start(pool: SqlitePool) -> Writer {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(write_loop(pool, jobs));
+    /// Starts the SQLite writer task on `pool` (which should hold one connection).
+    pub(crate) fn start_sqlite(pool: SqlitePool) -> Writer {
+        let closing = pool.clone();
+        Self::start(
+            move |group| {
+                let pool = pool.clone();
+                async move { run_group(&pool, group).await }
+            },
+            async move { closing.close().await },
+        )
+    }
+
+    /// Starts a writer task that hands each group of waiting jobs to `run`,
+    /// and awaits `finish` once every handle is gone.
+    pub(crate) fn start<F, Fut, Done>(run: F, finish: Done) -> Writer
+    where
+        F: Fn(Vec<Job>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+        Done: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (queue, mut jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(MAX_GROUP);
+            while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
+                run(std::mem::take(&mut group)).await;
+            }
+            finish.await;
+        });
         Writer { queue }
     }
 
@@ -68,14 +94,6 @@ impl Writer {
     }
 }
 
-async fn write_loop(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
-        run_group(&pool, std::mem::take(&mut group)).await;
-    }
-    pool.close().await;
-}
-
 async fn run_group(pool: &SqlitePool, group: Vec<Job>) {
     let mut tx = match SqliteTx::begin(pool).await {
         Ok(tx) => tx,
@@ -85,7 +103,7 @@ async fn run_group(pool: &SqlitePool, group: Vec<Job>) {
     for job in group {
         let steps = async {
             tx.savepoint().await?;
-            let result = process_steps(&mut tx, &job.delivery, job.decide).await;
+            let result = process_steps(&mut tx, &job.delivery, &job.decide).await;
             match &result {
                 Ok(_) => tx.release().await?,
                 Err(_) => tx.rollback_to_savepoint().await?,
@@ -116,7 +134,7 @@ async fn run_group(pool: &SqlitePool, group: Vec<Job>) {
     }
 }
 
-fn fail_all(
+pub(crate) fn fail_all(
     replies: impl Iterator<Item = oneshot::Sender<Result<Processed, StoreError>>>,
     error: &StoreError,
 ) {

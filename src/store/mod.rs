@@ -12,6 +12,7 @@
 //! several instances may share one database.
 
 mod group_commit;
+mod pg_group;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -48,6 +49,21 @@ pub enum StoreError {
     WriterGone,
 }
 
+impl StoreError {
+    /// The database cannot be reached (as opposed to a statement failing).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::Tls(_)
+            ) | StoreError::WriterGone
+        )
+    }
+}
+
 /// One authenticated delivery, as it goes into `events`.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -61,7 +77,7 @@ pub struct Delivery {
 }
 
 /// The decision of a callback, given the state read inside its transaction.
-pub type Decide = Box<dyn FnOnce(&Callback, &CurrentState) -> Plan + Send>;
+pub type Decide = Box<dyn Fn(&Callback, &CurrentState) -> Plan + Send + Sync>;
 
 /// The outcome of [`Store::process`], available only after commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,14 +169,9 @@ impl Store {
         decide: Decide,
     ) -> Result<Processed, StoreError> {
         match self {
-            Store::Postgres(s) => {
-                let mut tx = s.begin().await?;
-                let processed = process_steps(&mut tx, &delivery, decide).await?;
-                tx.commit().await?;
-                Ok(processed)
-            }
-            // SQLite has one writer: callbacks queue for the group-commit
-            // writer, which runs many of them in one transaction.
+            // Callbacks queue for the backend's group-commit writer, which
+            // decides every callback waiting in one transaction.
+            Store::Postgres(s) => s.process(delivery, decide).await,
             Store::Sqlite(s) => s.process(delivery, decide).await,
         }
     }
@@ -300,6 +311,18 @@ pub(crate) struct Lookup<'a> {
     pub payout_order_id: Option<&'a str>,
 }
 
+impl<'a> Lookup<'a> {
+    /// The rows `callback` is about: its payment and order, or its payout.
+    pub(crate) fn of(callback: &'a Callback) -> Self {
+        let payout = callback.kind == CallbackKind::Payout;
+        Lookup {
+            order_id: callback.order_id.as_deref(),
+            payment_id: callback.payment_id.as_deref().filter(|_| !payout),
+            payout_order_id: callback.order_id.as_deref().filter(|_| payout),
+        }
+    }
+}
+
 /// The steps of one callback transaction; each backend supplies the SQL.
 pub(crate) trait CallbackTx: Send + Sized {
     /// Claims `key`. `None`: the claim is ours, decide. `Some`: it was decided
@@ -347,7 +370,7 @@ pub(crate) trait CallbackTx: Send + Sized {
 pub(crate) async fn process_steps<T: CallbackTx>(
     tx: &mut T,
     delivery: &Delivery,
-    decide: Decide,
+    decide: &Decide,
 ) -> Result<Processed, StoreError> {
     let callback = &delivery.callback;
     let Some(key) = callback.idempotency_key() else {
@@ -370,18 +393,7 @@ pub(crate) async fn process_steps<T: CallbackTx>(
             event_id,
         });
     }
-    let lookup = Lookup {
-        order_id: callback.order_id.as_deref(),
-        payment_id: callback
-            .payment_id
-            .as_deref()
-            .filter(|_| callback.kind != CallbackKind::Payout),
-        payout_order_id: callback
-            .order_id
-            .as_deref()
-            .filter(|_| callback.kind == CallbackKind::Payout),
-    };
-    let state = tx.load(&callback.merchant_id, lookup).await?;
+    let state = tx.load(&callback.merchant_id, Lookup::of(callback)).await?;
     let plan = decide(callback, &state);
     tx.apply(&callback.merchant_id, &plan).await?;
     let event_id = tx

@@ -7,8 +7,11 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
+use super::group_commit::Writer;
 use super::rows;
-use super::{CallbackTx, Delivery, EventCounts, Lookup, NewOrder, StoreError};
+use super::{
+    CallbackTx, Decide, Delivery, EventCounts, Lookup, NewOrder, Processed, StoreError, pg_group,
+};
 use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
@@ -20,6 +23,8 @@ pub const NOTIFY_CHANNEL: &str = "freedompay_events";
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    /// The group-commit writer of callbacks.
+    writer: Writer,
 }
 
 // Row reads lock the row when run inside a callback transaction (outside one,
@@ -43,7 +48,15 @@ impl PgStore {
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
             .connect_lazy_with(options);
-        Ok(PgStore { pool })
+        let group_pool = pool.clone();
+        let writer = Writer::start(
+            move |group| {
+                let pool = group_pool.clone();
+                async move { pg_group::run_group(&pool, group).await }
+            },
+            async {},
+        );
+        Ok(PgStore { pool, writer })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -64,7 +77,16 @@ impl PgStore {
     }
 
     pub(crate) async fn begin(&self) -> Result<PgTx, StoreError> {
-        Ok(PgTx(self.pool.begin().await?))
+        PgTx::begin(&self.pool).await
+    }
+
+    /// One callback, through the group-commit writer.
+    pub(crate) async fn process(
+        &self,
+        delivery: Delivery,
+        decide: Decide,
+    ) -> Result<Processed, StoreError> {
+        self.writer.process(delivery, decide).await
     }
 
     /// Inserts orders in one transaction.
@@ -145,6 +167,12 @@ impl PgStore {
 /// One callback transaction on PostgreSQL.
 #[derive(Debug)]
 pub(crate) struct PgTx(Transaction<'static, Postgres>);
+
+impl PgTx {
+    pub(crate) async fn begin(pool: &PgPool) -> Result<PgTx, StoreError> {
+        Ok(PgTx(pool.begin().await?))
+    }
+}
 
 impl CallbackTx for PgTx {
     async fn claim(

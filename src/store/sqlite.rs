@@ -60,7 +60,7 @@ impl SqliteStore {
             .connect_lazy_with(options);
         Ok(SqliteStore {
             pool,
-            writer: Writer::start(writer_pool),
+            writer: Writer::start_sqlite(writer_pool),
         })
     }
 
