@@ -52,22 +52,41 @@ impl Writer {
                 async move { run_group(&pool, group).await }
             },
             async move { closing.close().await },
+            1,
         )
     }
 
     /// Starts a writer task that hands each group of waiting jobs to `run`,
     /// and awaits `finish` once every handle is gone.
-    pub(crate) fn start<F, Fut, Done>(run: F, finish: Done) -> Writer
+    ///
+    /// `workers` tasks take groups from the one queue, so that as many groups
+    /// can be in flight at once (each on a connection of its own).
+    pub(crate) fn start<F, Fut, Done>(run: F, finish: Done, workers: usize) -> Writer
     where
-        F: Fn(Vec<Job>) -> Fut + Send + 'static,
+        F: Fn(Vec<Job>) -> Fut + Clone + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send,
         Done: std::future::Future<Output = ()> + Send + 'static,
     {
-        let (queue, mut jobs) = mpsc::channel(QUEUE);
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let jobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
+        let tasks: Vec<_> = (0..workers.max(1))
+            .map(|_| {
+                let (jobs, run) = (jobs.clone(), run.clone());
+                tokio::spawn(async move {
+                    let mut group = Vec::with_capacity(MAX_GROUP);
+                    loop {
+                        let received = jobs.lock().await.recv_many(&mut group, MAX_GROUP).await;
+                        if received == 0 {
+                            break;
+                        }
+                        run(std::mem::take(&mut group)).await;
+                    }
+                })
+            })
+            .collect();
         tokio::spawn(async move {
-            let mut group = Vec::with_capacity(MAX_GROUP);
-            while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
-                run(std::mem::take(&mut group)).await;
+            for task in tasks {
+                let _ = task.await;
             }
             finish.await;
         });

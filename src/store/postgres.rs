@@ -17,6 +17,10 @@ use crate::protocol::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// Groups in flight at once. Two cores keep about this many busy; more only
+/// make the groups smaller.
+const GROUP_WORKERS: usize = 2;
+
 /// The channel every committed event is announced on, with its id as payload.
 pub const NOTIFY_CHANNEL: &str = "freedompay_events";
 
@@ -55,6 +59,7 @@ impl PgStore {
                 async move { pg_group::run_group(&pool, group).await }
             },
             async {},
+            GROUP_WORKERS.min(max_connections.max(1) as usize),
         );
         Ok(PgStore { pool, writer })
     }
