@@ -12,8 +12,8 @@
 //!   one order in one group are decided one after the other;
 //! - answers only after the commit.
 //!
-//! Payouts, and a callback whose idempotency key repeats within the group, take
-//! the per-callback path after the group. If any statement of the group fails,
+//! Payouts, a callback whose idempotency key repeats within the group, and a
+//! group of one take the per-callback path. If any statement of the group fails,
 //! the whole group is retried callback by callback, so that one bad row cannot
 //! fail the callbacks that happen to share its group.
 
@@ -45,6 +45,10 @@ pub(crate) async fn run_group(pool: &PgPool, group: Vec<Job>) {
             Some(key) if batchable && seen.insert(key.clone()) => batched.push((job, key)),
             _ => single.push(job),
         }
+    }
+    // A group of one is cheaper on the plain path (fewer, simpler statements).
+    if batched.len() == 1 {
+        single.extend(batched.drain(..).map(|(job, _)| job));
     }
     if !batched.is_empty() {
         // Without a connection there is nothing to retry one by one: the

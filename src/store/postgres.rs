@@ -47,7 +47,12 @@ impl PgStore {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url)?.application_name("freedompay-receiver");
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("freedompay-receiver")
+            // The group statements take arrays whose length varies; a generic
+            // plan assumes 100 elements and may scan whole tables, so plan
+            // each execution for its real arguments.
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
