@@ -83,6 +83,30 @@ impl Exchange {
     }
 }
 
+/// What came back for a request, before any signature check.
+#[derive(Debug)]
+pub struct Answered {
+    pub http_status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+    pub answer: Option<ParsedAnswer>,
+}
+
+/// Sends any request and reads the answer (XML parsed when it is XML).
+pub async fn send_and_read(request: reqwest::RequestBuilder) -> Result<Answered, reqwest::Error> {
+    let response = request.send().await?;
+    let http_status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await?;
+    let answer = parse_answer(&body).ok();
+    Ok(Answered {
+        http_status,
+        headers,
+        body,
+        answer,
+    })
+}
+
 /// Sends signed callbacks over HTTP, as FreedomPay does.
 #[derive(Clone, Debug)]
 pub struct Simulator {
@@ -172,11 +196,12 @@ impl Simulator {
                     .body(to_urlencoded(&form))
             }
         };
-        let response = request.send().await?;
-        let http_status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await?;
-        let answer = parse_answer(&body).ok();
+        let Answered {
+            http_status,
+            headers,
+            body,
+            answer,
+        } = send_and_read(request).await?;
         let signature = match &answer {
             Some(a) if a.message.get("pg_sig").is_some() => {
                 let strict = VerifyOptions {

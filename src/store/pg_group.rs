@@ -19,14 +19,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use super::group_commit::{Job, fail_all};
 use super::postgres::PgTx;
-use super::rows::{self, PaymentRow};
+use super::rows::{self, OrderRow, PaymentRow};
 use super::{CallbackTx, Processed, StoreError, process_steps};
 use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Plan};
 use crate::protocol::Status;
@@ -318,69 +317,69 @@ async fn stored_answers(
     Ok(answers)
 }
 
-type PaymentRowWithMerchant = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<bool>,
-    bool,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    bool,
-    String,
-);
+/// Reads the rows keyed by (merchant, id) with `sql` (`$1` the merchant, `$2`
+/// the ids), one query per merchant: `= ANY` keeps the primary-key index in
+/// use whatever the number of ids.
+async fn load_keyed<R, T>(
+    tx: &mut Transaction<'static, Postgres>,
+    sql: &'static str,
+    mut wanted: Vec<Key>,
+    convert: fn(R) -> Result<T, StoreError>,
+    id_of: fn(&T) -> &str,
+) -> Result<HashMap<Key, T>, StoreError>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    wanted.sort();
+    wanted.dedup();
+    let mut found = HashMap::new();
+    for merchant in wanted
+        .iter()
+        .map(|(m, _)| m.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let ids: Vec<&str> = wanted
+            .iter()
+            .filter(|(m, _)| *m == merchant)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let rows: Vec<R> = sqlx::query_as(sql)
+            .bind(&merchant)
+            .bind(&ids)
+            .fetch_all(&mut **tx)
+            .await?;
+        for row in rows {
+            let value = convert(row)?;
+            found.insert((merchant.clone(), id_of(&value).to_owned()), value);
+        }
+    }
+    Ok(found)
+}
 
 async fn load_payments(
     tx: &mut Transaction<'static, Postgres>,
     jobs: &[(Job, IdempotencyKey)],
     claimed: &HashSet<IdempotencyKey>,
 ) -> Result<HashMap<Key, Payment>, StoreError> {
-    let (merchants, ids): (Vec<String>, Vec<String>) = jobs
+    let wanted: Vec<Key> = jobs
         .iter()
         .filter(|(_, k)| claimed.contains(k))
         .filter_map(|(job, _)| {
             let c = &job.delivery.callback;
             c.payment_id.clone().map(|id| (c.merchant_id.clone(), id))
         })
-        .unzip();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let found: Vec<PaymentRowWithMerchant> = sqlx::query_as(
-        "SELECT merchant_id, payment_id, order_id, amount::text, currency, status, captured, testing_mode, \
+        .collect();
+    load_keyed::<PaymentRow, _>(
+        tx,
+        "SELECT payment_id, order_id, amount::text, currency, status, captured, testing_mode, \
          card_mask, failure_code, failure_description, needs_refund, refunded_amount::text \
-         FROM payments WHERE (merchant_id, payment_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
-         ORDER BY merchant_id, payment_id FOR UPDATE",
+         FROM payments WHERE merchant_id = $1 AND payment_id = ANY($2::text[]) ORDER BY payment_id FOR UPDATE",
+        wanted,
+        rows::payment,
+        |p| &p.payment_id,
     )
-    .bind(merchants)
-    .bind(ids)
-    .fetch_all(&mut **tx)
-    .await?;
-    found
-        .into_iter()
-        .map(|r| {
-            let row: PaymentRow = (
-                r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12,
-            );
-            let payment = rows::payment(row)?;
-            Ok(((r.0, payment.payment_id.clone()), payment))
-        })
-        .collect()
+    .await
 }
-
-type OrderRowWithMerchant = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<DateTime<Utc>>,
-    Option<String>,
-);
 
 async fn load_orders(
     tx: &mut Transaction<'static, Postgres>,
@@ -388,7 +387,7 @@ async fn load_orders(
     claimed: &HashSet<IdempotencyKey>,
     payments: &HashMap<Key, Payment>,
 ) -> Result<HashMap<Key, Order>, StoreError> {
-    let mut wanted: Vec<Key> = jobs
+    let wanted: Vec<Key> = jobs
         .iter()
         .filter(|(_, k)| claimed.contains(k))
         .filter_map(|(job, _)| {
@@ -405,28 +404,15 @@ async fn load_orders(
                 .map(|id| (c.merchant_id.clone(), id))
         })
         .collect();
-    wanted.sort();
-    wanted.dedup();
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let (merchants, ids): (Vec<String>, Vec<String>) = wanted.into_iter().unzip();
-    let found: Vec<OrderRowWithMerchant> = sqlx::query_as(
-        "SELECT merchant_id, order_id, amount::text, currency, status, expires_at, paid_payment_id \
-         FROM orders WHERE (merchant_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
-         ORDER BY merchant_id, order_id FOR UPDATE",
+    load_keyed::<OrderRow, _>(
+        tx,
+        "SELECT order_id, amount::text, currency, status, expires_at, paid_payment_id \
+         FROM orders WHERE merchant_id = $1 AND order_id = ANY($2::text[]) ORDER BY order_id FOR UPDATE",
+        wanted,
+        rows::order,
+        |o| &o.order_id,
     )
-    .bind(merchants)
-    .bind(ids)
-    .fetch_all(&mut **tx)
-    .await?;
-    found
-        .into_iter()
-        .map(|r| {
-            let order = rows::order((r.1, r.2, r.3, r.4, r.5, r.6))?;
-            Ok(((r.0, order.order_id.clone()), order))
-        })
-        .collect()
+    .await
 }
 
 async fn event_ids(
@@ -473,18 +459,25 @@ async fn insert_events(
     Ok(())
 }
 
+/// The group's final row for each key it touched, in key order.
+fn final_rows<'a, T>(touched: &'a [Key], rows: &'a HashMap<Key, T>) -> Vec<(&'a Key, &'a T)> {
+    let mut keys: Vec<&Key> = touched.iter().collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| rows.get(k).map(|row| (k, row)))
+        .collect()
+}
+
 /// Writes the group's final view of every payment it changed.
 async fn write_payments(
     tx: &mut Transaction<'static, Postgres>,
     touched: &[Key],
     payments: &HashMap<Key, Payment>,
 ) -> Result<(), StoreError> {
-    let mut keys: Vec<&Key> = touched.iter().collect();
-    keys.sort();
-    keys.dedup();
-    let rows: Vec<(&String, &Payment)> = keys
-        .iter()
-        .filter_map(|k| payments.get(*k).map(|p| (&k.0, p)))
+    let rows: Vec<(&String, &Payment)> = final_rows(touched, payments)
+        .into_iter()
+        .map(|(k, p)| (&k.0, p))
         .collect();
     if rows.is_empty() {
         return Ok(());
@@ -529,13 +522,7 @@ async fn write_orders(
     touched: &[Key],
     orders: &HashMap<Key, Order>,
 ) -> Result<(), StoreError> {
-    let mut keys: Vec<&Key> = touched.iter().collect();
-    keys.sort();
-    keys.dedup();
-    let rows: Vec<(&Key, &Order)> = keys
-        .iter()
-        .filter_map(|k| orders.get(*k).map(|o| (*k, o)))
-        .collect();
+    let rows = final_rows(touched, orders);
     if rows.is_empty() {
         return Ok(());
     }

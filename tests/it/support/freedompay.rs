@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use freedompay_receiver::protocol::{Message, ParsedAnswer, Status, VerifyOptions, verify};
+use freedompay_receiver::simulate::client::send_and_read;
 use freedompay_receiver::simulate::fields::PaymentFacts;
 pub use freedompay_receiver::simulate::{Encoding, Fields};
 use freedompay_receiver::simulate::{Exchange, Simulator};
@@ -165,16 +166,12 @@ impl FreedomPay {
     }
 
     pub async fn raw(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await.unwrap_or_default();
-        let answer = freedompay_receiver::protocol::parse_answer(&body).ok();
+        let a = send_and_read(request).await.expect("request sent");
         Reply {
-            status,
-            body,
-            headers,
-            answer,
+            status: a.http_status,
+            body: a.body,
+            headers: a.headers,
+            answer: a.answer,
         }
     }
 }
