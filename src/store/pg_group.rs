@@ -115,7 +115,6 @@ async fn run_batch(
     mut tx: Transaction<'static, Postgres>,
     jobs: &[(Job, IdempotencyKey)],
 ) -> Result<Vec<Processed>, StoreError> {
-    lock_subjects(&mut tx, jobs).await?;
     let claimed = claim(&mut tx, jobs).await?;
     let stored = stored_answers(&mut tx, jobs, &claimed).await?;
 
@@ -180,15 +179,22 @@ async fn run_batch(
     }
 
     let ids = event_ids(&mut tx, events.len()).await?;
-    insert_events(&mut tx, jobs, &events, &ids).await?;
-    write_payments(&mut tx, &touched_payments, &payments).await?;
-    write_orders(&mut tx, &touched_orders, &orders).await?;
     let event_of_job: HashMap<usize, i64> = events
         .iter()
         .zip(&ids)
         .map(|(e, id)| (e.job, *id))
         .collect();
-    settle(&mut tx, &settles, &event_of_job).await?;
+    write_all(
+        &mut tx,
+        jobs,
+        &events,
+        &ids,
+        &final_rows(&touched_payments, &payments),
+        &final_rows(&touched_orders, &orders),
+        &settles,
+        &event_of_job,
+    )
+    .await?;
     tx.commit().await?;
 
     Ok(events
@@ -204,27 +210,6 @@ async fn run_batch(
             }
         })
         .collect())
-}
-
-/// The same advisory locks as the per-callback claim, in sorted order.
-async fn lock_subjects(
-    tx: &mut Transaction<'static, Postgres>,
-    jobs: &[(Job, IdempotencyKey)],
-) -> Result<(), StoreError> {
-    let mut names: Vec<String> = jobs
-        .iter()
-        .map(|(_, k)| format!("{}/{}", k.merchant_id, k.subject_id))
-        .collect();
-    names.sort();
-    names.dedup();
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) \
-         FROM (SELECT unnest($1::text[]) AS name ORDER BY 1) AS subjects",
-    )
-    .bind(&names)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 fn key_columns(jobs: &[(Job, IdempotencyKey)]) -> [Vec<String>; 4] {
@@ -253,20 +238,34 @@ fn key_of(
         .cloned()
 }
 
+/// Takes the same advisory locks as the per-callback claim, in sorted order
+/// (so that two groups, or two instances, cannot deadlock), then claims every
+/// key: one statement. Every inserted row needs the one row of `locked`, so
+/// all locks are held before the first claim is written.
 async fn claim(
     tx: &mut Transaction<'static, Postgres>,
     jobs: &[(Job, IdempotencyKey)],
 ) -> Result<HashSet<IdempotencyKey>, StoreError> {
-    let [merchants, kinds, subjects, discriminators] = key_columns(jobs);
+    let mut subjects: Vec<String> = jobs
+        .iter()
+        .map(|(_, k)| format!("{}/{}", k.merchant_id, k.subject_id))
+        .collect();
+    subjects.sort();
+    subjects.dedup();
+    let [merchants, kinds, ids, discriminators] = key_columns(jobs);
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+        "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) \
+           FROM (SELECT unnest($5::text[]) AS name ORDER BY 1) AS subjects) \
+         INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
+         SELECT u.m, u.k, u.s, u.d FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(m, k, s, d) \
+         CROSS JOIN locked \
          ON CONFLICT DO NOTHING RETURNING merchant_id, kind, subject_id, discriminator",
     )
     .bind(merchants)
     .bind(kinds)
-    .bind(subjects)
+    .bind(ids)
     .bind(discriminators)
+    .bind(subjects)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.iter().filter_map(|row| key_of(jobs, row)).collect())
@@ -427,38 +426,6 @@ async fn event_ids(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
-async fn insert_events(
-    tx: &mut Transaction<'static, Postgres>,
-    jobs: &[(Job, IdempotencyKey)],
-    events: &[NewEvent],
-    ids: &[i64],
-) -> Result<(), StoreError> {
-    let delivery = |e: &NewEvent| &jobs[e.job].0.delivery;
-    let text = |f: &dyn Fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "WITH inserted AS (INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields, \
-         answer_status, answer_description, duplicate, signature_variant, key_label) \
-         SELECT id, m, k, o, p, f::jsonb, st, de, du, sv, kl FROM unnest($1::bigint[], $2::text[], $3::text[], \
-         $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], $11::text[]) \
-         AS u(id, m, k, o, p, f, st, de, du, sv, kl) RETURNING id) \
-         SELECT count(pg_notify('freedompay_events', id::text)) FROM inserted",
-    )
-    .bind(ids)
-    .bind(text(&|e| Some(delivery(e).callback.merchant_id.clone())))
-    .bind(text(&|e| Some(delivery(e).callback.kind.as_str().to_owned())))
-    .bind(text(&|e| delivery(e).callback.order_id.clone()))
-    .bind(text(&|e| delivery(e).callback.payment_id.clone()))
-    .bind(text(&|e| Some(delivery(e).fields_json.clone())))
-    .bind(text(&|e| e.answer.as_ref().map(|(s, _)| s.as_str().to_owned())))
-    .bind(text(&|e| e.answer.as_ref().map(|(_, d)| d.clone())))
-    .bind(events.iter().map(|e| e.duplicate).collect::<Vec<_>>())
-    .bind(text(&|e| Some(delivery(e).signature_variant.to_owned())))
-    .bind(text(&|e| Some(delivery(e).key_label.to_owned())))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// The group's final row for each key it touched, in key order.
 fn final_rows<'a, T>(touched: &'a [Key], rows: &'a HashMap<Key, T>) -> Vec<(&'a Key, &'a T)> {
     let mut keys: Vec<&Key> = touched.iter().collect();
@@ -469,110 +436,100 @@ fn final_rows<'a, T>(touched: &'a [Key], rows: &'a HashMap<Key, T>) -> Vec<(&'a 
         .collect()
 }
 
-/// Writes the group's final view of every payment it changed.
-async fn write_payments(
-    tx: &mut Transaction<'static, Postgres>,
-    touched: &[Key],
-    payments: &HashMap<Key, Payment>,
-) -> Result<(), StoreError> {
-    let rows: Vec<(&String, &Payment)> = final_rows(touched, payments)
-        .into_iter()
-        .map(|(k, p)| (&k.0, p))
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let strings = |f: fn(&Payment) -> String| rows.iter().map(|(_, p)| f(p)).collect::<Vec<_>>();
-    let optional =
-        |f: fn(&Payment) -> Option<String>| rows.iter().map(|(_, p)| f(p)).collect::<Vec<_>>();
-    let decimals = |f: fn(&Payment) -> Decimal| rows.iter().map(|(_, p)| f(p)).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, captured, \
-         testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[], \
-         $7::bool[], $8::bool[], $9::text[], $10::text[], $11::text[], $12::bool[], $13::numeric[]) \
-         ON CONFLICT (merchant_id, payment_id) DO UPDATE SET order_id = EXCLUDED.order_id, \
-         amount = EXCLUDED.amount, currency = EXCLUDED.currency, status = EXCLUDED.status, \
-         captured = EXCLUDED.captured, testing_mode = EXCLUDED.testing_mode, \
-         card_mask = EXCLUDED.card_mask, failure_code = EXCLUDED.failure_code, \
-         failure_description = EXCLUDED.failure_description, needs_refund = EXCLUDED.needs_refund, \
-         refunded_amount = EXCLUDED.refunded_amount, updated_at = now()",
-    )
-    .bind(rows.iter().map(|(m, _)| (*m).clone()).collect::<Vec<_>>())
-    .bind(strings(|p| p.payment_id.clone()))
-    .bind(strings(|p| p.order_id.clone()))
-    .bind(decimals(|p| p.amount.as_decimal()))
-    .bind(strings(|p| p.currency.clone()))
-    .bind(strings(|p| p.status.as_str().to_owned()))
-    .bind(rows.iter().map(|(_, p)| p.captured).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(_, p)| p.testing_mode).collect::<Vec<_>>())
-    .bind(optional(|p| p.card_mask.clone()))
-    .bind(optional(|p| p.failure_code.clone()))
-    .bind(optional(|p| p.failure_description.clone()))
-    .bind(rows.iter().map(|(_, p)| p.needs_refund).collect::<Vec<_>>())
-    .bind(decimals(|p| p.refunded_amount.as_decimal()))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Writes the group's final status of every order it changed.
-async fn write_orders(
-    tx: &mut Transaction<'static, Postgres>,
-    touched: &[Key],
-    orders: &HashMap<Key, Order>,
-) -> Result<(), StoreError> {
-    let rows = final_rows(touched, orders);
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE orders o SET status = u.status, paid_payment_id = u.paid, updated_at = now() \
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(m, id, status, paid) \
-         WHERE o.merchant_id = u.m AND o.order_id = u.id",
-    )
-    .bind(rows.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|(_, o)| o.status.as_str().to_owned())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|(_, o)| o.paid_payment_id.clone())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
 /// A decided callback: its index in the group, its key and its answer.
 type Settle<'a> = (usize, &'a IdempotencyKey, Status, String);
 
-/// Stores the answers under the claimed keys.
-async fn settle(
+/// Every write of the group in one statement, one round trip: the events
+/// (announced with NOTIFY), the final payment rows, the new order statuses,
+/// and the answers under the claimed keys. Empty arrays write nothing.
+#[allow(clippy::too_many_arguments)]
+async fn write_all(
     tx: &mut Transaction<'static, Postgres>,
+    jobs: &[(Job, IdempotencyKey)],
+    events: &[NewEvent],
+    ids: &[i64],
+    payments: &[(&Key, &Payment)],
+    orders: &[(&Key, &Order)],
     settles: &[Settle<'_>],
     event_of_job: &HashMap<usize, i64>,
 ) -> Result<(), StoreError> {
-    if settles.is_empty() {
-        return Ok(());
-    }
-    let column = |f: &dyn Fn(&Settle<'_>) -> String| settles.iter().map(f).collect::<Vec<_>>();
+    let delivery = |e: &NewEvent| &jobs[e.job].0.delivery;
+    let event_text =
+        |f: &dyn Fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let payment_text = |f: &dyn Fn(&Payment) -> Option<String>| {
+        payments.iter().map(|(_, p)| f(p)).collect::<Vec<_>>()
+    };
+    let payment_decimal =
+        |f: fn(&Payment) -> Decimal| payments.iter().map(|(_, p)| f(p)).collect::<Vec<_>>();
+    let settle_text = |f: &dyn Fn(&Settle<'_>) -> String| settles.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
-        "UPDATE callback_decisions d SET answer_status = u.st, answer_description = u.de, event_id = u.ev \
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
-         AS u(m, k, s, di, st, de, ev) \
-         WHERE d.merchant_id = u.m AND d.kind = u.k AND d.subject_id = u.s AND d.discriminator = u.di",
+        "WITH new_events AS (INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields, \
+           answer_status, answer_description, duplicate, signature_variant, key_label) \
+           SELECT id, m, k, o, p, f::jsonb, st, de, du, sv, kl FROM unnest($1::bigint[], $2::text[], \
+           $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::text[], \
+           $11::text[]) AS u(id, m, k, o, p, f, st, de, du, sv, kl) RETURNING id), \
+         new_payments AS (INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, \
+           captured, testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount) \
+           SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::numeric[], $16::text[], \
+           $17::text[], $18::bool[], $19::bool[], $20::text[], $21::text[], $22::text[], $23::bool[], \
+           $24::numeric[]) \
+           ON CONFLICT (merchant_id, payment_id) DO UPDATE SET order_id = EXCLUDED.order_id, \
+           amount = EXCLUDED.amount, currency = EXCLUDED.currency, status = EXCLUDED.status, \
+           captured = EXCLUDED.captured, testing_mode = EXCLUDED.testing_mode, \
+           card_mask = EXCLUDED.card_mask, failure_code = EXCLUDED.failure_code, \
+           failure_description = EXCLUDED.failure_description, needs_refund = EXCLUDED.needs_refund, \
+           refunded_amount = EXCLUDED.refunded_amount, updated_at = now() RETURNING 1), \
+         new_statuses AS (UPDATE orders o SET status = u.status, paid_payment_id = u.paid, updated_at = now() \
+           FROM unnest($25::text[], $26::text[], $27::text[], $28::text[]) AS u(m, id, status, paid) \
+           WHERE o.merchant_id = u.m AND o.order_id = u.id RETURNING 1), \
+         answers AS (UPDATE callback_decisions d SET answer_status = u.st, answer_description = u.de, \
+           event_id = u.ev \
+           FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[], \
+           $35::bigint[]) AS u(m, k, s, di, st, de, ev) \
+           WHERE d.merchant_id = u.m AND d.kind = u.k AND d.subject_id = u.s AND d.discriminator = u.di \
+           RETURNING 1) \
+         SELECT (SELECT count(pg_notify('freedompay_events', id::text)) FROM new_events), \
+           (SELECT count(*) FROM new_payments), (SELECT count(*) FROM new_statuses), \
+           (SELECT count(*) FROM answers)",
     )
-    .bind(column(&|s| s.1.merchant_id.clone()))
-    .bind(column(&|s| s.1.kind.as_str().to_owned()))
-    .bind(column(&|s| s.1.subject_id.clone()))
-    .bind(column(&|s| s.1.discriminator.clone()))
-    .bind(column(&|s| s.2.as_str().to_owned()))
-    .bind(column(&|s| s.3.clone()))
+    // events
+    .bind(ids)
+    .bind(event_text(&|e| Some(delivery(e).callback.merchant_id.clone())))
+    .bind(event_text(&|e| Some(delivery(e).callback.kind.as_str().to_owned())))
+    .bind(event_text(&|e| delivery(e).callback.order_id.clone()))
+    .bind(event_text(&|e| delivery(e).callback.payment_id.clone()))
+    .bind(event_text(&|e| Some(delivery(e).fields_json.clone())))
+    .bind(event_text(&|e| e.answer.as_ref().map(|(s, _)| s.as_str().to_owned())))
+    .bind(event_text(&|e| e.answer.as_ref().map(|(_, d)| d.clone())))
+    .bind(events.iter().map(|e| e.duplicate).collect::<Vec<_>>())
+    .bind(event_text(&|e| Some(delivery(e).signature_variant.to_owned())))
+    .bind(event_text(&|e| Some(delivery(e).key_label.to_owned())))
+    // payments
+    .bind(payments.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
+    .bind(payment_text(&|p| Some(p.payment_id.clone())))
+    .bind(payment_text(&|p| Some(p.order_id.clone())))
+    .bind(payment_decimal(|p| p.amount.as_decimal()))
+    .bind(payment_text(&|p| Some(p.currency.clone())))
+    .bind(payment_text(&|p| Some(p.status.as_str().to_owned())))
+    .bind(payments.iter().map(|(_, p)| p.captured).collect::<Vec<_>>())
+    .bind(payments.iter().map(|(_, p)| p.testing_mode).collect::<Vec<_>>())
+    .bind(payment_text(&|p| p.card_mask.clone()))
+    .bind(payment_text(&|p| p.failure_code.clone()))
+    .bind(payment_text(&|p| p.failure_description.clone()))
+    .bind(payments.iter().map(|(_, p)| p.needs_refund).collect::<Vec<_>>())
+    .bind(payment_decimal(|p| p.refunded_amount.as_decimal()))
+    // orders
+    .bind(orders.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|(_, o)| o.status.as_str().to_owned()).collect::<Vec<_>>())
+    .bind(orders.iter().map(|(_, o)| o.paid_payment_id.clone()).collect::<Vec<_>>())
+    // answers
+    .bind(settle_text(&|s| s.1.merchant_id.clone()))
+    .bind(settle_text(&|s| s.1.kind.as_str().to_owned()))
+    .bind(settle_text(&|s| s.1.subject_id.clone()))
+    .bind(settle_text(&|s| s.1.discriminator.clone()))
+    .bind(settle_text(&|s| s.2.as_str().to_owned()))
+    .bind(settle_text(&|s| s.3.clone()))
     .bind(settles.iter().map(|s| event_of_job.get(&s.0).copied().unwrap_or_default()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
