@@ -117,8 +117,10 @@ macro_rules! dispatch {
 }
 
 impl Store {
-    /// Opens a connection pool for `settings.url`. No connection is made yet:
-    /// the pool connects on first use, and reconnects by itself after an outage.
+    /// Opens a connection pool for `settings.url` and starts the backend's
+    /// group-commit writer, so it must be called inside a Tokio runtime. No
+    /// connection is made yet: the pool connects on first use, and reconnects
+    /// by itself after an outage.
     pub fn connect(settings: &DatabaseSettings) -> Result<Store, StoreError> {
         let url = settings.url.expose_secret();
         let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs.max(1));
