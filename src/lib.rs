@@ -7,6 +7,7 @@
 //! PostgreSQL or SQLite) → [`http`] (axum endpoints and signed answers).
 //! [`config`] holds the settings and [`cli`] the operator commands.
 
+pub mod api;
 pub mod auth;
 pub mod bench;
 pub mod cli;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod api_client;
 mod fuzz_corpus;
 mod hardening_crash;
 mod hardening_forgery;

@@ -2,6 +2,7 @@
 //! (SQLite file or PostgreSQL database of its own), and a client that signs
 //! callbacks the way FreedomPay does.
 
+pub mod fake_freedompay;
 pub mod freedompay;
 pub mod pg;
 pub mod process;
