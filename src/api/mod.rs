@@ -7,5 +7,6 @@
 //! the JSON and JWS APIs and their commands are still to come.
 
 pub mod client;
+pub mod jws;
 
 pub use client::{ApiClient, ApiError, PaymentStatusReport};

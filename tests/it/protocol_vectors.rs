@@ -186,3 +186,25 @@ fn key_rotation_reports_which_key_matched() {
     );
     assert_eq!(verified.unwrap().key_index, 1);
 }
+
+#[test]
+fn jws_vectors_reproduce_their_detached_signatures() {
+    use freedompay_receiver::api::jws::{Algorithm, detached_signature};
+    let doc: Json = serde_json::from_str(include_str!("../vectors/signatures.json")).unwrap();
+    let vectors = doc["jws_vectors"].as_array().unwrap();
+    assert_eq!(vectors.len(), 2);
+    for v in vectors {
+        let algorithm = match str_of(v, "alg") {
+            "HS512" => Algorithm::Hs512,
+            "HS256" => Algorithm::Hs256,
+            other => panic!("unexpected algorithm {other}"),
+        };
+        let signature = detached_signature(
+            str_of(v, "header_json"),
+            str_of(v, "payload_json").as_bytes(),
+            str_of(v, "key"),
+            algorithm,
+        );
+        assert_eq!(signature, str_of(v, "x_jws_signature"), "{}", v["id"]);
+    }
+}
