@@ -28,11 +28,10 @@ pub struct AddOrderArgs {
 }
 
 pub fn run(settings: &Settings, args: &AddOrderArgs) -> ExitCode {
-    let merchant_id = match (&args.merchant_id, settings.merchants.as_slice()) {
-        (Some(id), _) => id.clone(),
-        (None, [only]) => only.id.clone(),
-        (None, _) => {
-            eprintln!("error: --merchant-id: several merchants are configured, name one");
+    let merchant_id = match settings.merchant(args.merchant_id.as_deref()) {
+        Ok(merchant) => merchant.id.clone(),
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };

@@ -183,12 +183,9 @@ fn secret(
         return Ok(secret.clone());
     }
     let settings = settings.ok_or("--secret: give the merchant's key, or --config")?;
-    let merchant = match &args.merchant_id {
-        Some(id) => settings.merchants.iter().find(|m| &m.id == id),
-        None if settings.merchants.len() == 1 => settings.merchants.first(),
-        None => return Err("--merchant-id: several merchants are configured, name one".into()),
-    }
-    .ok_or("--merchant-id: no such merchant in the config")?;
+    let merchant = settings
+        .merchant(args.merchant_id.as_deref())
+        .map_err(|e| e.to_string())?;
     if payout && let Some(key) = &merchant.payout_secret_key {
         return Ok(key.expose_secret().to_owned());
     }
@@ -225,11 +222,11 @@ async fn create_order(
     order_id: &str,
 ) -> Result<(), String> {
     let settings = settings.ok_or("--create-order needs --config (the database to write to)")?;
-    let merchant_id = match (&args.merchant_id, settings.merchants.as_slice()) {
-        (Some(id), _) => id.clone(),
-        (None, [only]) => only.id.clone(),
-        _ => return Err("--merchant-id: several merchants are configured, name one".into()),
-    };
+    let merchant_id = settings
+        .merchant(args.merchant_id.as_deref())
+        .map_err(|e| e.to_string())?
+        .id
+        .clone();
     let store = Store::connect(&settings.database).map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     let order = NewOrder {

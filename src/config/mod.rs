@@ -408,6 +408,24 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The merchant a command acts for: the one named, or the only one.
+    pub fn merchant(&self, id: Option<&str>) -> Result<&MerchantSettings, ConfigError> {
+        match id {
+            Some(id) => self.merchants.iter().find(|m| m.id == id).ok_or_else(|| {
+                ConfigError::new("--merchant-id", format!("no merchant {id:?} in the config"))
+            }),
+            None => match self.merchants.as_slice() {
+                [only] => Ok(only),
+                _ => Err(ConfigError::new(
+                    "--merchant-id",
+                    "several merchants are configured, name one",
+                )),
+            },
+        }
+    }
+}
+
 impl MerchantSettings {
     /// The payment key, from `secret_key` or `secret_key_file`.
     pub fn payment_key(&self) -> Result<SecretString, ConfigError> {
