@@ -47,28 +47,23 @@ struct Endpoint {
 
 impl AppState {
     pub fn new(settings: &Settings, store: Store) -> Result<AppState, ConfigError> {
+        // Paths were validated with the settings (`config::validate`).
         let endpoints = CallbackKind::ALL
             .into_iter()
             .map(|kind| {
                 let path = settings.endpoints.path(kind);
-                if !path.starts_with('/') {
-                    return Err(ConfigError::new(
-                        format!("endpoints.{}", kind.as_str()),
-                        "must start with /",
-                    ));
-                }
                 let script = settings
                     .endpoints
                     .script_names
                     .get(kind)
                     .unwrap_or_else(|| script_name(path));
-                Ok(Endpoint {
+                Endpoint {
                     kind,
                     path: path.to_owned(),
                     script: script.to_owned(),
-                })
+                }
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect();
         Ok(AppState {
             store,
             merchants: Merchants::from_settings(&settings.merchants)?,
