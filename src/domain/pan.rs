@@ -2,7 +2,7 @@
 //! receiver never relies on that: any card-number field is re-masked before it
 //! is stored or logged, so a full PAN can never reach the database.
 
-use crate::protocol::{Field, Message, Value};
+use crate::protocol::Message;
 
 /// Whether a field name carries a card number (`pg_card_pan`, `pg_card_hash`).
 pub fn is_card_field(name: &str) -> bool {
@@ -36,20 +36,13 @@ pub fn mask_pan(value: &str) -> String {
 
 /// The message as `events.fields` JSON, card-number fields masked.
 pub fn masked_fields_json(message: &Message) -> String {
-    fn mask(fields: &[Field]) -> Vec<Field> {
-        fields
-            .iter()
-            .map(|f| Field {
-                name: f.name.clone(),
-                value: match &f.value {
-                    Value::Text(t) if is_card_field(&f.name) => Value::Text(mask_pan(t)),
-                    Value::Text(t) => Value::Text(t.clone()),
-                    Value::Nested(children) => Value::Nested(mask(children)),
-                },
-            })
-            .collect()
-    }
-    Message::from_fields(mask(message.fields()))
-        .to_json()
+    message
+        .to_json_with(|name, value| {
+            if is_card_field(name) {
+                mask_pan(value)
+            } else {
+                value.to_owned()
+            }
+        })
         .to_string()
 }
