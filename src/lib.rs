@@ -15,6 +15,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod protocol;
+pub mod reconcile;
 pub mod server;
 pub mod simulate;
 pub mod store;

@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{ConfigError, ServerSettings, Settings};
 use crate::http::{AppState, metrics_router, router};
+use crate::reconcile::Reconciler;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +60,31 @@ where
     };
     let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
     let app = router(state, timeout, separate_metrics.is_none());
+    let (stop_reconciler, stopping) = tokio::sync::watch::channel(false);
+    let reconciler = if settings.reconcile.enabled {
+        let reconciler = Reconciler::new(&settings, store.clone())?;
+        let mut stopping = stopping;
+        Some(tokio::spawn(reconciler.run(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })))
+    } else {
+        None
+    };
 
     serve_connections(listener, app, &settings.server, shutdown).await;
 
     if let Some(task) = separate_metrics {
         task.abort();
+    }
+    if let Some(task) = reconciler {
+        // The round in progress may finish; a refund cut off mid-call is
+        // safe (its task says a request may have left).
+        let _ = stop_reconciler.send(true);
+        let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        let abort = task.abort_handle();
+        if tokio::time::timeout(grace, task).await.is_err() {
+            abort.abort();
+        }
     }
     store.close().await;
     info!("stopped");

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
+use crate::config::{ApiSettings, ConfigError, MerchantSettings};
 use crate::protocol::answer::fresh_salt;
 use crate::protocol::encode::to_urlencoded;
 use crate::protocol::{Amount, Message, VerifyOptions, parse_answer, script_name, sign, verify};
@@ -45,10 +46,34 @@ pub struct ApiClient {
     last_call: Mutex<Option<Instant>>,
 }
 
+/// Where a payout goes.
+#[derive(Clone, Copy, Debug)]
+pub enum PayoutDestination<'a> {
+    /// A card number (`g2g/p2p2nonreg`).
+    Card(&'a str),
+    /// A card registered with FreedomPay (`g2g/reg2reg`).
+    Token(&'a str),
+}
+
+/// A payout to send.
+#[derive(Clone, Copy, Debug)]
+pub struct PayoutRequest<'a> {
+    pub order_id: &'a str,
+    pub amount: Amount,
+    pub currency: Option<&'a str>,
+    pub description: &'a str,
+    /// Where FreedomPay sends the payout notify (our payout endpoint's URL).
+    pub post_link: &'a str,
+    /// Required by `reg2reg`: the user the card token belongs to.
+    pub user_id: Option<&'a str>,
+    pub destination: PayoutDestination<'a>,
+}
+
 /// What `get_status3.php` says about a payment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentStatusReport {
     pub payment_id: Option<String>,
+    pub order_id: Option<String>,
     /// `pg_payment_status`: `success`, `failed`, `incomplete`, `partial`, `pending`…
     pub payment_status: String,
     pub amount: Option<Amount>,
@@ -84,6 +109,60 @@ impl ApiClient {
         }
     }
 
+    /// The client of `merchant` with the `[api]` settings.
+    pub fn from_settings(
+        api: &ApiSettings,
+        merchant: &MerchantSettings,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            &api.base_url,
+            &merchant.id,
+            merchant.payment_key()?,
+            Duration::from_secs(api.timeout_secs.max(1)),
+            Duration::from_millis(api.pacing_ms),
+        ))
+    }
+
+    pub fn merchant_id(&self) -> &str {
+        &self.merchant_id
+    }
+
+    pub(super) fn key(&self) -> &str {
+        self.key.expose_secret()
+    }
+
+    /// POSTs `body` to `path` in its turn, and returns the headers and body of
+    /// an HTTP 200 answer. `script` names the call in errors.
+    pub(super) async fn post(
+        &self,
+        script: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: String,
+    ) -> Result<(reqwest::header::HeaderMap, String), ApiError> {
+        self.wait_for_turn().await;
+        let url = format!("{}/{}", self.base_url, path.trim_start_matches('/'));
+        let mut request = self.http.post(&url).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let network = |source| ApiError::Network {
+            script: script.to_owned(),
+            source,
+        };
+        let response = request.send().await.map_err(network)?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(ApiError::Http {
+                script: script.to_owned(),
+                status,
+            });
+        }
+        let headers = response.headers().clone();
+        let body = response.text().await.map_err(network)?;
+        Ok((headers, body))
+    }
+
     /// Calls `path` (e.g. `get_status3.php`, `g2g/payout_status`) with `fields`
     /// plus `pg_merchant_id`, a fresh `pg_salt` and the signature; returns the
     /// verified response when its `pg_status` is not `error`.
@@ -98,53 +177,45 @@ impl ApiClient {
         let sig = sign(&script, &request, self.key.expose_secret());
         request.push("pg_sig", sig);
 
-        self.wait_for_turn().await;
-        let url = format!("{}/{}", self.base_url, path.trim_start_matches('/'));
-        let response = self
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(to_urlencoded(&request))
-            .send()
-            .await
-            .map_err(|source| ApiError::Network {
-                script: script.clone(),
-                source,
-            })?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            return Err(ApiError::Http { script, status });
-        }
-        let body = response.text().await.map_err(|source| ApiError::Network {
-            script: script.clone(),
-            source,
-        })?;
+        let (_, body) = self
+            .post(
+                &script,
+                path,
+                &[(
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_owned(),
+                )],
+                to_urlencoded(&request),
+            )
+            .await?;
         let answer = parse_answer(&body).map_err(|e| ApiError::Malformed {
             script: script.clone(),
             reason: e.to_string(),
         })?;
+        self.believe(&script, answer.message)
+    }
+
+    /// The response, once its `pg_sig` verifies with the called script's name
+    /// and our key (strictly: no tolerated variants), and its `pg_status` is
+    /// not `error`.
+    pub(super) fn believe(&self, script: &str, message: Message) -> Result<Message, ApiError> {
         let strict = VerifyOptions {
             allow_variants: false,
         };
-        if verify(
-            &script,
-            &answer.message,
-            &[self.key.expose_secret()],
-            strict,
-        )
-        .is_err()
-        {
-            return Err(ApiError::Signature { script });
+        if verify(script, &message, &[self.key.expose_secret()], strict).is_err() {
+            return Err(ApiError::Signature {
+                script: script.to_owned(),
+            });
         }
-        if answer.message.get("pg_status") == Some("error") {
-            let field = |name| answer.message.get(name).unwrap_or("").to_owned();
+        if message.get("pg_status") == Some("error") {
+            let field = |name| message.get(name).unwrap_or("").to_owned();
             return Err(ApiError::Api {
-                script,
+                script: script.to_owned(),
                 code: field("pg_error_code"),
                 description: field("pg_error_description"),
             });
         }
-        Ok(answer.message)
+        Ok(message)
     }
 
     /// Keeps FreedomPay's advised distance between two calls.
@@ -190,7 +261,11 @@ impl ApiClient {
                 .transpose()
         };
         Ok(PaymentStatusReport {
-            payment_id: response.get("pg_payment_id").map(str::to_owned),
+            payment_id: response
+                .get("pg_payment_id")
+                .filter(|id| !id.is_empty() && *id != "0")
+                .map(str::to_owned),
+            order_id: response.get("pg_order_id").map(str::to_owned),
             payment_status: response
                 .get("pg_payment_status")
                 .ok_or_else(|| malformed("pg_payment_status is missing".into()))?
@@ -235,13 +310,56 @@ impl ApiClient {
         self.call("do_capture.php", &fields).await
     }
 
-    /// `g2g/payout_status2`: the state of a payout (`success`, `error`, `process`).
+    /// `g2g/payout_status2`: the state of a payout in `pg_payment_status`
+    /// (`success`, `error`, `process`).
     pub async fn payout_status(&self, order_id: &str) -> Result<Message, ApiError> {
         self.call(
             "g2g/payout_status2",
             &[("pg_order_id", order_id.to_owned())],
         )
         .await
+    }
+
+    /// `g2g/payout_status`, the older form: the payout state is in `pg_status`.
+    pub async fn payout_status_v1(&self, order_id: &str) -> Result<Message, ApiError> {
+        self.call("g2g/payout_status", &[("pg_order_id", order_id.to_owned())])
+            .await
+    }
+
+    /// A payout to a card (`g2g/p2p2nonreg`) or to a registered card token
+    /// (`g2g/reg2reg`). The response's `pg_status` is `ok`, or `process` when
+    /// the final state is still to come (by notify or status query).
+    pub async fn payout(&self, payout: &PayoutRequest<'_>) -> Result<Message, ApiError> {
+        let mut fields = vec![
+            ("pg_order_id", payout.order_id.to_owned()),
+            ("pg_amount", payout.amount.canonical()),
+            ("pg_description", payout.description.to_owned()),
+            ("pg_post_link", payout.post_link.to_owned()),
+        ];
+        if let Some(currency) = payout.currency {
+            fields.push(("pg_currency", currency.to_owned()));
+        }
+        if let Some(user) = payout.user_id {
+            fields.push(("pg_user_id", user.to_owned()));
+        }
+        let path = match payout.destination {
+            PayoutDestination::Card(card) => {
+                fields.push(("pg_payment_to", card.to_owned()));
+                "g2g/p2p2nonreg"
+            }
+            PayoutDestination::Token(token) => {
+                fields.push(("pg_card_token_to", token.to_owned()));
+                // reg2reg requires a time limit; a day is ample for a payout
+                // sent now.
+                let limit = chrono::Utc::now() + chrono::Duration::days(1);
+                fields.push((
+                    "pg_order_time_limit",
+                    limit.format("%Y-%m-%d %H:%M:%S").to_string(),
+                ));
+                "g2g/reg2reg"
+            }
+        };
+        self.call(path, &fields).await
     }
 
     /// `g2g/balance_status`: the merchant's balance in `currency`.

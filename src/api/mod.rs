@@ -1,12 +1,13 @@
-//! Talking back to FreedomPay: the Merchant API client ([`client`]) for the
-//! signed form-in, XML-out endpoints (protocol reference §4.1 to §4.3). Every
-//! request is signed with the called script's name, and every response is
+//! Talking back to FreedomPay. [`client`] is the Merchant API client for the
+//! signed form-in, XML-out endpoints (protocol reference §4.1 to §4.3);
+//! [`refund`] sends refunds through each refund API (§4.2, §4.4 to §4.6);
+//! [`jws`] is the detached JWS of the v5 APIs. Every request is signed with
+//! the called script's name (or the JWS), and every signed response is
 //! verified before anything in it is believed.
-//!
-//! Status: the client and its typed calls; the reconciler, automatic refunds,
-//! the JSON and JWS APIs and their commands are still to come.
 
 pub mod client;
 pub mod jws;
+pub mod refund;
 
-pub use client::{ApiClient, ApiError, PaymentStatusReport};
+pub use client::{ApiClient, ApiError, PaymentStatusReport, PayoutDestination, PayoutRequest};
+pub use refund::{RefundAccepted, RefundMethod, RefundRequest};

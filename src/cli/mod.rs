@@ -3,9 +3,12 @@
 mod bench;
 mod check_config;
 mod order;
+mod payout;
+mod refund;
 mod serve;
 mod sign;
 mod simulate;
+mod status;
 mod verify;
 
 use std::path::PathBuf;
@@ -46,6 +49,14 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Load-test a running service with signed result callbacks (scripts/bench).
     Bench(bench::BenchArgs),
+    /// Ask FreedomPay for the status of a payment or a payout.
+    Status(status::StatusArgs),
+    /// Refund a payment (fully or partly) through the merchant's refund method.
+    Refund(refund::RefundArgs),
+    /// Pay money out to a card or a card token (asks for confirmation).
+    Payout(payout::PayoutArgs),
+    /// Ask FreedomPay for the merchant's balance.
+    Balance(status::BalanceArgs),
     /// Compute the pg_sig of a message given as name=value pairs.
     Sign(sign::SignArgs),
     /// Check the pg_sig of a message given as name=value pairs or as XML.
@@ -58,10 +69,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve::serve(cli.config.as_deref()),
         Command::Migrate => serve::migrate(cli.config.as_deref()),
         Command::CheckConfig(args) => check_config::run(cli.config.as_deref(), &args),
-        Command::AddOrder(args) => match load_settings(cli.config.as_deref()) {
-            Ok(settings) => order::run(&settings, &args),
-            Err(code) => code,
-        },
+        Command::AddOrder(args) => with_settings(cli.config.as_deref(), |s| order::run(s, &args)),
         Command::Simulate(args) => match optional_settings(cli.config.as_deref()) {
             Ok(settings) => simulate::run(settings.as_ref(), &args),
             Err(code) => code,
@@ -70,6 +78,12 @@ pub fn run(cli: Cli) -> ExitCode {
             Ok(settings) => bench::run(settings.as_ref(), &args),
             Err(code) => code,
         },
+        Command::Status(args) => with_settings(cli.config.as_deref(), |s| status::status(s, &args)),
+        Command::Refund(args) => with_settings(cli.config.as_deref(), |s| refund::run(s, &args)),
+        Command::Payout(args) => with_settings(cli.config.as_deref(), |s| payout::run(s, &args)),
+        Command::Balance(args) => {
+            with_settings(cli.config.as_deref(), |s| status::balance(s, &args))
+        }
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
     }
@@ -85,6 +99,17 @@ fn load_settings(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
         Ok(settings)
     } else {
         Err(report_problems(&found))
+    }
+}
+
+/// Runs `command` with the validated settings, or reports the problems.
+fn with_settings(
+    path: Option<&std::path::Path>,
+    command: impl FnOnce(&Settings) -> ExitCode,
+) -> ExitCode {
+    match load_settings(path) {
+        Ok(settings) => command(&settings),
+        Err(code) => code,
     }
 }
 

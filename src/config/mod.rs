@@ -31,17 +31,76 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
-    /// Outbound API and reconciliation settings; read but not used yet.
     #[serde(default)]
-    pub api: toml_table::Table,
+    pub api: ApiSettings,
     #[serde(default)]
-    pub reconcile: toml_table::Table,
+    pub reconcile: ReconcileSettings,
 }
 
-/// Free-form tables for sections whose keys are fixed by the interface but
-/// whose features are not built yet.
-pub mod toml_table {
-    pub type Table = std::collections::BTreeMap<String, serde_json::Value>;
+/// Outbound calls to FreedomPay (status, refunds, payouts).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// `https://api.freedompay.kz`, the test host, or any URL (tests).
+    pub base_url: String,
+    /// Deadline of one call, connecting included.
+    pub timeout_secs: u64,
+    /// Least time between two calls of one merchant: FreedomPay advises 1.5
+    /// to 2 s between payment API requests.
+    pub pacing_ms: u64,
+    /// The public URL of the payout endpoint, sent as `pg_post_link` with
+    /// payouts made by the `payout` command.
+    pub payout_post_link: Option<String>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            base_url: "https://api.freedompay.kz".into(),
+            timeout_secs: 15,
+            pacing_ms: 1500,
+            payout_post_link: None,
+        }
+    }
+}
+
+/// The background task that asks FreedomPay about callbacks that never came,
+/// and sends and confirms automatic refunds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReconcileSettings {
+    pub enabled: bool,
+    /// A payment without a result (or a payout without a final status) this
+    /// long is queried; the default is past FreedomPay's retry window.
+    pub after_secs: u64,
+    /// How often the reconciler looks for work.
+    pub interval_secs: u64,
+    /// How long a claimed task is this instance's; after it another instance
+    /// (or this one, restarted) may take it over.
+    pub lease_secs: u64,
+    /// Status queries per task before it is given up (state `failed`).
+    pub max_attempts: u32,
+    /// Sends of one refund before it is given up (state `failed`).
+    pub refund_max_attempts: u32,
+    /// The first retry delay; it doubles with every attempt, up to an hour.
+    pub retry_base_secs: u64,
+    /// Tasks claimed per round.
+    pub batch: u32,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            enabled: true,
+            after_secs: 9000,
+            interval_secs: 60,
+            lease_secs: 300,
+            max_attempts: 30,
+            refund_max_attempts: 5,
+            retry_base_secs: 60,
+            batch: 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::{ConfigError, Settings};
+use crate::api::RefundMethod;
 use crate::domain::CallbackKind;
 use crate::protocol::{Amount, script_name};
 
@@ -20,6 +21,7 @@ pub fn problems(settings: &Settings) -> Vec<ConfigError> {
     endpoints(settings, &mut found);
     rules(settings, &mut found);
     urls(settings, &mut found);
+    reconcile(settings, &mut found);
     if !matches!(settings.log.format.as_str(), "pretty" | "json") {
         found.push(ConfigError::new(
             "log.format",
@@ -106,10 +108,7 @@ fn merchants(settings: &Settings, found: &mut Vec<ConfigError>) {
                 e.message,
             ));
         }
-        if !matches!(
-            merchant.refund_method.as_str(),
-            "revoke" | "superapp" | "v5" | "card_api"
-        ) {
+        if RefundMethod::parse(&merchant.refund_method).is_none() {
             found.push(ConfigError::new(
                 format!("merchants[{i}].refund_method"),
                 "must be revoke, superapp, v5 or card_api",
@@ -198,10 +197,32 @@ fn urls(settings: &Settings, found: &mut Vec<ConfigError>) {
         "redirect.failure_url",
         settings.redirect.failure_url.as_deref(),
     );
+    check("api.base_url", Some(&settings.api.base_url));
     check(
-        "api.base_url",
-        settings.api.get("base_url").and_then(|v| v.as_str()),
+        "api.payout_post_link",
+        settings.api.payout_post_link.as_deref(),
     );
+}
+
+fn reconcile(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let reconcile = &settings.reconcile;
+    for (key, value) in [
+        ("reconcile.interval_secs", reconcile.interval_secs),
+        ("reconcile.lease_secs", reconcile.lease_secs),
+        ("reconcile.batch", u64::from(reconcile.batch)),
+        ("reconcile.max_attempts", u64::from(reconcile.max_attempts)),
+        (
+            "reconcile.refund_max_attempts",
+            u64::from(reconcile.refund_max_attempts),
+        ),
+    ] {
+        if value == 0 {
+            found.push(ConfigError::new(key, "must be at least 1"));
+        }
+    }
+    if settings.api.timeout_secs == 0 {
+        found.push(ConfigError::new("api.timeout_secs", "must be at least 1"));
+    }
 }
 
 /// Things that work but should not be so: printed by `check-config`, logged by

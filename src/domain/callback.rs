@@ -98,6 +98,9 @@ pub struct RefundNotice {
     pub amount: Option<Amount>,
     /// FreedomPay's id of the refund itself, when it sends one.
     pub refund_id: Option<String>,
+    /// `amount` is the refunded total so far (as the status API reports it),
+    /// not the amount of one refund.
+    pub cumulative: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,10 +130,23 @@ pub enum Detail {
     Redirect,
 }
 
+/// Where a callback's facts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// FreedomPay called one of our endpoints.
+    Delivery,
+    /// We asked FreedomPay's status API (a callback that never came, or the
+    /// confirmation of a refund): the verified answer, applied through the
+    /// same decisions, recorded as an event of kind `reconcile`.
+    Reconcile,
+}
+
 /// A verified, parsed callback of one merchant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Callback {
+    /// The endpoint, or for a reconciled fact the endpoint it stands for.
     pub kind: CallbackKind,
+    pub origin: Origin,
     pub merchant_id: String,
     pub order_id: Option<String>,
     pub payment_id: Option<String>,
@@ -143,7 +159,8 @@ pub struct Callback {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey {
     pub merchant_id: String,
-    pub kind: CallbackKind,
+    /// The `events.kind` of the callback (`reconcile` for reconciled facts).
+    pub kind: &'static str,
     pub subject_id: String,
     pub discriminator: String,
 }
@@ -164,6 +181,7 @@ impl Callback {
                 order_id: fields.optional("pg_order_id")?.map(str::to_owned),
                 amount: fields.refund_amount()?,
                 refund_id: fields.optional("pg_refund_payment_id")?.map(str::to_owned),
+                cumulative: false,
             }),
             CallbackKind::Capture => Detail::Capture(CaptureNotice {
                 payment_id: fields.required("pg_payment_id")?.to_owned(),
@@ -184,6 +202,7 @@ impl Callback {
         };
         Ok(Callback {
             kind,
+            origin: Origin::Delivery,
             merchant_id: merchant_id.to_owned(),
             order_id: fields
                 .optional("pg_order_id")
@@ -217,12 +236,26 @@ impl Callback {
             Detail::Payout(n) => (n.order_id.clone(), n.status.as_str().to_owned()),
             Detail::Redirect => return None,
         };
+        // Reconciled facts share one kind; the endpoint they stand for keeps
+        // a payment's result apart from its refund.
+        let discriminator = match self.origin {
+            Origin::Delivery => discriminator,
+            Origin::Reconcile => format!("{}:{discriminator}", self.kind.as_str()),
+        };
         Some(IdempotencyKey {
             merchant_id: self.merchant_id.clone(),
-            kind: self.kind,
+            kind: self.event_kind(),
             subject_id: subject,
             discriminator,
         })
+    }
+
+    /// The `events.kind` of this callback.
+    pub fn event_kind(&self) -> &'static str {
+        match self.origin {
+            Origin::Delivery => self.kind.as_str(),
+            Origin::Reconcile => "reconcile",
+        }
     }
 }
 

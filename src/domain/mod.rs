@@ -7,7 +7,10 @@ pub mod pan;
 pub mod rules;
 pub mod state;
 
-pub use callback::{Callback, CallbackKind, Detail, FieldError, IdempotencyKey};
+pub use callback::{
+    Callback, CallbackKind, CaptureNotice, Detail, FieldError, IdempotencyKey, Origin,
+    PaymentNotice, PayoutNotice, RefundNotice, ResultNotice, ResultOutcome,
+};
 pub use rules::{RuleFailure, Rules};
 pub use state::{
     CurrentState, Order, OrderStatus, Payment, PaymentStatus, Payout, PayoutStatus, Plan,

@@ -328,20 +328,35 @@ fn decide_refund(notice: &RefundNotice, state: &CurrentState) -> Plan {
             "Refund recorded; the payment was already fully refunded",
         );
     }
-    let refund = notice
-        .amount
-        .filter(|a| !a.is_zero())
-        .unwrap_or(payment.amount);
-    let total = payment
-        .refunded_amount
-        .checked_add(refund)
-        .unwrap_or(payment.amount);
+    let total = if notice.cumulative {
+        // The status API reports the refunded total: it moves the stored
+        // total forward, never back, and repeats of it change nothing.
+        match notice.amount {
+            Some(total) if total > payment.refunded_amount => total,
+            _ => return Plan::answer(Status::Ok, "Refund already recorded"),
+        }
+    } else {
+        let refund = notice
+            .amount
+            .filter(|a| !a.is_zero())
+            .unwrap_or(payment.amount);
+        payment
+            .refunded_amount
+            .checked_add(refund)
+            .unwrap_or(payment.amount)
+    };
     let full = total >= payment.amount;
     let order_status = if full {
         OrderStatus::Refunded
     } else {
         OrderStatus::PartiallyRefunded
     };
+    // Only the payment that paid the order moves the order: refunding a
+    // second payment for an already paid order leaves that order paid.
+    let order = state
+        .order
+        .as_ref()
+        .filter(|order| order.paid_payment_id.as_deref() == Some(payment.payment_id.as_str()));
     Plan {
         payment: Some(Payment {
             status: if full {
@@ -354,7 +369,7 @@ fn decide_refund(notice: &RefundNotice, state: &CurrentState) -> Plan {
             needs_refund: payment.needs_refund && !full,
             ..payment.clone()
         }),
-        order: state.order.as_ref().map(|order| OrderUpdate {
+        order: order.map(|order| OrderUpdate {
             order_id: order.order_id.clone(),
             status: order_status,
             paid_payment_id: order.paid_payment_id.clone(),

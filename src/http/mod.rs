@@ -34,6 +34,9 @@ pub struct AppState {
     pub success_url: Option<String>,
     pub failure_url: Option<String>,
     pub network: network::NetworkPolicy,
+    /// When set, a redirect back schedules a status query of its order this
+    /// many seconds later (reconciliation of a result that never comes).
+    pub reconcile_redirects_after: Option<u64>,
     endpoints: Vec<Endpoint>,
 }
 
@@ -74,6 +77,10 @@ impl AppState {
             max_body_bytes: settings.server.max_body_bytes,
             success_url: settings.redirect.success_url.clone(),
             failure_url: settings.redirect.failure_url.clone(),
+            reconcile_redirects_after: settings
+                .reconcile
+                .enabled
+                .then_some(settings.reconcile.after_secs),
             network: network::NetworkPolicy::new(
                 settings.server.allowed_sources.clone(),
                 settings.server.trusted_proxies.clone(),

@@ -12,6 +12,7 @@ use tracing::warn;
 use super::callback::read_and_verify;
 use super::{AppState, reply};
 use crate::domain::{Callback, CallbackKind};
+use crate::store::outbound::{NewTask, TaskKind};
 
 pub async fn handle(
     State(app): State<Arc<AppState>>,
@@ -41,6 +42,9 @@ pub async fn handle(
     if let Err(e) = app.store.record_event(&delivery).await {
         warn!(endpoint = kind.as_str(), error = %e, "redirect not logged");
     }
+    if let (Some(after), Some(order_id)) = (app.reconcile_redirects_after, &callback.order_id) {
+        schedule_status_query(&app, &callback.merchant_id, order_id, after).await;
+    }
     let target = match kind {
         CallbackKind::Success => app.success_url.as_deref(),
         _ => app.failure_url.as_deref(),
@@ -69,6 +73,26 @@ pub async fn handle(
             };
             reply::page(StatusCode::OK, title, &text)
         }
+    }
+}
+
+/// The payer is back: if no result arrives for the order, the reconciler
+/// asks FreedomPay about it `after` seconds from now.
+async fn schedule_status_query(app: &AppState, merchant_id: &str, order_id: &str, after: u64) {
+    let task = NewTask {
+        merchant_id,
+        kind: TaskKind::OrderStatus,
+        subject_id: order_id,
+        task_key: "",
+        stage: None,
+        method: None,
+        request_id: None,
+        amount: None,
+        confirm_total: None,
+        due_in_secs: after,
+    };
+    if let Err(e) = app.store.schedule_task(&task).await {
+        warn!(order_id, error = %e, "status query after the redirect not scheduled");
     }
 }
 

@@ -45,6 +45,14 @@ impl Amount {
         self.0.is_zero()
     }
 
+    /// The difference, or `None` if it would be negative.
+    pub fn checked_sub(self, other: Amount) -> Option<Amount> {
+        self.0
+            .checked_sub(other.0)
+            .filter(|d| !d.is_sign_negative())
+            .map(Amount)
+    }
+
     /// The sum, or `None` if it would overflow.
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
         self.0.checked_add(other.0).map(Amount)

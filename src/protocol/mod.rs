@@ -3,7 +3,8 @@
 //! - [`decode`]: every request encoding into one [`Message`];
 //! - [`signature`]: `pg_sig` signing and verification;
 //! - [`answer`]: the signed XML `<response>`;
-//! - [`amount`]: money as exact decimals.
+//! - [`amount`]: money as exact decimals;
+//! - [`json`]: `pg_sig` over JSON bodies.
 //!
 //! The protocol itself is described in the README and, with sources, in the
 //! project's protocol reference.
@@ -14,6 +15,7 @@ pub mod decode;
 pub mod encode;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod json;
 pub mod limits;
 pub mod message;
 pub mod signature;

@@ -12,6 +12,7 @@
 //! several instances may share one database.
 
 mod group_commit;
+pub mod outbound;
 mod pg_group;
 mod postgres;
 mod rows;

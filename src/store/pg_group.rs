@@ -216,7 +216,7 @@ fn key_columns(jobs: &[(Job, IdempotencyKey)]) -> [Vec<String>; 4] {
     let mut columns: [Vec<String>; 4] = Default::default();
     for (_, key) in jobs {
         columns[0].push(key.merchant_id.clone());
-        columns[1].push(key.kind.as_str().to_owned());
+        columns[1].push(key.kind.to_owned());
         columns[2].push(key.subject_id.clone());
         columns[3].push(key.discriminator.clone());
     }
@@ -231,7 +231,7 @@ fn key_of(
         .map(|(_, k)| k)
         .find(|k| {
             k.merchant_id == row.0
-                && k.kind.as_str() == row.1
+                && k.kind == row.1
                 && k.subject_id == row.2
                 && k.discriminator == row.3
         })
@@ -301,7 +301,7 @@ async fn stored_answers(
          ON d.merchant_id = k.m AND d.kind = k.kd AND d.subject_id = k.s AND d.discriminator = k.di",
     )
     .bind(column(|k| k.merchant_id.clone()))
-    .bind(column(|k| k.kind.as_str().to_owned()))
+    .bind(column(|k| k.kind.to_owned()))
     .bind(column(|k| k.subject_id.clone()))
     .bind(column(|k| k.discriminator.clone()))
     .fetch_all(&mut **tx)
@@ -495,7 +495,7 @@ async fn write_all(
     // events
     .bind(ids)
     .bind(event_text(&|e| Some(delivery(e).callback.merchant_id.clone())))
-    .bind(event_text(&|e| Some(delivery(e).callback.kind.as_str().to_owned())))
+    .bind(event_text(&|e| Some(delivery(e).callback.event_kind().to_owned())))
     .bind(event_text(&|e| delivery(e).callback.order_id.clone()))
     .bind(event_text(&|e| delivery(e).callback.payment_id.clone()))
     .bind(event_text(&|e| Some(delivery(e).fields_json.clone())))
@@ -525,7 +525,7 @@ async fn write_all(
     .bind(orders.iter().map(|(_, o)| o.paid_payment_id.clone()).collect::<Vec<_>>())
     // answers
     .bind(settle_text(&|s| s.1.merchant_id.clone()))
-    .bind(settle_text(&|s| s.1.kind.as_str().to_owned()))
+    .bind(settle_text(&|s| s.1.kind.to_owned()))
     .bind(settle_text(&|s| s.1.subject_id.clone()))
     .bind(settle_text(&|s| s.1.discriminator.clone()))
     .bind(settle_text(&|s| s.2.as_str().to_owned()))

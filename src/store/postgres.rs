@@ -198,7 +198,7 @@ impl CallbackTx for PgTx {
              SELECT $1, $2, $3, $4 FROM subject_lock ON CONFLICT DO NOTHING",
         )
         .bind(&key.merchant_id)
-        .bind(key.kind.as_str())
+        .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
         .execute(&mut *self.0)
@@ -213,7 +213,7 @@ impl CallbackTx for PgTx {
              WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
         )
         .bind(&key.merchant_id)
-        .bind(key.kind.as_str())
+        .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
         .fetch_one(&mut *self.0)
@@ -339,7 +339,7 @@ impl CallbackTx for PgTx {
              SELECT id, pg_notify('freedompay_events', id::text)::text FROM event",
         )
         .bind(&callback.merchant_id)
-        .bind(callback.kind.as_str())
+        .bind(callback.event_kind())
         .bind(&callback.order_id)
         .bind(&callback.payment_id)
         .bind(&delivery.fields_json)
@@ -365,7 +365,7 @@ impl CallbackTx for PgTx {
              WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
         )
         .bind(&key.merchant_id)
-        .bind(key.kind.as_str())
+        .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
         .bind(status.as_str())

@@ -44,7 +44,7 @@ pub(crate) type PayoutRow = (
 /// Reads a stored amount; anything unparsable is corrupt data, not a zero.
 /// PostgreSQL may render `NUMERIC` with trailing zeros beyond two decimals
 /// (`7000.000`), so those are trimmed first.
-fn amount(text: &str) -> Result<Amount, StoreError> {
+pub(crate) fn amount(text: &str) -> Result<Amount, StoreError> {
     let trimmed = match text.split_once('.') {
         Some((int, frac)) => {
             let frac = frac.trim_end_matches('0');

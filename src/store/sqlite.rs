@@ -213,7 +213,7 @@ impl CallbackTx for SqliteTx {
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         )
         .bind(&key.merchant_id)
-        .bind(key.kind.as_str())
+        .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
         .execute(&mut *self.0)
@@ -228,7 +228,7 @@ impl CallbackTx for SqliteTx {
              WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
         )
         .bind(&key.merchant_id)
-        .bind(key.kind.as_str())
+        .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
         .fetch_one(&mut *self.0)
@@ -355,7 +355,7 @@ impl CallbackTx for SqliteTx {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
         )
         .bind(&callback.merchant_id)
-        .bind(callback.kind.as_str())
+        .bind(callback.event_kind())
         .bind(&callback.order_id)
         .bind(&callback.payment_id)
         .bind(&delivery.fields_json)
@@ -381,7 +381,7 @@ impl CallbackTx for SqliteTx {
              WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
         )
         .bind(&key.merchant_id)
-        .bind(key.kind.as_str())
+        .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
         .bind(status.as_str())

@@ -1,0 +1,524 @@
+//! `outbound_tasks`: the work the service does towards FreedomPay (status
+//! queries for callbacks that never came, refunds), claimed by one instance
+//! at a time. A claim is a lease: one statement marks due tasks as this
+//! claimer's until `lease_until` (on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+//! that instances sharing a database take different tasks without waiting on
+//! each other). Every later write names the claimer, so an instance whose
+//! lease ran out cannot overwrite what another instance did since.
+//!
+//! Times come from the database's clock on both backends, so instances with
+//! skewed clocks still agree on what is due. Money is bound as canonical
+//! decimal text and read back as text, as everywhere in the store.
+
+use super::{Store, StoreError};
+use crate::protocol::Amount;
+
+/// What a task does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A payment seen at check without a result: `get_status3` by payment id.
+    PaymentStatus,
+    /// An order the payer came back from without a result: by order id.
+    OrderStatus,
+    /// A payout without a final status: `payout_status2`.
+    PayoutStatus,
+    /// A refund to send and then confirm.
+    Refund,
+}
+
+impl TaskKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::PaymentStatus => "payment_status",
+            TaskKind::OrderStatus => "order_status",
+            TaskKind::PayoutStatus => "payout_status",
+            TaskKind::Refund => "refund",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            TaskKind::PaymentStatus,
+            TaskKind::OrderStatus,
+            TaskKind::PayoutStatus,
+            TaskKind::Refund,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+    }
+}
+
+/// Where a task stands (`outbound_tasks.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    Open,
+    Done,
+    /// Given up: an operator must look (the reason is in `last_error`).
+    Failed,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Open => "open",
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+        }
+    }
+}
+
+/// How far a refund got (`outbound_tasks.stage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundStage {
+    /// Nothing sent yet.
+    New,
+    /// A request may have left; whether FreedomPay executed it is unknown.
+    Sending,
+    /// FreedomPay accepted it; a signed status must still show the money back.
+    Requested,
+}
+
+impl RefundStage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStage::New => "new",
+            RefundStage::Sending => "sending",
+            RefundStage::Requested => "requested",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            RefundStage::New,
+            RefundStage::Sending,
+            RefundStage::Requested,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A claimed task. The worker changes it and [`Store::save_task`] writes it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Task {
+    pub id: i64,
+    pub merchant_id: String,
+    pub kind: TaskKind,
+    pub subject_id: String,
+    pub task_key: String,
+    pub state: TaskState,
+    pub stage: Option<RefundStage>,
+    pub method: Option<String>,
+    pub request_id: Option<String>,
+    pub amount: Option<Amount>,
+    pub confirm_total: Option<Amount>,
+    pub refund_id: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub outcome: Option<String>,
+    /// The claim this copy was read under.
+    pub lease_owner: String,
+}
+
+/// A task to create (ignored when the same task already exists).
+#[derive(Clone, Debug)]
+pub struct NewTask<'a> {
+    pub merchant_id: &'a str,
+    pub kind: TaskKind,
+    pub subject_id: &'a str,
+    pub task_key: &'a str,
+    pub stage: Option<RefundStage>,
+    pub method: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub amount: Option<Amount>,
+    pub confirm_total: Option<Amount>,
+    /// Due this many seconds from now.
+    pub due_in_secs: u64,
+}
+
+/// The SQL of one backend; the code around it is the same for both.
+struct Dialect {
+    find_pending_payments: &'static str,
+    find_stalled_payouts: &'static str,
+    find_refunds_needed: &'static str,
+    insert: &'static str,
+    claim: &'static str,
+    claim_one: &'static str,
+    insert_payout: &'static str,
+    save: &'static str,
+    by_id: &'static str,
+    by_subject: &'static str,
+}
+
+macro_rules! pg_columns {
+    () => {
+        "id, merchant_id, task, subject_id, task_key, state, stage, method, request_id, \
+         amount::text, confirm_total::text, refund_id, attempts, last_error, outcome, lease_owner"
+    };
+}
+macro_rules! sqlite_columns {
+    () => {
+        "id, merchant_id, task, subject_id, task_key, state, stage, method, request_id, \
+         amount, confirm_total, refund_id, attempts, last_error, outcome, lease_owner"
+    };
+}
+
+const POSTGRES: Dialect = Dialect {
+    find_pending_payments: "INSERT INTO outbound_tasks (merchant_id, task, subject_id) \
+        SELECT merchant_id, 'payment_status', payment_id FROM payments \
+        WHERE status = 'pending' AND created_at < now() - make_interval(secs => $1::bigint) \
+        ON CONFLICT DO NOTHING",
+    find_stalled_payouts: "INSERT INTO outbound_tasks (merchant_id, task, subject_id) \
+        SELECT merchant_id, 'payout_status', order_id FROM payouts \
+        WHERE status = 'process' AND updated_at < now() - make_interval(secs => $1::bigint) \
+        ON CONFLICT DO NOTHING",
+    find_refunds_needed: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method) \
+        SELECT merchant_id, 'refund', payment_id, 'auto', 'new', $2::text FROM payments \
+        WHERE needs_refund AND merchant_id = $1 \
+        ON CONFLICT DO NOTHING",
+    insert: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method, \
+        request_id, amount, confirm_total, next_attempt_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9::text::numeric, \
+        now() + make_interval(secs => $10::bigint)) ON CONFLICT DO NOTHING",
+    claim: concat!(
+        "UPDATE outbound_tasks SET lease_until = now() + make_interval(secs => $1::bigint), \
+         lease_owner = $2, updated_at = now() \
+         WHERE id IN (SELECT id FROM outbound_tasks WHERE state = 'open' AND next_attempt_at <= now() \
+           AND (lease_until IS NULL OR lease_until < now()) \
+           ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING ",
+        pg_columns!()
+    ),
+    claim_one: concat!(
+        "UPDATE outbound_tasks SET lease_until = now() + make_interval(secs => $1::bigint), \
+         lease_owner = $2, updated_at = now() \
+         WHERE id IN (SELECT id FROM outbound_tasks WHERE id = $3 AND state = 'open' \
+           AND (lease_until IS NULL OR lease_until < now()) FOR UPDATE SKIP LOCKED) \
+         RETURNING ",
+        pg_columns!()
+    ),
+    insert_payout: "INSERT INTO payouts (merchant_id, order_id, status, amount) \
+        VALUES ($1, $2, 'process', $3::text::numeric) ON CONFLICT DO NOTHING",
+    save: "UPDATE outbound_tasks SET state = $3, stage = $4, method = $5, request_id = $6, \
+        amount = $7::text::numeric, confirm_total = $8::text::numeric, refund_id = $9, attempts = $10, \
+        last_error = $11, outcome = $12, next_attempt_at = now() + make_interval(secs => $13::bigint), \
+        lease_until = CASE WHEN $14 THEN lease_until ELSE NULL END, updated_at = now() \
+        WHERE id = $1 AND lease_owner = $2",
+    by_id: concat!(
+        "SELECT ",
+        pg_columns!(),
+        " FROM outbound_tasks WHERE id = $1"
+    ),
+    by_subject: concat!(
+        "SELECT ",
+        pg_columns!(),
+        " FROM outbound_tasks WHERE merchant_id = $1 AND task = $2 AND subject_id = $3 ORDER BY id"
+    ),
+};
+
+/// `?N` are SQLite's numbered parameters (its `$N` would be named ones).
+const SQLITE: Dialect = Dialect {
+    find_pending_payments: "INSERT INTO outbound_tasks (merchant_id, task, subject_id) \
+        SELECT merchant_id, 'payment_status', payment_id FROM payments \
+        WHERE status = 'pending' AND created_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?1 || ' seconds') \
+        ON CONFLICT DO NOTHING",
+    find_stalled_payouts: "INSERT INTO outbound_tasks (merchant_id, task, subject_id) \
+        SELECT merchant_id, 'payout_status', order_id FROM payouts \
+        WHERE status = 'process' AND updated_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?1 || ' seconds') \
+        ON CONFLICT DO NOTHING",
+    find_refunds_needed: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method) \
+        SELECT merchant_id, 'refund', payment_id, 'auto', 'new', ?2 FROM payments \
+        WHERE needs_refund = 1 AND merchant_id = ?1 \
+        ON CONFLICT DO NOTHING",
+    insert: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method, \
+        request_id, amount, confirm_total, next_attempt_at) \
+        VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+        strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?10 || ' seconds')) ON CONFLICT DO NOTHING",
+    claim: concat!(
+        "UPDATE outbound_tasks SET lease_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?1 || ' seconds'), \
+         lease_owner = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE id IN (SELECT id FROM outbound_tasks WHERE state = 'open' \
+           AND next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+           AND (lease_until IS NULL OR lease_until < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+           ORDER BY next_attempt_at LIMIT ?3) \
+         RETURNING ",
+        sqlite_columns!()
+    ),
+    claim_one: concat!(
+        "UPDATE outbound_tasks SET lease_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?1 || ' seconds'), \
+         lease_owner = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+         WHERE id = ?3 AND state = 'open' \
+           AND (lease_until IS NULL OR lease_until < strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+         RETURNING ",
+        sqlite_columns!()
+    ),
+    insert_payout: "INSERT INTO payouts (merchant_id, order_id, status, amount) \
+        VALUES (?1, ?2, 'process', ?3) ON CONFLICT DO NOTHING",
+    save: "UPDATE outbound_tasks SET state = ?3, stage = ?4, method = ?5, request_id = ?6, \
+        amount = ?7, confirm_total = ?8, refund_id = ?9, attempts = ?10, \
+        last_error = ?11, outcome = ?12, \
+        next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?13 || ' seconds'), \
+        lease_until = CASE WHEN ?14 THEN lease_until ELSE NULL END, \
+        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
+        WHERE id = ?1 AND lease_owner = ?2",
+    by_id: concat!(
+        "SELECT ",
+        sqlite_columns!(),
+        " FROM outbound_tasks WHERE id = ?1"
+    ),
+    by_subject: concat!(
+        "SELECT ",
+        sqlite_columns!(),
+        " FROM outbound_tasks WHERE merchant_id = ?1 AND task = ?2 AND subject_id = ?3 ORDER BY id"
+    ),
+};
+
+type TaskRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    i32,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn corrupt(what: &str, text: &str) -> StoreError {
+    StoreError::Corrupt(format!("outbound_tasks.{what} {text:?}"))
+}
+
+fn amount(text: Option<String>) -> Result<Option<Amount>, StoreError> {
+    text.map(|t| super::rows::amount(&t)).transpose()
+}
+
+fn task(row: TaskRow) -> Result<Task, StoreError> {
+    Ok(Task {
+        id: row.0,
+        merchant_id: row.1,
+        kind: TaskKind::parse(&row.2).ok_or_else(|| corrupt("task", &row.2))?,
+        subject_id: row.3,
+        task_key: row.4,
+        state: match row.5.as_str() {
+            "open" => TaskState::Open,
+            "done" => TaskState::Done,
+            "failed" => TaskState::Failed,
+            other => return Err(corrupt("state", other)),
+        },
+        stage: row
+            .6
+            .map(|s| RefundStage::parse(&s).ok_or_else(|| corrupt("stage", &s)))
+            .transpose()?,
+        method: row.7,
+        request_id: row.8,
+        amount: amount(row.9)?,
+        confirm_total: amount(row.10)?,
+        refund_id: row.11,
+        attempts: row.12,
+        last_error: row.13,
+        outcome: row.14,
+        lease_owner: row.15.unwrap_or_default(),
+    })
+}
+
+/// Runs `$body` with `$pool` and `$sql` (the backend's [`Dialect`]) bound;
+/// the body is the same code for both backends.
+macro_rules! on_backend {
+    ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match $store {
+            Store::Postgres(s) => {
+                let ($pool, $sql) = (s.pool(), &POSTGRES);
+                $body
+            }
+            Store::Sqlite(s) => {
+                let ($pool, $sql) = (s.pool(), &SQLITE);
+                $body
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Creates the tasks that are due by now: payments seen at check and
+    /// payouts still in `process` for longer than `after_secs`, and, for each
+    /// `(merchant, method)` in `auto_refund`, a refund of every payment flagged
+    /// `needs_refund`. Existing tasks are left as they are. Returns how many
+    /// were created.
+    pub async fn discover_tasks(
+        &self,
+        after_secs: u64,
+        auto_refund: &[(&str, &str)],
+    ) -> Result<u64, StoreError> {
+        let after = i64::try_from(after_secs).unwrap_or(i64::MAX);
+        on_backend!(self, |pool, sql| {
+            let mut created = 0;
+            for query in [sql.find_pending_payments, sql.find_stalled_payouts] {
+                created += sqlx::query(query)
+                    .bind(after)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            }
+            for (merchant, method) in auto_refund {
+                created += sqlx::query(sql.find_refunds_needed)
+                    .bind(*merchant)
+                    .bind(*method)
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            }
+            Ok(created)
+        })
+    }
+
+    /// Creates `task` unless the same one exists; true when created.
+    pub async fn schedule_task(&self, task: &NewTask<'_>) -> Result<bool, StoreError> {
+        let due = i64::try_from(task.due_in_secs).unwrap_or(i64::MAX);
+        on_backend!(self, |pool, sql| {
+            Ok(sqlx::query(sql.insert)
+                .bind(task.merchant_id)
+                .bind(task.kind.as_str())
+                .bind(task.subject_id)
+                .bind(task.task_key)
+                .bind(task.stage.map(RefundStage::as_str))
+                .bind(task.method)
+                .bind(task.request_id)
+                .bind(task.amount.map(|a| a.canonical()))
+                .bind(task.confirm_total.map(|a| a.canonical()))
+                .bind(due)
+                .execute(pool)
+                .await?
+                .rows_affected()
+                == 1)
+        })
+    }
+
+    /// Claims up to `limit` due tasks for `owner` for `lease_secs`.
+    pub async fn claim_tasks(
+        &self,
+        owner: &str,
+        lease_secs: u64,
+        limit: u32,
+    ) -> Result<Vec<Task>, StoreError> {
+        let lease = i64::try_from(lease_secs).unwrap_or(i64::MAX);
+        let rows: Vec<TaskRow> = on_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.claim)
+                .bind(lease)
+                .bind(owner)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(task).collect()
+    }
+
+    /// Claims the task `id` (open, not leased) for `owner`, whether due or not.
+    pub async fn claim_task(
+        &self,
+        id: i64,
+        owner: &str,
+        lease_secs: u64,
+    ) -> Result<Option<Task>, StoreError> {
+        let lease = i64::try_from(lease_secs).unwrap_or(i64::MAX);
+        let row: Option<TaskRow> = on_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.claim_one)
+                .bind(lease)
+                .bind(owner)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(task).transpose()
+    }
+
+    /// Records a payout we are about to request, in `process` until its
+    /// notify or a status query settles it. False when the order id is taken.
+    pub async fn record_payout_request(
+        &self,
+        merchant_id: &str,
+        order_id: &str,
+        amount: Amount,
+    ) -> Result<bool, StoreError> {
+        on_backend!(self, |pool, sql| {
+            Ok(sqlx::query(sql.insert_payout)
+                .bind(merchant_id)
+                .bind(order_id)
+                .bind(amount.canonical())
+                .execute(pool)
+                .await?
+                .rows_affected()
+                == 1)
+        })
+    }
+
+    /// Writes `task` back, due again in `due_in_secs`. With `keep_lease` the
+    /// claim stays (a call is about to be made); otherwise it is released.
+    /// Returns false when the claim was lost (another instance took the task
+    /// over after the lease ran out): nothing was written.
+    pub async fn save_task(
+        &self,
+        task: &Task,
+        due_in_secs: u64,
+        keep_lease: bool,
+    ) -> Result<bool, StoreError> {
+        let due = i64::try_from(due_in_secs).unwrap_or(i64::MAX);
+        on_backend!(self, |pool, sql| {
+            Ok(sqlx::query(sql.save)
+                .bind(task.id)
+                .bind(&task.lease_owner)
+                .bind(task.state.as_str())
+                .bind(task.stage.map(RefundStage::as_str))
+                .bind(&task.method)
+                .bind(&task.request_id)
+                .bind(task.amount.map(|a| a.canonical()))
+                .bind(task.confirm_total.map(|a| a.canonical()))
+                .bind(&task.refund_id)
+                .bind(task.attempts)
+                .bind(&task.last_error)
+                .bind(&task.outcome)
+                .bind(due)
+                .bind(keep_lease)
+                .execute(pool)
+                .await?
+                .rows_affected()
+                == 1)
+        })
+    }
+
+    /// One task as stored (operators, tests).
+    pub async fn task(&self, id: i64) -> Result<Option<Task>, StoreError> {
+        let row: Option<TaskRow> = on_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.by_id)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(task).transpose()
+    }
+
+    /// Every task about `subject_id` of `kind`, oldest first (operators, tests).
+    pub async fn tasks_for(
+        &self,
+        merchant_id: &str,
+        kind: TaskKind,
+        subject_id: &str,
+    ) -> Result<Vec<Task>, StoreError> {
+        let rows: Vec<TaskRow> = on_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.by_subject)
+                .bind(merchant_id)
+                .bind(kind.as_str())
+                .bind(subject_id)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(task).collect()
+    }
+}
