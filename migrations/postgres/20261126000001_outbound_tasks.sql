@@ -14,6 +14,7 @@
 --   signed status that shows the money returned).
 -- request_id (refunds): fixed before the first call and reused on every retry.
 -- confirm_total (refunds): the refunded total that confirms this refund.
+-- lease_until, lease_owner: the instance working the task, and until when.
 CREATE TABLE outbound_tasks (
     id               BIGSERIAL   PRIMARY KEY,
     merchant_id      TEXT        NOT NULL,
@@ -31,6 +32,7 @@ CREATE TABLE outbound_tasks (
     attempts         INTEGER     NOT NULL DEFAULT 0,
     next_attempt_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     lease_until      TIMESTAMPTZ NULL,
+    lease_owner      TEXT        NULL,
     last_error       TEXT        NULL,
     outcome          TEXT        NULL,
     created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),

@@ -102,7 +102,10 @@ impl Reconciler {
     /// A round that fails (the database is down) is logged and the next one
     /// tries again.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut ticks = tokio::time::interval(Duration::from_secs(self.settings.interval_secs));
+        // The first round one interval after start: a process that restarts
+        // in a loop does not hammer FreedomPay.
+        let period = Duration::from_secs(self.settings.interval_secs);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         info!(

@@ -235,6 +235,12 @@ impl Store {
         &self,
         kind: Option<CallbackKind>,
     ) -> Result<EventCounts, StoreError> {
+        self.count_events_named(kind.map(CallbackKind::as_str))
+            .await
+    }
+
+    /// Events of a kind by its `events.kind` name (e.g. `reconcile`).
+    pub async fn count_events_named(&self, kind: Option<&str>) -> Result<EventCounts, StoreError> {
         dispatch!(self.count_events(kind))
     }
 }

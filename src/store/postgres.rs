@@ -12,7 +12,7 @@ use super::rows;
 use super::{
     CallbackTx, Decide, Delivery, EventCounts, Lookup, NewOrder, Processed, StoreError, pg_group,
 };
-use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
+use crate::domain::{CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -159,15 +159,12 @@ impl PgStore {
         .await
     }
 
-    pub(crate) async fn count_events(
-        &self,
-        kind: Option<CallbackKind>,
-    ) -> Result<EventCounts, StoreError> {
+    pub(crate) async fn count_events(&self, kind: Option<&str>) -> Result<EventCounts, StoreError> {
         let (first, duplicate): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) \
              FROM events WHERE $1::text IS NULL OR kind = $1",
         )
-        .bind(kind.map(CallbackKind::as_str))
+        .bind(kind)
         .fetch_one(&self.pool)
         .await?;
         Ok(EventCounts { first, duplicate })

@@ -14,7 +14,7 @@ use sqlx::{Sqlite, Transaction};
 use super::group_commit::Writer;
 use super::rows;
 use super::{CallbackTx, Decide, Delivery, EventCounts, Lookup, NewOrder, Processed, StoreError};
-use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
+use crate::domain::{CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -154,15 +154,12 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn count_events(
-        &self,
-        kind: Option<CallbackKind>,
-    ) -> Result<EventCounts, StoreError> {
+    pub(crate) async fn count_events(&self, kind: Option<&str>) -> Result<EventCounts, StoreError> {
         let (first, duplicate): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) \
              FROM events WHERE ?1 IS NULL OR kind = ?1",
         )
-        .bind(kind.map(CallbackKind::as_str))
+        .bind(kind)
         .fetch_one(&self.pool)
         .await?;
         Ok(EventCounts { first, duplicate })

@@ -23,17 +23,20 @@ fn client(fake: &FakeFreedomPay, pacing: Duration) -> ApiClient {
 #[tokio::test]
 async fn status_is_read_from_a_verified_response() {
     let fake = FakeFreedomPay::start(KEY).await;
-    let report = client(&fake, Duration::ZERO)
-        .payment_status(Some("555"), None)
+    fake.add_payment("555", "O-555", "7000", "success");
+    let api = client(&fake, Duration::ZERO);
+    api.refund("555", Some("400".parse().unwrap()))
         .await
         .unwrap();
+    let report = api.payment_status(Some("555"), None).await.unwrap();
     assert_eq!(report.payment_status, "success");
     assert_eq!(report.payment_id.as_deref(), Some("555"));
     assert_eq!(report.amount, Some("7000".parse::<Amount>().unwrap()));
     assert_eq!(report.refund_amount, Some("400".parse::<Amount>().unwrap()));
     assert_eq!(report.captured, Some(true));
+    assert_eq!(report.order_id.as_deref(), Some("O-555"));
     let calls = fake.calls();
-    let (script, request, _) = &calls[0];
+    let (script, request, _) = &calls[1];
     assert_eq!(script, "get_status3.php");
     assert_eq!(request.get("pg_merchant_id"), Some("545774"));
     assert!(
@@ -52,6 +55,8 @@ async fn status_is_read_from_a_verified_response() {
 #[tokio::test]
 async fn refunds_capture_cancel_and_payout_status_are_signed_for_their_scripts() {
     let fake = FakeFreedomPay::start(KEY).await;
+    fake.add_payment("555", "O-555", "7000", "success");
+    fake.add_payment("556", "O-556", "7000", "success");
     let api = client(&fake, Duration::ZERO);
     api.refund("555", Some("400.50".parse().unwrap()))
         .await

@@ -27,3 +27,5 @@ mod receiver_malformed;
 mod receiver_result;
 mod receiver_rules;
 mod receiver_storage;
+mod reconcile_refunds;
+mod reconcile_status;

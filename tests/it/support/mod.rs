@@ -6,6 +6,7 @@ pub mod fake_freedompay;
 pub mod freedompay;
 pub mod pg;
 pub mod process;
+pub mod reconcile;
 
 use std::net::SocketAddr;
 
