@@ -208,3 +208,79 @@ fn jws_vectors_reproduce_their_detached_signatures() {
         assert_eq!(signature, str_of(v, "x_jws_signature"), "{}", v["id"]);
     }
 }
+
+#[test]
+fn jws_vectors_verify_and_tampering_does_not() {
+    use freedompay_receiver::api::jws::{JwsError, verify_detached};
+    let doc: Json = serde_json::from_str(include_str!("../vectors/signatures.json")).unwrap();
+    for v in doc["jws_vectors"].as_array().unwrap() {
+        let (token, body, key) = (
+            str_of(v, "x_jws_signature"),
+            str_of(v, "payload_json").as_bytes(),
+            str_of(v, "key"),
+        );
+        assert_eq!(verify_detached(token, body, key), Ok(()), "{}", v["id"]);
+        let mut tampered = body.to_vec();
+        tampered[2] ^= 1;
+        assert_eq!(
+            verify_detached(token, &tampered, key),
+            Err(JwsError::Mismatch)
+        );
+        assert_eq!(
+            verify_detached(token, body, "other-key"),
+            Err(JwsError::Mismatch)
+        );
+    }
+    // An algorithm named by the sender never switches the check off.
+    use base64::Engine as _;
+    let none = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
+    assert_eq!(
+        verify_detached(&format!("{none}..x"), b"{}", "k"),
+        Err(JwsError::Algorithm("none".into()))
+    );
+    assert_eq!(
+        verify_detached("abc.def.ghi", b"{}", "k"),
+        Err(JwsError::Shape)
+    );
+}
+
+#[test]
+fn the_v5_refund_header_is_the_assumed_vector_j02() {
+    use freedompay_receiver::api::jws::{Algorithm, header_json};
+    let doc: Json = serde_json::from_str(include_str!("../vectors/signatures.json")).unwrap();
+    let j02 = &doc["jws_vectors"][1];
+    assert_eq!(
+        header_json("/v5/g2g/edit", "545774", Algorithm::Hs512),
+        str_of(j02, "header_json")
+    );
+}
+
+#[test]
+fn json_bodies_sign_their_exact_values() {
+    use freedompay_receiver::protocol::json::json_to_message;
+    use freedompay_receiver::protocol::sign;
+    let message = json_to_message(
+        r#"{"pg_status":"success","pg_error_code":0,"pg_amount":100.50,"ok":true,"none":null,"n":{"b":"2","a":[1,"x"]}}"#,
+    )
+    .unwrap();
+    assert_eq!(message.get("pg_error_code"), Some("0"));
+    assert_eq!(
+        message.get("pg_amount"),
+        Some("100.50"),
+        "never through a float"
+    );
+    assert_eq!(
+        (message.get("ok"), message.get("none")),
+        (Some("1"), Some(""))
+    );
+    let pairs = message.to_pairs();
+    assert!(
+        pairs.contains(&("n[a][1]".to_owned(), "x".to_owned())),
+        "{pairs:?}"
+    );
+    // The same fields as a form sign the same.
+    let form = freedompay_receiver::protocol::Message::from_pairs(pairs.clone()).unwrap();
+    assert_eq!(sign("refund", &message, "k"), sign("refund", &form, "k"));
+    assert!(json_to_message("[1,").is_err());
+    assert!(json_to_message(&format!("{}1{}", "[".repeat(20), "]".repeat(20))).is_err());
+}

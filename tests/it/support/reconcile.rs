@@ -13,6 +13,8 @@ pub struct Rig {
     pub app: TestApp,
     pub fake: FakeFreedomPay,
     pub settings: Settings,
+    /// The settings as TOML, for commands run against the same database.
+    pub toml: String,
     pub reconciler: Reconciler,
 }
 
@@ -58,6 +60,7 @@ impl Rig {
             app,
             fake,
             settings,
+            toml,
             reconciler,
         }
     }
