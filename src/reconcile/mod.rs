@@ -34,6 +34,7 @@ use crate::domain::{Callback, CurrentState, Rules, state};
 use crate::protocol::Message;
 use crate::store::outbound::{Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
+use crate::telemetry::metrics::RECONCILE_TASKS;
 
 pub use facts::{PaymentFacts, payment_facts, payout_fact, refund_fact, refunded_total};
 
@@ -222,6 +223,14 @@ impl Reconciler {
             }
             other => (0, other),
         };
+        let label = match &step {
+            Step::Done(_) => "done",
+            Step::Again(_) => "again",
+            Step::GiveUp(_) => "failed",
+            Step::Lost => "lost",
+        };
+        metrics::counter!(RECONCILE_TASKS, "task" => task.kind.as_str(), "outcome" => label)
+            .increment(1);
         match &step {
             Step::Done(outcome) => {
                 task.state = TaskState::Done;

@@ -21,6 +21,10 @@ pub const IN_FLIGHT: &str = "freedompay_requests_in_flight";
 /// Payments taken although the rules refused them, still to be refunded.
 pub const NEEDING_REFUND: &str = "freedompay_payments_needing_refund";
 
+/// Reconciler task steps, by `task` and `outcome` (`done`, `again`, `failed`):
+/// a growing `failed` count needs an operator.
+pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
+
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

@@ -102,6 +102,28 @@ fn urls_must_parse() {
 }
 
 #[test]
+fn outbound_api_and_reconciler_settings_are_checked() {
+    let config = VALID.replace(
+        "payout_secret_key",
+        "refund_method = \"paypal\"\npayout_secret_key",
+    ) + "\n[api]\nbase_url = \"api.freedompay.kz\"\ntimeout_secs = 0\n\
+         [reconcile]\ninterval_secs = 0\nrefund_max_attempts = 0\n";
+    let lines = problems(&config);
+    for expected in [
+        "error: merchants[0].refund_method: must be revoke, superapp, v5 or card_api",
+        "error: api.base_url: \"api.freedompay.kz\" is not a URL",
+        "error: reconcile.interval_secs: must be at least 1",
+        "error: reconcile.refund_max_attempts: must be at least 1",
+        "error: api.timeout_secs: must be at least 1",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(expected)),
+            "{expected} not in {lines:?}"
+        );
+    }
+}
+
+#[test]
 fn amounts_must_be_decimals() {
     let config = format!("{VALID}\n[rules]\nmin_amount = \"1e3\"\nmax_amount = \"5,000\"\n");
     let lines = problems(&config);
