@@ -30,7 +30,7 @@ use tracing::{error, info, warn};
 use crate::api::{ApiClient, ApiError};
 use crate::config::{ConfigError, ReconcileSettings, Settings};
 use crate::domain::pan::masked_fields_json;
-use crate::domain::{Callback, CurrentState, Rules, state};
+use crate::domain::{Callback, CurrentState, Payment, Rules, state};
 use crate::protocol::Message;
 use crate::store::outbound::{Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
@@ -276,6 +276,16 @@ impl Reconciler {
             .retry_base_secs
             .saturating_mul(1 << doublings)
             .min(MAX_BACKOFF_SECS)
+    }
+
+    /// The payment a task is about; a task whose payment is not in the
+    /// database ends (there is nothing to reconcile it with).
+    async fn task_payment(&self, task: &Task) -> Result<Result<Payment, Step>, StoreError> {
+        Ok(self
+            .store
+            .payment(&task.merchant_id, &task.subject_id)
+            .await?
+            .ok_or_else(|| Step::GiveUp("the payment is not in the database".into())))
     }
 
     /// Applies a reconciled fact through the callbacks' own decisions; the

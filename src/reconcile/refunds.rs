@@ -31,12 +31,9 @@ impl Reconciler {
                 task.method
             )));
         };
-        let Some(payment) = self
-            .store
-            .payment(&task.merchant_id, &task.subject_id)
-            .await?
-        else {
-            return Ok(Step::GiveUp("the payment is not in the database".into()));
+        let payment = match self.task_payment(task).await? {
+            Ok(payment) => payment,
+            Err(step) => return Ok(step),
         };
         match task.stage.unwrap_or(RefundStage::New) {
             RefundStage::New => {

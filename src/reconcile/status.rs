@@ -14,12 +14,9 @@ impl Reconciler {
         api: &ApiClient,
         task: &Task,
     ) -> Result<Step, StoreError> {
-        let Some(payment) = self
-            .store
-            .payment(&task.merchant_id, &task.subject_id)
-            .await?
-        else {
-            return Ok(Step::GiveUp("the payment is not in the database".into()));
+        let payment = match self.task_payment(task).await? {
+            Ok(payment) => payment,
+            Err(step) => return Ok(step),
         };
         if payment.status != PaymentStatus::Pending {
             return Ok(Step::Done(format!(

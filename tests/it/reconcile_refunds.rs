@@ -26,17 +26,18 @@ async fn needing_refund(backend: Backend, method: &str) -> Rig {
         .send("result", &result)
         .await
         .assert_answer("result", Status::Ok);
-    assert!(
-        rig.app
-            .store
-            .payment(MERCHANT, "701")
-            .await
-            .unwrap()
-            .unwrap()
-            .needs_refund
-    );
+    assert!(stored_payment(&rig).await.needs_refund);
     rig.fake.add_payment("701", "O-R", "999", "success");
     rig
+}
+
+async fn stored_payment(rig: &Rig) -> freedompay_receiver::domain::Payment {
+    rig.app
+        .store
+        .payment(MERCHANT, "701")
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 async fn refund_task(rig: &Rig) -> freedompay_receiver::store::outbound::Task {
@@ -59,13 +60,7 @@ async fn refunded_exactly_once(backend: Backend, method: &str) {
         (refunds[0].api, refunds[0].amount),
         (method, "999".parse().unwrap())
     );
-    let payment = rig
-        .app
-        .store
-        .payment(MERCHANT, "701")
-        .await
-        .unwrap()
-        .unwrap();
+    let payment = stored_payment(&rig).await;
     assert_eq!(payment.status, PaymentStatus::Refunded);
     assert!(!payment.needs_refund);
     assert_eq!(payment.refunded_amount, "999".parse().unwrap());
@@ -97,13 +92,7 @@ async fn refunded_exactly_once(backend: Backend, method: &str) {
         .assert_answer("refund", Status::Ok);
     assert_eq!(rig.fake.refunds_of("701").len(), 1);
     assert_eq!(
-        rig.app
-            .store
-            .payment(MERCHANT, "701")
-            .await
-            .unwrap()
-            .unwrap()
-            .refunded_amount,
+        stored_payment(&rig).await.refunded_amount,
         "999".parse().unwrap()
     );
     assert_eq!(refund_task(&rig).await.state, TaskState::Done);
@@ -133,12 +122,12 @@ on_both_backends! {
         rig.round().await;
         let task = refund_task(&rig).await;
         assert_eq!((task.state, task.stage), (TaskState::Open, Some(RefundStage::Requested)));
-        let payment = rig.app.store.payment(MERCHANT, "701").await.unwrap().unwrap();
+        let payment = stored_payment(&rig).await;
         assert_eq!((payment.status, payment.needs_refund), (PaymentStatus::Succeeded, true));
         // The second status query shows it.
         rig.round().await;
         assert_eq!(refund_task(&rig).await.state, TaskState::Done);
-        assert_eq!(rig.app.store.payment(MERCHANT, "701").await.unwrap().unwrap().status, PaymentStatus::Refunded);
+        assert_eq!(stored_payment(&rig).await.status, PaymentStatus::Refunded);
         assert_eq!(rig.fake.refunds_of("701").len(), 1);
         assert_eq!(rig.fake.calls_to("get_status3.php"), 2);
         rig.app.store.close().await;
@@ -152,7 +141,7 @@ on_both_backends! {
         let task = refund_task(&rig).await;
         assert_eq!((task.state, task.stage), (TaskState::Open, Some(RefundStage::Sending)));
         assert!(task.last_error.as_deref().unwrap().contains("signature"), "{task:?}");
-        assert!(rig.app.store.payment(MERCHANT, "701").await.unwrap().unwrap().needs_refund);
+        assert!(stored_payment(&rig).await.needs_refund);
         // Next round: revoke has no request id, so the signed status is asked
         // first; it shows the refund, which is not sent again.
         rig.fake.set(Behaviour::Normal);
@@ -160,7 +149,7 @@ on_both_backends! {
         assert_eq!(refund_task(&rig).await.state, TaskState::Done);
         assert_eq!(rig.fake.calls_to("revoke.php"), 1);
         assert_eq!(rig.fake.refunds_of("701").len(), 1);
-        assert_eq!(rig.app.store.payment(MERCHANT, "701").await.unwrap().unwrap().status, PaymentStatus::Refunded);
+        assert_eq!(stored_payment(&rig).await.status, PaymentStatus::Refunded);
         rig.app.store.close().await;
     }
 
@@ -209,7 +198,7 @@ on_both_backends! {
         let task = refund_task(&rig).await;
         assert_eq!(task.state, TaskState::Failed);
         assert!(task.last_error.as_deref().unwrap().contains("340 Payment not found"), "{task:?}");
-        assert!(rig.app.store.payment(MERCHANT, "701").await.unwrap().unwrap().needs_refund);
+        assert!(stored_payment(&rig).await.needs_refund);
         rig.app.store.close().await;
     }
 
