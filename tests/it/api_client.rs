@@ -134,3 +134,50 @@ async fn calls_keep_the_advised_distance() {
     let calls = fake.calls();
     assert!(calls[1].2.duration_since(calls[0].2) >= Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn payouts_go_to_cards_or_tokens_and_their_status_is_read() {
+    use freedompay_receiver::api::{PayoutDestination, PayoutRequest};
+    let fake = FakeFreedomPay::start(KEY).await;
+    let api = client(&fake, Duration::ZERO);
+    fake.script_payout("PO-7", &["success"]);
+    let request = PayoutRequest {
+        order_id: "PO-7",
+        amount: "150.50".parse().unwrap(),
+        currency: Some("KZT"),
+        description: "Cashback",
+        post_link: "https://shop.example.kz/freedompay/payout",
+        user_id: Some("42"),
+        destination: PayoutDestination::Token("c92741d9-ddd7-4bad-abd0-5594a79eea1a"),
+    };
+    let answer = api.payout(&request).await.unwrap();
+    assert_eq!(answer.get("pg_status"), Some("ok"));
+    let calls = fake.calls();
+    let (script, sent, _) = &calls[0];
+    assert_eq!(script, "reg2reg");
+    assert_eq!(
+        sent.get("pg_card_token_to"),
+        Some("c92741d9-ddd7-4bad-abd0-5594a79eea1a")
+    );
+    assert_eq!(sent.get("pg_user_id"), Some("42"));
+    assert_eq!(sent.get("pg_amount"), Some("150.5"));
+    assert!(sent.get("pg_order_time_limit").is_some());
+    let status = api.payout_status_v1("PO-7").await.unwrap();
+    assert_eq!(status.get("pg_status"), Some("success"));
+    assert_eq!(fake.calls()[1].0, "payout_status");
+}
+
+#[tokio::test]
+async fn a_call_that_outlives_its_timeout_is_a_network_error() {
+    let fake = FakeFreedomPay::start(KEY).await;
+    fake.set(Behaviour::Slow);
+    let api = ApiClient::new(
+        &fake.base_url,
+        "545774",
+        KEY.into(),
+        Duration::from_millis(300),
+        Duration::ZERO,
+    );
+    let error = api.payment_status(Some("1"), None).await.unwrap_err();
+    assert!(matches!(error, ApiError::Network { .. }), "{error}");
+}
