@@ -14,6 +14,7 @@
 mod group_commit;
 pub mod outbound;
 mod pg_group;
+mod pg_optimistic;
 mod postgres;
 mod rows;
 mod sqlite;

@@ -26,14 +26,25 @@ use sqlx::{Postgres, Transaction};
 use super::group_commit::{Job, fail_all};
 use super::postgres::PgTx;
 use super::rows::{self, OrderRow, PaymentRow};
-use super::{CallbackTx, Processed, StoreError, process_steps};
+use super::{CallbackTx, Processed, StoreError, pg_optimistic, process_steps};
 use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Plan};
 use crate::protocol::Status;
+use crate::telemetry::metrics::GROUP_RETRIES;
 
-type Key = (String, String);
+pub(super) type Key = (String, String);
 
-/// Runs a group: the batched transaction, then the callbacks it cannot take.
-pub(crate) async fn run_group(pool: &PgPool, group: Vec<Job>) {
+/// The connections of the group writers: the optimistic path's (generic
+/// plans) and the locked paths' (custom plans).
+#[derive(Clone, Debug)]
+pub(crate) struct Pools {
+    pub locked: PgPool,
+    pub optimistic: PgPool,
+}
+
+/// Runs a group: the optimistic path, then (for what it cannot take) the
+/// batched transaction under locks, then callbacks one by one.
+pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
+    let pool = &pools.locked;
     let mut batched = Vec::with_capacity(group.len());
     let mut single = Vec::new();
     let mut seen = HashSet::new();
@@ -43,6 +54,38 @@ pub(crate) async fn run_group(pool: &PgPool, group: Vec<Job>) {
         match key {
             Some(key) if batchable && seen.insert(key.clone()) => batched.push((job, key)),
             _ => single.push(job),
+        }
+    }
+    // First the optimistic path: two round trips, no locks held between
+    // them. When something changed under it, nothing was written and the
+    // group is decided again under locks below.
+    if !batched.is_empty() {
+        match pg_optimistic::run(&pools.optimistic, &batched).await {
+            Ok(results) => {
+                let mut conflicted = Vec::new();
+                for ((job, key), result) in batched.drain(..).zip(results) {
+                    match result {
+                        Some(processed) => {
+                            let _ = job.reply.send(Ok(processed));
+                        }
+                        None => conflicted.push((job, key)),
+                    }
+                }
+                if !conflicted.is_empty() {
+                    metrics::counter!(GROUP_RETRIES).increment(1);
+                }
+                batched = conflicted;
+            }
+            Err(error) if error.is_unavailable() => {
+                let replies = batched
+                    .into_iter()
+                    .map(|(job, _)| job.reply)
+                    .chain(single.into_iter().map(|j| j.reply));
+                return fail_all(replies, &error);
+            }
+            Err(error) => {
+                tracing::warn!(%error, callbacks = batched.len(), "optimistic group failed; deciding it under locks");
+            }
         }
     }
     // A group of one is cheaper on the plain path (fewer, simpler statements).
@@ -105,10 +148,10 @@ async fn run_single(pool: &PgPool, job: &Job) -> Result<Processed, StoreError> {
 }
 
 /// A pending event row; its id is assigned from the sequence.
-struct NewEvent {
-    job: usize,
-    answer: Option<(Status, String)>,
-    duplicate: bool,
+pub(super) struct NewEvent {
+    pub job: usize,
+    pub answer: Option<(Status, String)>,
+    pub duplicate: bool,
 }
 
 async fn run_batch(
@@ -118,65 +161,28 @@ async fn run_batch(
     let claimed = claim(&mut tx, jobs).await?;
     let stored = stored_answers(&mut tx, jobs, &claimed).await?;
 
+    if let Some((_, key)) = jobs
+        .iter()
+        .find(|(_, k)| !claimed.contains(k) && !stored.contains_key(k))
+    {
+        return Err(StoreError::Corrupt(format!(
+            "the claimed decision {key:?} has no stored answer"
+        )));
+    }
     let mut payments = load_payments(&mut tx, jobs, &claimed).await?;
     let mut orders = load_orders(&mut tx, jobs, &claimed, &payments).await?;
 
-    // Decide in arrival order against the group's view of the rows.
-    let mut events = Vec::with_capacity(jobs.len());
-    let mut touched_payments = Vec::new();
-    let mut touched_orders = Vec::new();
-    let mut settles = Vec::new();
-    for (index, (job, key)) in jobs.iter().enumerate() {
-        let callback = &job.delivery.callback;
-        let merchant = &callback.merchant_id;
-        if !claimed.contains(key) {
-            let answer = stored.get(key).cloned().ok_or_else(|| {
-                StoreError::Corrupt("a claimed decision has no stored answer".to_owned())
-            })?;
-            events.push(NewEvent {
-                job: index,
-                answer: Some(answer),
-                duplicate: true,
-            });
-            continue;
-        }
-        let payment_key = callback
-            .payment_id
-            .as_ref()
-            .map(|id| (merchant.clone(), id.clone()));
-        let payment = payment_key.as_ref().and_then(|k| payments.get(k)).cloned();
-        let order_key = callback
-            .order_id
-            .clone()
-            .or_else(|| payment.as_ref().map(|p| p.order_id.clone()))
-            .map(|id| (merchant.clone(), id));
-        let order = order_key.as_ref().and_then(|k| orders.get(k)).cloned();
-        let state = CurrentState {
-            order,
-            payment,
-            payout: None,
-        };
-        let plan: Plan = (job.decide)(callback, &state);
-        if let Some(payment) = plan.payment {
-            let k = (merchant.clone(), payment.payment_id.clone());
-            touched_payments.push(k.clone());
-            payments.insert(k, payment);
-        }
-        if let Some(update) = plan.order {
-            let k = (merchant.clone(), update.order_id.clone());
-            if let Some(order) = orders.get_mut(&k) {
-                order.status = update.status;
-                order.paid_payment_id = update.paid_payment_id;
-                touched_orders.push(k);
-            }
-        }
-        settles.push((index, key, plan.status, plan.description.clone()));
-        events.push(NewEvent {
-            job: index,
-            answer: Some((plan.status, plan.description)),
-            duplicate: false,
-        });
-    }
+    let Decided {
+        events,
+        touched_payments,
+        touched_orders,
+        settles,
+    } = decide_group(
+        &jobs.iter().collect::<Vec<_>>(),
+        &stored,
+        &mut payments,
+        &mut orders,
+    );
 
     let ids = event_ids(&mut tx, events.len()).await?;
     let event_of_job: HashMap<usize, i64> = events
@@ -427,7 +433,10 @@ async fn event_ids(
 }
 
 /// The group's final row for each key it touched, in key order.
-fn final_rows<'a, T>(touched: &'a [Key], rows: &'a HashMap<Key, T>) -> Vec<(&'a Key, &'a T)> {
+pub(super) fn final_rows<'a, T>(
+    touched: &'a [Key],
+    rows: &'a HashMap<Key, T>,
+) -> Vec<(&'a Key, &'a T)> {
     let mut keys: Vec<&Key> = touched.iter().collect();
     keys.sort();
     keys.dedup();
@@ -436,8 +445,88 @@ fn final_rows<'a, T>(touched: &'a [Key], rows: &'a HashMap<Key, T>) -> Vec<(&'a 
         .collect()
 }
 
+/// What a group decided: its events in job order, the rows it changed, and
+/// the answers to store under the keys it claimed.
+pub(super) struct Decided<'a> {
+    pub events: Vec<NewEvent>,
+    pub touched_payments: Vec<Key>,
+    pub touched_orders: Vec<Key>,
+    pub settles: Vec<Settle<'a>>,
+}
+
+/// Decides every callback of the group in arrival order against the group's
+/// view of the rows (`payments`, `orders`), which each decision updates for
+/// the next. A callback whose key has an answer in `stored` is a repeat: its
+/// event is a duplicate with that answer, and it changes nothing.
+pub(super) fn decide_group<'a>(
+    jobs: &[&'a (Job, IdempotencyKey)],
+    stored: &HashMap<IdempotencyKey, (Status, String)>,
+    payments: &mut HashMap<Key, Payment>,
+    orders: &mut HashMap<Key, Order>,
+) -> Decided<'a> {
+    // Decide in arrival order against the group's view of the rows.
+    let mut events = Vec::with_capacity(jobs.len());
+    let mut touched_payments = Vec::new();
+    let mut touched_orders = Vec::new();
+    let mut settles = Vec::new();
+    for (index, (job, key)) in jobs.iter().copied().enumerate() {
+        let callback = &job.delivery.callback;
+        let merchant = &callback.merchant_id;
+        if let Some(answer) = stored.get(key) {
+            events.push(NewEvent {
+                job: index,
+                answer: Some(answer.clone()),
+                duplicate: true,
+            });
+            continue;
+        }
+        let payment_key = callback
+            .payment_id
+            .as_ref()
+            .map(|id| (merchant.clone(), id.clone()));
+        let payment = payment_key.as_ref().and_then(|k| payments.get(k)).cloned();
+        let order_key = callback
+            .order_id
+            .clone()
+            .or_else(|| payment.as_ref().map(|p| p.order_id.clone()))
+            .map(|id| (merchant.clone(), id));
+        let order = order_key.as_ref().and_then(|k| orders.get(k)).cloned();
+        let state = CurrentState {
+            order,
+            payment,
+            payout: None,
+        };
+        let plan: Plan = (job.decide)(callback, &state);
+        if let Some(payment) = plan.payment {
+            let k = (merchant.clone(), payment.payment_id.clone());
+            touched_payments.push(k.clone());
+            payments.insert(k, payment);
+        }
+        if let Some(update) = plan.order {
+            let k = (merchant.clone(), update.order_id.clone());
+            if let Some(order) = orders.get_mut(&k) {
+                order.status = update.status;
+                order.paid_payment_id = update.paid_payment_id;
+                touched_orders.push(k);
+            }
+        }
+        settles.push((index, key, plan.status, plan.description.clone()));
+        events.push(NewEvent {
+            job: index,
+            answer: Some((plan.status, plan.description)),
+            duplicate: false,
+        });
+    }
+    Decided {
+        events,
+        touched_payments,
+        touched_orders,
+        settles,
+    }
+}
+
 /// A decided callback: its index in the group, its key and its answer.
-type Settle<'a> = (usize, &'a IdempotencyKey, Status, String);
+pub(super) type Settle<'a> = (usize, &'a IdempotencyKey, Status, String);
 
 /// Every write of the group in one statement, one round trip: the events
 /// (announced with NOTIFY), the final payment rows, the new order statuses,

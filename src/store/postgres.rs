@@ -56,15 +56,28 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
+            .connect_lazy_with(options.clone());
+        let workers = GROUP_WORKERS.min(max_connections.max(1) as usize);
+        let optimistic_pool = PgPoolOptions::new()
+            .max_connections(workers as u32)
+            // No ping before each acquire (a round trip every group): a
+            // connection broken by a database restart fails its group, which
+            // is then decided on the locked path, whose pool does ping.
+            .test_before_acquire(false)
+            .acquire_timeout(acquire_timeout)
             .connect_lazy_with(options);
-        let group_pool = pool.clone();
+        // The group writers' own connections, for the optimistic path.
+        let group_pools = pg_group::Pools {
+            locked: pool.clone(),
+            optimistic: optimistic_pool.clone(),
+        };
         let writer = Writer::start(
             move |group| {
-                let pool = group_pool.clone();
-                async move { pg_group::run_group(&pool, group).await }
+                let pools = group_pools.clone();
+                async move { pg_group::run_group(&pools, group).await }
             },
-            async {},
-            GROUP_WORKERS.min(max_connections.max(1) as usize),
+            async move { optimistic_pool.close().await },
+            workers,
         );
         Ok(PgStore { pool, writer })
     }

@@ -54,8 +54,12 @@ impl SqliteStore {
             .max_connections(max_connections.max(1))
             .acquire_timeout(acquire_timeout)
             .connect_lazy_with(options.clone());
+        // The writer's connection is not pinged before every group: each
+        // statement is a round trip to the connection's worker thread, and an
+        // embedded file has no server to lose.
         let writer_pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(acquire_timeout)
             .connect_lazy_with(options);
         Ok(SqliteStore {

@@ -25,6 +25,10 @@ pub const NEEDING_REFUND: &str = "freedompay_payments_needing_refund";
 /// a growing `failed` count needs an operator.
 pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 
+/// PostgreSQL groups decided again under locks because a row changed between
+/// their read and their write (the optimistic path's conflicts).
+pub const GROUP_RETRIES: &str = "freedompay_group_retries_total";
+
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
