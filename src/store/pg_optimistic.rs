@@ -141,37 +141,20 @@ async fn read(
 ) -> Result<Snapshot, StoreError> {
     let callbacks = || jobs.iter().map(|(job, _)| &job.delivery.callback);
     let keys = || jobs.iter().map(|(_, k)| k);
-    let payment_ids: Vec<&str> = callbacks()
-        .filter_map(|c| c.payment_id.as_deref())
-        .collect();
-    let order_ids: Vec<&str> = callbacks().filter_map(|c| c.order_id.as_deref()).collect();
-    // Merchant and id are both join columns (rather than `merchant = $1`):
-    // with a constant merchant and stale statistics the planner may scan all
-    // of a merchant's rows instead of looking each key up.
     let (payments, orders, decisions): (String, String, String) = sqlx::query_as(
-        "WITH pays AS MATERIALIZED (SELECT p.*, p.xmin::text AS version \
-             FROM unnest($1::text[], $2::text[]) AS u(m, id) \
-             JOIN payments p ON p.merchant_id = u.m AND p.payment_id = u.id), \
-           wanted_orders AS (SELECT * FROM unnest($3::text[], $4::text[]) AS u(m, id) \
-             UNION SELECT merchant_id, order_id FROM pays) \
-         SELECT \
-           (SELECT coalesce(json_agg(json_build_array(version, json_build_array(payment_id, order_id, \
-              amount::text, currency, status, captured, testing_mode, card_mask, failure_code, \
-              failure_description, needs_refund, refunded_amount::text))), '[]') FROM pays)::text, \
-           (SELECT coalesce(json_agg(json_build_array(o.xmin::text, json_build_array(o.order_id, \
-              o.amount::text, o.currency, o.status, o.expires_at, o.paid_payment_id))), '[]') \
-            FROM wanted_orders w JOIN orders o ON o.merchant_id = w.m AND o.order_id = w.id)::text, \
-           (SELECT coalesce(json_agg(json_build_array(d.kind, d.subject_id, d.discriminator, \
-              d.answer_status, d.answer_description)), '[]') \
-            FROM unnest($5::text[], $6::text[], $7::text[], $8::text[]) AS u(m, k, s, di) \
-            JOIN callback_decisions d ON d.merchant_id = u.m AND d.kind = u.k \
-              AND d.subject_id = u.s AND d.discriminator = u.di)::text",
+        "SELECT payments, orders, decisions FROM freedompay_read_group($1, $2, $3, $4, $5, $6)",
     )
-    .bind(vec![merchant; payment_ids.len()])
-    .bind(&payment_ids)
-    .bind(vec![merchant; order_ids.len()])
-    .bind(&order_ids)
-    .bind(vec![merchant; jobs.len()])
+    .bind(merchant)
+    .bind(
+        callbacks()
+            .filter_map(|c| c.payment_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        callbacks()
+            .filter_map(|c| c.order_id.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .bind(keys().map(|k| k.kind).collect::<Vec<_>>())
     .bind(keys().map(|k| k.subject_id.as_str()).collect::<Vec<_>>())
     .bind(keys().map(|k| k.discriminator.as_str()).collect::<Vec<_>>())
@@ -276,12 +259,6 @@ async fn write(
             .map(|(_, p)| f(p))
             .collect::<Vec<_>>()
     };
-    let updated_payments: Vec<String> = written_payments
-        .iter()
-        .filter(|(k, _)| snapshot.payment_versions.contains_key(*k))
-        .map(|(k, _)| k.1.clone())
-        .collect();
-    let inserted_payments = written_payments.len() - updated_payments.len();
 
     let written_orders = final_rows(&decided.touched_orders, orders);
     // Rows decided on but not written must not have changed either (a row
@@ -289,67 +266,27 @@ async fn write(
     let mut guards: Vec<(&str, &str, Option<&String>)> = Vec::new();
     for k in &snapshot.payment_keys {
         if !written_payments.iter().any(|(w, _)| *w == k) {
-            guards.push(("p", &k.1, snapshot.payment_versions.get(k)));
+            guards.push(("payment", &k.1, snapshot.payment_versions.get(k)));
         }
     }
     for k in &snapshot.order_keys {
         if !written_orders.iter().any(|(w, _)| *w == k) {
-            guards.push(("o", &k.1, snapshot.order_versions.get(k)));
+            guards.push(("order", &k.1, snapshot.order_versions.get(k)));
         }
     }
 
     let settles: &[Settle<'_>] = &decided.settles;
-    let event_ordinal: HashMap<usize, i64> = events
+    // Arrays in PL/pgSQL count from 1.
+    let event_ordinal: HashMap<usize, i32> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.job, i as i64 + 1))
+        .map(|(i, e)| (e.job, i as i32 + 1))
         .collect();
 
-    let (ids, _, _): (Vec<i64>, i32, i64) = sqlx::query_as(
-        "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) AS n \
-           FROM (SELECT unnest($2::text[]) AS name ORDER BY 1) AS subjects), \
-         numbered AS MATERIALIZED (SELECT nextval('events_id_seq') AS id, u.* FROM locked, \
-           unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], \
-           $10::text[], $11::text[]) WITH ORDINALITY AS u(k, o, p, f, st, de, du, sv, kl, n)), \
-         new_events AS (INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields, \
-           answer_status, answer_description, duplicate, signature_variant, key_label) \
-           SELECT id, $1::text, k, o, p, f::jsonb, st, de, du, sv, kl FROM numbered RETURNING id), \
-         pay AS MATERIALIZED (SELECT u.* FROM locked, unnest($12::text[], $13::text[], $14::text[], $15::numeric[], \
-           $16::text[], $17::text[], $18::bool[], $19::bool[], $20::text[], $21::text[], $22::text[], \
-           $23::bool[], $24::numeric[], $25::text[]) AS u(m, id, o, a, c, st, ca, tm, cm, fc, fd, nr, ra, v)), \
-         new_payments AS (INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, \
-           captured, testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount) \
-           SELECT $1::text, id, o, a, c, st, ca, tm, cm, fc, fd, nr, ra FROM pay WHERE v IS NULL \
-           ON CONFLICT DO NOTHING RETURNING 1), \
-         changed_payments AS (UPDATE payments p SET order_id = u.o, amount = u.a, currency = u.c, \
-           status = u.st, captured = u.ca, testing_mode = u.tm, card_mask = u.cm, failure_code = u.fc, \
-           failure_description = u.fd, needs_refund = u.nr, refunded_amount = u.ra, updated_at = now() \
-           FROM pay u WHERE u.v IS NOT NULL AND p.merchant_id = u.m AND p.payment_id = u.id \
-           AND p.xmin::text = u.v RETURNING 1), \
-         changed_orders AS (UPDATE orders o SET status = u.st, paid_payment_id = u.paid, updated_at = now() \
-           FROM locked, unnest($26::text[], $27::text[], $28::text[], $29::text[], $30::text[]) \
-             AS u(m, id, st, paid, v) \
-           WHERE o.merchant_id = u.m AND o.order_id = u.id AND o.xmin::text = u.v RETURNING 1), \
-         unchanged AS (SELECT count(*) AS n FROM locked, \
-           unnest($31::text[], $32::text[], $33::text[]) AS g(t, id, v) \
-           WHERE (g.t = 'p' AND (SELECT p.xmin::text FROM payments p \
-                    WHERE p.merchant_id = $1 AND p.payment_id = g.id FOR SHARE) IS NOT DISTINCT FROM g.v) \
-              OR (g.t = 'o' AND (SELECT o.xmin::text FROM orders o \
-                    WHERE o.merchant_id = $1 AND o.order_id = g.id FOR SHARE) IS NOT DISTINCT FROM g.v)), \
-         decisions AS (INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, \
-           answer_status, answer_description, event_id) \
-           SELECT $1::text, u.k, u.s, u.di, u.st, u.de, numbered.id \
-           FROM unnest($34::text[], $35::text[], $36::text[], $37::text[], $38::text[], $39::bigint[]) \
-             AS u(k, s, di, st, de, n) JOIN numbered ON numbered.n = u.n \
-           ON CONFLICT DO NOTHING RETURNING 1) \
-         SELECT (SELECT array_agg(id ORDER BY n) FROM numbered), \
-           CASE WHEN (SELECT count(*) FROM new_payments) = $40 \
-             AND (SELECT count(*) FROM changed_payments) = $41 \
-             AND (SELECT count(*) FROM changed_orders) = $42 \
-             AND (SELECT n FROM unchanged) = $43 \
-             AND (SELECT count(*) FROM decisions) = $44 \
-           THEN 0 ELSE freedompay_conflict() END, \
-           (SELECT count(pg_notify('freedompay_events', id::text)) FROM new_events)",
+    let (ids,): (Vec<i64>,) = sqlx::query_as(
+        "SELECT freedompay_write_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
+         $34, $35, $36, $37)",
     )
     .bind(merchant)
     .bind(&subjects)
@@ -364,7 +301,6 @@ async fn write(
     .bind(event_text(&|e| Some(delivery(e).signature_variant.to_owned())))
     .bind(event_text(&|e| Some(delivery(e).key_label.to_owned())))
     // payments, with the version each was read at (none: it was absent)
-    .bind(vec![merchant; written_payments.len()])
     .bind(payment_text(&|p| Some(p.payment_id.clone())))
     .bind(payment_text(&|p| Some(p.order_id.clone())))
     .bind(payment_decimal(|p| p.amount.as_decimal()))
@@ -379,7 +315,6 @@ async fn write(
     .bind(payment_decimal(|p| p.refunded_amount.as_decimal()))
     .bind(written_payments.iter().map(|(k, _)| version_of_payment(k)).collect::<Vec<_>>())
     // orders (each was read, so each has a version)
-    .bind(vec![merchant; written_orders.len()])
     .bind(written_orders.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
     .bind(written_orders.iter().map(|(_, o)| o.status.as_str().to_owned()).collect::<Vec<_>>())
     .bind(written_orders.iter().map(|(_, o)| o.paid_payment_id.clone()).collect::<Vec<_>>())
@@ -394,13 +329,8 @@ async fn write(
     .bind(settles.iter().map(|s| s.1.discriminator.clone()).collect::<Vec<_>>())
     .bind(settles.iter().map(|s| s.2.as_str().to_owned()).collect::<Vec<_>>())
     .bind(settles.iter().map(|s| s.3.clone()).collect::<Vec<_>>())
-    .bind(settles.iter().map(|s| event_ordinal.get(&s.0).copied().unwrap_or_default()).collect::<Vec<_>>())
-    // what the guards expect
-    .bind(inserted_payments as i64)
-    .bind(updated_payments.len() as i64)
-    .bind(written_orders.len() as i64)
-    .bind(guards.len() as i64)
-    .bind(settles.len() as i64)
+    .bind(settles.iter().map(|s| event_ordinal.get(&s.0).copied().unwrap_or_default())
+            .collect::<Vec<i32>>())
     .fetch_one(&mut *connection)
     .await?;
     Ok(ids)

@@ -1,0 +1,173 @@
+-- The optimistic group path (src/store/pg_optimistic.rs): one call reads the
+-- rows a merchant's group of callbacks is about, the service decides, and one
+-- call writes every change of the group and commits on its own, after
+-- checking that nothing it decided on has changed since the read.
+--
+-- Every statement inside is a single-row primary-key lookup or write, so the
+-- functions keep generic plans (no planning per call; a generic plan of a
+-- set-based statement over arrays could scan whole tables). Sequential scans
+-- are off inside them: a plan first made while a table was still empty would
+-- otherwise scan it for as long as the connection lives.
+
+-- Payments by order, with the order first: with the merchant first, a lookup
+-- by merchant and payment id could take this index for its merchant prefix
+-- and scan all of a merchant's payments (a plan made while the table was
+-- empty ties the two indexes). Now only the primary key starts with the
+-- merchant.
+DROP INDEX payments_by_order;
+CREATE INDEX payments_by_order ON payments (order_id, merchant_id);
+
+-- Raised when a row changed since the group read it: the calling statement,
+-- and with it every write of the group (NOTIFYs included), is rolled back,
+-- and the service decides the group again under locks.
+CREATE FUNCTION freedompay_conflict() RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'a row changed since the group read it' USING ERRCODE = '40001';
+END
+$$;
+
+-- The payments (with their versions), their orders and the callbacks' orders,
+-- and the stored decisions of one merchant's group, as three JSON arrays.
+CREATE FUNCTION freedompay_read_group(
+    merchant text, payment_ids text[], order_ids text[],
+    kinds text[], subjects text[], discriminators text[])
+RETURNS TABLE (payments text, orders text, decisions text)
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+DECLARE
+    found_payments json[] := '{}';
+    found_orders json[] := '{}';
+    found_decisions json[] := '{}';
+    wanted_orders text[] := coalesce(order_ids, '{}');
+    p record;
+    o record;
+    d record;
+    i integer;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(payment_ids, 1), 0) LOOP
+        SELECT *, xmin::text AS version INTO p FROM payments
+         WHERE merchant_id = merchant AND payment_id = payment_ids[i];
+        IF FOUND THEN
+            found_payments := found_payments || json_build_array(p.version, json_build_array(
+                p.payment_id, p.order_id, p.amount::text, p.currency, p.status, p.captured,
+                p.testing_mode, p.card_mask, p.failure_code, p.failure_description,
+                p.needs_refund, p.refunded_amount::text));
+            wanted_orders := wanted_orders || p.order_id;
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(wanted_orders, 1), 0) LOOP
+        SELECT *, xmin::text AS version INTO o FROM orders
+         WHERE merchant_id = merchant AND order_id = wanted_orders[i];
+        IF FOUND THEN
+            found_orders := found_orders || json_build_array(o.version, json_build_array(
+                o.order_id, o.amount::text, o.currency, o.status, o.expires_at, o.paid_payment_id));
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(kinds, 1), 0) LOOP
+        SELECT * INTO d FROM callback_decisions
+         WHERE merchant_id = merchant AND kind = kinds[i] AND subject_id = subjects[i]
+           AND discriminator = discriminators[i];
+        IF FOUND THEN
+            found_decisions := found_decisions || json_build_array(d.kind, d.subject_id,
+                d.discriminator, d.answer_status, d.answer_description);
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT array_to_json(found_payments)::text, array_to_json(found_orders)::text,
+        array_to_json(found_decisions)::text;
+END
+$$;
+
+-- Every write of one merchant's group; returns the new event ids in order.
+-- Takes the per-subject advisory locks of the locked paths first (sorted, so
+-- no deadlock), then writes, raising freedompay_conflict() when a row is not
+-- as read: an update must find the version it read (p_version / o_version),
+-- an insert must find no row, a row read but not written must still carry
+-- its version (g_version; NULL: still absent), and a decision must be new.
+CREATE FUNCTION freedompay_write_group(
+    merchant text, subjects text[],
+    e_kind text[], e_order text[], e_payment text[], e_fields text[], e_status text[],
+    e_description text[], e_duplicate boolean[], e_variant text[], e_key text[],
+    p_id text[], p_order text[], p_amount numeric[], p_currency text[], p_status text[],
+    p_captured boolean[], p_testing boolean[], p_card text[], p_failure_code text[],
+    p_failure_description text[], p_needs_refund boolean[], p_refunded numeric[], p_version text[],
+    o_id text[], o_status text[], o_paid text[], o_version text[],
+    g_table text[], g_id text[], g_version text[],
+    d_kind text[], d_subject text[], d_discriminator text[], d_status text[],
+    d_description text[], d_event integer[])
+RETURNS bigint[]
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
+AS $$
+DECLARE
+    ids bigint[] := '{}';
+    new_id bigint;
+    subject text;
+    current text;
+    changed integer;
+    i integer;
+BEGIN
+    FOR subject IN SELECT s FROM unnest(subjects) AS s ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(hashtextextended(subject, 0));
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(e_kind, 1), 0) LOOP
+        INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, answer_status,
+                            answer_description, duplicate, signature_variant, key_label)
+        VALUES (merchant, e_kind[i], e_order[i], e_payment[i], e_fields[i]::jsonb, e_status[i],
+                e_description[i], e_duplicate[i], e_variant[i], e_key[i])
+        RETURNING id INTO new_id;
+        ids := ids || new_id;
+        PERFORM pg_notify('freedompay_events', new_id::text);
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(p_id, 1), 0) LOOP
+        IF p_version[i] IS NULL THEN
+            INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status,
+                captured, testing_mode, card_mask, failure_code, failure_description,
+                needs_refund, refunded_amount)
+            VALUES (merchant, p_id[i], p_order[i], p_amount[i], p_currency[i], p_status[i],
+                p_captured[i], p_testing[i], p_card[i], p_failure_code[i], p_failure_description[i],
+                p_needs_refund[i], p_refunded[i])
+            ON CONFLICT DO NOTHING;
+        ELSE
+            UPDATE payments SET order_id = p_order[i], amount = p_amount[i],
+                currency = p_currency[i], status = p_status[i], captured = p_captured[i],
+                testing_mode = p_testing[i], card_mask = p_card[i],
+                failure_code = p_failure_code[i], failure_description = p_failure_description[i],
+                needs_refund = p_needs_refund[i], refunded_amount = p_refunded[i],
+                updated_at = now()
+             WHERE merchant_id = merchant AND payment_id = p_id[i] AND xmin::text = p_version[i];
+        END IF;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN PERFORM freedompay_conflict(); END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(o_id, 1), 0) LOOP
+        UPDATE orders SET status = o_status[i], paid_payment_id = o_paid[i], updated_at = now()
+         WHERE merchant_id = merchant AND order_id = o_id[i] AND xmin::text = o_version[i];
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN PERFORM freedompay_conflict(); END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(g_id, 1), 0) LOOP
+        IF g_table[i] = 'payment' THEN
+            SELECT xmin::text INTO current FROM payments
+             WHERE merchant_id = merchant AND payment_id = g_id[i] FOR SHARE;
+        ELSE
+            SELECT xmin::text INTO current FROM orders
+             WHERE merchant_id = merchant AND order_id = g_id[i] FOR SHARE;
+        END IF;
+        IF NOT FOUND THEN current := NULL; END IF;
+        IF current IS DISTINCT FROM g_version[i] THEN PERFORM freedompay_conflict(); END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(d_kind, 1), 0) LOOP
+        INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator,
+                                        answer_status, answer_description, event_id)
+        VALUES (merchant, d_kind[i], d_subject[i], d_discriminator[i], d_status[i],
+                d_description[i], ids[d_event[i]])
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS changed = ROW_COUNT;
+        IF changed <> 1 THEN PERFORM freedompay_conflict(); END IF;
+    END LOOP;
+    RETURN ids;
+END
+$$;
