@@ -1,29 +1,26 @@
 //! The optimistic group path on PostgreSQL: two round trips per group, no
 //! explicit transaction and no lock held between them.
 //!
-//! 1. One statement reads every row the group is about (payments, orders,
-//!    stored decisions), each with its version (`xmin`).
+//! 1. `freedompay_read_group` reads every row a merchant's group is about
+//!    (payments, orders, stored decisions), each with its version (`xmin`).
 //! 2. The group is decided in memory, exactly as on the locked path.
-//! 3. One statement writes everything (events with NOTIFY, payments, order
-//!    statuses, decisions) and commits on its own. It first takes the same
-//!    per-subject advisory locks as the locked paths (sorted), so it never
-//!    interleaves with them, and it checks that nothing it decided on has
-//!    changed since the read: updated and merely read rows must still carry
-//!    their version, rows read as absent must still be absent (inserts do
-//!    nothing on conflict), and every decision must be new. If any check
-//!    fails, `freedompay_conflict()` raises and the whole statement, NOTIFYs
-//!    included, is rolled back; the caller then decides the group again on
-//!    the locked path.
+//! 3. `freedompay_write_group` writes everything (events with NOTIFY,
+//!    payments, order statuses, decisions) in one statement that commits on
+//!    its own. It first takes the same per-subject advisory locks as the
+//!    locked paths (sorted), so it never interleaves with them, and checks
+//!    that nothing the group decided on has changed since the read: an update
+//!    must find the version it read, an insert must find no row, a row read
+//!    but not written must be as read, and every decision must be new. If a
+//!    check fails, `freedompay_conflict()` raises and the whole statement,
+//!    NOTIFYs included, is rolled back; the caller then decides the group
+//!    again on the locked path.
 //!
 //! The statement returns only after its commit, so an answer still leaves only
-//! after the callback is durable. Round trips on a loaded two-core machine
-//! cost about half a millisecond each; the locked path needs seven per group.
-//!
-//! Each merchant's callbacks of a group are one such pair. Rows are found by
-//! joining the exact keys to the primary keys, planned for each execution
-//! (`plan_cache_mode = force_custom_plan`): `= ANY` lookups and generic plans
-//! both let the planner scan a whole merchant's rows while a table's
-//! statistics are stale (a new deployment, a fast-growing table).
+//! after the callback is durable. The two functions
+//! (`migrations/postgres/…_group_functions.sql`) run single-row primary-key
+//! statements with generic plans: nothing is planned per group, which was
+//! half of PostgreSQL's CPU per callback with set-based statements planned
+//! for each execution (BENCHMARKS.md).
 
 use std::collections::HashMap;
 
@@ -133,7 +130,8 @@ type StoredDecision = (String, String, String, Option<String>, Option<String>);
 
 /// One round trip: one merchant's payments, orders (named by a callback or by
 /// one of those payments) and stored decisions, as JSON so that three row
-/// shapes fit one answer.
+/// shapes fit one answer. Rows of other keys cannot come back: each is looked
+/// up by its whole key.
 async fn read(
     connection: &mut PgConnection,
     merchant: &str,
@@ -210,7 +208,6 @@ async fn read(
     for (kind, subject, discriminator, status, description) in
         serde_json::from_str::<Vec<StoredDecision>>(&decisions).map_err(corrupt)?
     {
-        // The columns were matched one by one; keep exact keys only.
         if let Some(k) = keys()
             .find(|k| k.kind == kind && k.subject_id == subject && k.discriminator == discriminator)
         {
