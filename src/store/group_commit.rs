@@ -1,11 +1,13 @@
 //! Group commit: callbacks queue here, and one writer task takes every callback
 //! that is waiting as a group. For SQLite's single writer the group runs in one
-//! transaction, each callback in a savepoint of its own, then commits once.
+//! transaction, then commits once (each callback in a savepoint of its own
+//! only when one of them fails).
 //! (PostgreSQL's groups are in `pg_group`.) One fsync then covers the whole
 //! group, and no connection spins on SQLite's busy lock. Each caller gets its
 //! answer only after the shared commit; if the commit fails, every callback of
-//! the group gets the error (so FreedomPay retries it), and a callback whose
-//! own steps fail is rolled back to its savepoint without touching the others.
+//! the group gets the error (so FreedomPay retries it). If a callback's own
+//! steps fail, the group runs again with a savepoint per callback, so that
+//! callback is rolled back to its savepoint without touching the others.
 
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
@@ -114,6 +116,38 @@ impl Writer {
 }
 
 async fn run_group(pool: &SqlitePool, group: Vec<Job>) {
+    // First the whole group in one transaction without savepoints: two
+    // statements fewer per callback. If one callback's steps fail, nothing of
+    // that attempt is kept, and the group runs again with a savepoint per
+    // callback, so that only the failing callback fails.
+    match run_without_savepoints(pool, &group).await {
+        Ok(results) => {
+            for (job, result) in group.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(result));
+            }
+        }
+        Err(error) if group.len() == 1 || error.is_unavailable() => {
+            fail_all(group.into_iter().map(|j| j.reply), &error);
+        }
+        Err(_) => run_with_savepoints(pool, group).await,
+    }
+}
+
+async fn run_without_savepoints(
+    pool: &SqlitePool,
+    group: &[Job],
+) -> Result<Vec<Processed>, StoreError> {
+    let mut tx = SqliteTx::begin(pool).await?;
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        let steps = process_steps(&mut tx, &job.delivery, &job.decide);
+        results.push(steps.instrument(job.span.clone()).await?);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn run_with_savepoints(pool: &SqlitePool, group: Vec<Job>) {
     let mut tx = match SqliteTx::begin(pool).await {
         Ok(tx) => tx,
         Err(e) => return fail_all(group.into_iter().map(|j| j.reply), &e),

@@ -12,6 +12,7 @@
 //! several instances may share one database.
 
 mod group_commit;
+mod group_decide;
 pub mod outbound;
 mod pg_group;
 mod pg_optimistic;

@@ -24,14 +24,13 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use super::group_commit::{Job, fail_all};
+use super::group_decide::{Decided, Key, NewEvent, Settle, decide_group, final_rows};
 use super::postgres::PgTx;
 use super::rows::{self, OrderRow, PaymentRow};
 use super::{CallbackTx, Processed, StoreError, pg_optimistic, process_steps};
-use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Plan};
+use crate::domain::{CallbackKind, IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
 use crate::telemetry::metrics::GROUP_RETRIES;
-
-pub(super) type Key = (String, String);
 
 /// The connections of the group writers: the optimistic path's (generic
 /// plans) and the locked paths' (custom plans).
@@ -145,13 +144,6 @@ async fn run_single(pool: &PgPool, job: &Job) -> Result<Processed, StoreError> {
     let processed = process_steps(&mut tx, &job.delivery, &job.decide).await?;
     tx.commit().await?;
     Ok(processed)
-}
-
-/// A pending event row; its id is assigned from the sequence.
-pub(super) struct NewEvent {
-    pub job: usize,
-    pub answer: Option<(Status, String)>,
-    pub duplicate: bool,
 }
 
 async fn run_batch(
@@ -431,102 +423,6 @@ async fn event_ids(
             .await?;
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
-
-/// The group's final row for each key it touched, in key order.
-pub(super) fn final_rows<'a, T>(
-    touched: &'a [Key],
-    rows: &'a HashMap<Key, T>,
-) -> Vec<(&'a Key, &'a T)> {
-    let mut keys: Vec<&Key> = touched.iter().collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter_map(|k| rows.get(k).map(|row| (k, row)))
-        .collect()
-}
-
-/// What a group decided: its events in job order, the rows it changed, and
-/// the answers to store under the keys it claimed.
-pub(super) struct Decided<'a> {
-    pub events: Vec<NewEvent>,
-    pub touched_payments: Vec<Key>,
-    pub touched_orders: Vec<Key>,
-    pub settles: Vec<Settle<'a>>,
-}
-
-/// Decides every callback of the group in arrival order against the group's
-/// view of the rows (`payments`, `orders`), which each decision updates for
-/// the next. A callback whose key has an answer in `stored` is a repeat: its
-/// event is a duplicate with that answer, and it changes nothing.
-pub(super) fn decide_group<'a>(
-    jobs: &[&'a (Job, IdempotencyKey)],
-    stored: &HashMap<IdempotencyKey, (Status, String)>,
-    payments: &mut HashMap<Key, Payment>,
-    orders: &mut HashMap<Key, Order>,
-) -> Decided<'a> {
-    // Decide in arrival order against the group's view of the rows.
-    let mut events = Vec::with_capacity(jobs.len());
-    let mut touched_payments = Vec::new();
-    let mut touched_orders = Vec::new();
-    let mut settles = Vec::new();
-    for (index, (job, key)) in jobs.iter().copied().enumerate() {
-        let callback = &job.delivery.callback;
-        let merchant = &callback.merchant_id;
-        if let Some(answer) = stored.get(key) {
-            events.push(NewEvent {
-                job: index,
-                answer: Some(answer.clone()),
-                duplicate: true,
-            });
-            continue;
-        }
-        let payment_key = callback
-            .payment_id
-            .as_ref()
-            .map(|id| (merchant.clone(), id.clone()));
-        let payment = payment_key.as_ref().and_then(|k| payments.get(k)).cloned();
-        let order_key = callback
-            .order_id
-            .clone()
-            .or_else(|| payment.as_ref().map(|p| p.order_id.clone()))
-            .map(|id| (merchant.clone(), id));
-        let order = order_key.as_ref().and_then(|k| orders.get(k)).cloned();
-        let state = CurrentState {
-            order,
-            payment,
-            payout: None,
-        };
-        let plan: Plan = (job.decide)(callback, &state);
-        if let Some(payment) = plan.payment {
-            let k = (merchant.clone(), payment.payment_id.clone());
-            touched_payments.push(k.clone());
-            payments.insert(k, payment);
-        }
-        if let Some(update) = plan.order {
-            let k = (merchant.clone(), update.order_id.clone());
-            if let Some(order) = orders.get_mut(&k) {
-                order.status = update.status;
-                order.paid_payment_id = update.paid_payment_id;
-                touched_orders.push(k);
-            }
-        }
-        settles.push((index, key, plan.status, plan.description.clone()));
-        events.push(NewEvent {
-            job: index,
-            answer: Some((plan.status, plan.description)),
-            duplicate: false,
-        });
-    }
-    Decided {
-        events,
-        touched_payments,
-        touched_orders,
-        settles,
-    }
-}
-
-/// A decided callback: its index in the group, its key and its answer.
-pub(super) type Settle<'a> = (usize, &'a IdempotencyKey, Status, String);
 
 /// Every write of the group in one statement, one round trip: the events
 /// (announced with NOTIFY), the final payment rows, the new order statuses,

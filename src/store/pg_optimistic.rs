@@ -28,7 +28,7 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnection, PgPool};
 
 use super::group_commit::Job;
-use super::pg_group::{Decided, Key, NewEvent, Settle, decide_group, final_rows};
+use super::group_decide::{Decided, Key, NewEvent, Settle, decide_group, final_rows};
 use super::rows::{self, OrderRow, PaymentRow};
 use super::{Processed, StoreError};
 use crate::domain::{IdempotencyKey, Order, Payment};
