@@ -13,8 +13,12 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use std::collections::HashSet;
+
 use super::sqlite::SqliteTx;
+use super::sqlite_group;
 use super::{CallbackTx, Decide, Delivery, Processed, StoreError, process_steps};
+use crate::domain::{CallbackKind, IdempotencyKey};
 
 /// Callbacks folded into one transaction at most.
 const MAX_GROUP: usize = 128;
@@ -138,13 +142,37 @@ async fn run_without_savepoints(
     group: &[Job],
 ) -> Result<Vec<Processed>, StoreError> {
     let mut tx = SqliteTx::begin(pool).await?;
-    let mut results = Vec::with_capacity(group.len());
-    for job in group {
-        let steps = process_steps(&mut tx, &job.delivery, &job.decide);
-        results.push(steps.instrument(job.span.clone()).await?);
+    // Callbacks with an idempotency key, each key once and no payouts, are
+    // decided together in a few group-wide statements; the others (and
+    // repeats of a key within the group, which must see its first decision)
+    // one by one after them, in the same transaction.
+    let keyed: Vec<(usize, IdempotencyKey)> = {
+        let mut seen = HashSet::new();
+        group
+            .iter()
+            .enumerate()
+            .filter(|(_, job)| job.delivery.callback.kind != CallbackKind::Payout)
+            .filter_map(|(index, job)| Some((index, job.delivery.callback.idempotency_key()?)))
+            .filter(|(_, key)| seen.insert(key.clone()))
+            .collect()
+    };
+    let mut results: Vec<Option<Processed>> = group.iter().map(|_| None).collect();
+    if keyed.len() > 1 {
+        let pairs: Vec<(&Job, &IdempotencyKey)> =
+            keyed.iter().map(|(i, k)| (&group[*i], k)).collect();
+        let batched = sqlite_group::run_batch(tx.connection(), &pairs).await?;
+        for ((index, _), processed) in keyed.iter().zip(batched) {
+            results[*index] = Some(processed);
+        }
+    }
+    for (index, job) in group.iter().enumerate() {
+        if results[index].is_none() {
+            let steps = process_steps(&mut tx, &job.delivery, &job.decide);
+            results[index] = Some(steps.instrument(job.span.clone()).await?);
+        }
     }
     tx.commit().await?;
-    Ok(results)
+    Ok(results.into_iter().flatten().collect())
 }
 
 async fn run_with_savepoints(pool: &SqlitePool, group: Vec<Job>) {

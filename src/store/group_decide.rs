@@ -37,7 +37,7 @@ pub(crate) struct Decided<'a> {
 /// the next. A callback whose key has an answer in `stored` is a repeat: its
 /// event is a duplicate with that answer, and it changes nothing.
 pub(crate) fn decide_group<'a>(
-    jobs: &[&'a (Job, IdempotencyKey)],
+    jobs: &[(&'a Job, &'a IdempotencyKey)],
     stored: &HashMap<IdempotencyKey, (Status, String)>,
     payments: &mut HashMap<Key, Payment>,
     orders: &mut HashMap<Key, Order>,

@@ -19,6 +19,7 @@ mod pg_optimistic;
 mod postgres;
 mod rows;
 mod sqlite;
+mod sqlite_group;
 
 use std::future::Future;
 use std::time::Duration;

@@ -170,7 +170,7 @@ async fn run_batch(
         touched_orders,
         settles,
     } = decide_group(
-        &jobs.iter().collect::<Vec<_>>(),
+        &jobs.iter().map(|(job, key)| (job, key)).collect::<Vec<_>>(),
         &stored,
         &mut payments,
         &mut orders,
@@ -284,15 +284,7 @@ async fn stored_answers(
     }
     let column =
         |f: fn(&IdempotencyKey) -> String| unclaimed.iter().map(|k| f(k)).collect::<Vec<_>>();
-    type StoredRow = (
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<StoredRow> = sqlx::query_as(
+    let rows: Vec<rows::DecisionRow> = sqlx::query_as(
         "SELECT d.merchant_id, d.kind, d.subject_id, d.discriminator, d.answer_status, d.answer_description \
          FROM callback_decisions d \
          JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(m, kd, s, di) \

@@ -80,7 +80,12 @@ async fn run_merchant(
     let mut snapshot = read(connection, merchant, jobs).await?;
     let mut payments = std::mem::take(&mut snapshot.payments);
     let mut orders = std::mem::take(&mut snapshot.orders);
-    let decided = decide_group(jobs, &snapshot.decisions, &mut payments, &mut orders);
+    let pairs: Vec<(&Job, &IdempotencyKey)> = jobs
+        .iter()
+        .copied()
+        .map(|pair| (&pair.0, &pair.1))
+        .collect();
+    let decided = decide_group(&pairs, &snapshot.decisions, &mut payments, &mut orders);
     let written = write(
         connection, merchant, jobs, &decided, &payments, &orders, &snapshot,
     )

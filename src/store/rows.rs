@@ -33,6 +33,17 @@ pub(crate) type PaymentRow = (
     String,
 );
 
+/// A stored decision with its key: merchant, kind, subject, discriminator,
+/// answer status and description.
+pub(crate) type DecisionRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
 pub(crate) type PayoutRow = (
     String,
     Option<String>,

@@ -181,6 +181,11 @@ impl SqliteTx {
         Ok(SqliteTx(pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 
+    /// The transaction's connection, for the group statements.
+    pub(crate) fn connection(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.0
+    }
+
     pub(crate) async fn savepoint(&mut self) -> Result<(), StoreError> {
         sqlx::query("SAVEPOINT callback")
             .execute(&mut *self.0)
