@@ -3,9 +3,10 @@
 -- call writes every change of the group and commits on its own, after
 -- checking that nothing it decided on has changed since the read.
 --
--- Every statement inside is a single-row primary-key lookup or write, so the
--- functions keep generic plans (no planning per call; a generic plan of a
--- set-based statement over arrays could scan whole tables). Sequential scans
+-- Every statement inside is a single-row primary-key lookup or update, or an
+-- insert of the group's rows, so the functions keep generic plans (no
+-- planning per call; a generic plan of a set-based lookup over arrays could
+-- scan whole tables). Sequential scans
 -- are off inside them: a plan first made while a table was still empty would
 -- otherwise scan it for as long as the connection lives.
 
@@ -103,7 +104,6 @@ SET enable_seqscan = off
 AS $$
 DECLARE
     ids bigint[] := '{}';
-    new_id bigint;
     subject text;
     current text;
     changed integer;
@@ -112,33 +112,37 @@ BEGIN
     FOR subject IN SELECT s FROM unnest(subjects) AS s ORDER BY 1 LOOP
         PERFORM pg_advisory_xact_lock(hashtextextended(subject, 0));
     END LOOP;
-    FOR i IN 1 .. coalesce(array_length(e_kind, 1), 0) LOOP
-        INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, answer_status,
-                            answer_description, duplicate, signature_variant, key_label)
-        VALUES (merchant, e_kind[i], e_order[i], e_payment[i], e_fields[i]::jsonb, e_status[i],
-                e_description[i], e_duplicate[i], e_variant[i], e_key[i])
-        RETURNING id INTO new_id;
-        ids := ids || new_id;
-        PERFORM pg_notify('freedompay_events', new_id::text);
-    END LOOP;
+    -- Ids first, in order, so that decisions can name their events.
+    SELECT coalesce(array_agg(nextval('events_id_seq') ORDER BY n), '{}') INTO ids
+      FROM generate_subscripts(e_kind, 1) AS n;
+    INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields, answer_status,
+                        answer_description, duplicate, signature_variant, key_label)
+    SELECT ids[g], merchant, e_kind[g], e_order[g], e_payment[g], e_fields[g]::jsonb, e_status[g],
+           e_description[g], e_duplicate[g], e_variant[g], e_key[g]
+      FROM generate_subscripts(e_kind, 1) AS g;
+    PERFORM pg_notify('freedompay_events', id::text) FROM unnest(ids) AS id;
+    -- New payments in one statement; none may exist by now.
+    INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, captured,
+        testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount)
+    SELECT merchant, p_id[g], p_order[g], p_amount[g], p_currency[g], p_status[g], p_captured[g],
+           p_testing[g], p_card[g], p_failure_code[g], p_failure_description[g], p_needs_refund[g],
+           p_refunded[g]
+      FROM generate_subscripts(p_id, 1) AS g WHERE p_version[g] IS NULL
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed <> (SELECT count(*) FROM unnest(p_version) AS v WHERE v IS NULL) THEN
+        PERFORM freedompay_conflict();
+    END IF;
+    -- Payments read before: each must still be at the version read.
     FOR i IN 1 .. coalesce(array_length(p_id, 1), 0) LOOP
-        IF p_version[i] IS NULL THEN
-            INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status,
-                captured, testing_mode, card_mask, failure_code, failure_description,
-                needs_refund, refunded_amount)
-            VALUES (merchant, p_id[i], p_order[i], p_amount[i], p_currency[i], p_status[i],
-                p_captured[i], p_testing[i], p_card[i], p_failure_code[i], p_failure_description[i],
-                p_needs_refund[i], p_refunded[i])
-            ON CONFLICT DO NOTHING;
-        ELSE
-            UPDATE payments SET order_id = p_order[i], amount = p_amount[i],
-                currency = p_currency[i], status = p_status[i], captured = p_captured[i],
-                testing_mode = p_testing[i], card_mask = p_card[i],
-                failure_code = p_failure_code[i], failure_description = p_failure_description[i],
-                needs_refund = p_needs_refund[i], refunded_amount = p_refunded[i],
-                updated_at = now()
-             WHERE merchant_id = merchant AND payment_id = p_id[i] AND xmin::text = p_version[i];
-        END IF;
+        CONTINUE WHEN p_version[i] IS NULL;
+        UPDATE payments SET order_id = p_order[i], amount = p_amount[i],
+            currency = p_currency[i], status = p_status[i], captured = p_captured[i],
+            testing_mode = p_testing[i], card_mask = p_card[i],
+            failure_code = p_failure_code[i], failure_description = p_failure_description[i],
+            needs_refund = p_needs_refund[i], refunded_amount = p_refunded[i],
+            updated_at = now()
+         WHERE merchant_id = merchant AND payment_id = p_id[i] AND xmin::text = p_version[i];
         GET DIAGNOSTICS changed = ROW_COUNT;
         IF changed <> 1 THEN PERFORM freedompay_conflict(); END IF;
     END LOOP;
@@ -159,15 +163,14 @@ BEGIN
         IF NOT FOUND THEN current := NULL; END IF;
         IF current IS DISTINCT FROM g_version[i] THEN PERFORM freedompay_conflict(); END IF;
     END LOOP;
-    FOR i IN 1 .. coalesce(array_length(d_kind, 1), 0) LOOP
-        INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator,
-                                        answer_status, answer_description, event_id)
-        VALUES (merchant, d_kind[i], d_subject[i], d_discriminator[i], d_status[i],
-                d_description[i], ids[d_event[i]])
-        ON CONFLICT DO NOTHING;
-        GET DIAGNOSTICS changed = ROW_COUNT;
-        IF changed <> 1 THEN PERFORM freedompay_conflict(); END IF;
-    END LOOP;
+    INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator,
+                                    answer_status, answer_description, event_id)
+    SELECT merchant, d_kind[g], d_subject[g], d_discriminator[g], d_status[g], d_description[g],
+           ids[d_event[g]]
+      FROM generate_subscripts(d_kind, 1) AS g
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS changed = ROW_COUNT;
+    IF changed <> coalesce(array_length(d_kind, 1), 0) THEN PERFORM freedompay_conflict(); END IF;
     RETURN ids;
 END
 $$;

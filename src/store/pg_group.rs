@@ -30,7 +30,7 @@ use super::rows::{self, OrderRow, PaymentRow};
 use super::{CallbackTx, Processed, StoreError, pg_optimistic, process_steps};
 use crate::domain::{CallbackKind, IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
-use crate::telemetry::metrics::GROUP_RETRIES;
+use crate::telemetry::metrics::GROUP_CALLBACKS;
 
 /// The connections of the group writers: the optimistic path's (generic
 /// plans) and the locked paths' (custom plans).
@@ -59,6 +59,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
     // them. When something changed under it, nothing was written and the
     // group is decided again under locks below.
     if !batched.is_empty() {
+        let results_len = batched.len();
         match pg_optimistic::run(&pools.optimistic, &batched).await {
             Ok(results) => {
                 let mut conflicted = Vec::new();
@@ -70,9 +71,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
                         None => conflicted.push((job, key)),
                     }
                 }
-                if !conflicted.is_empty() {
-                    metrics::counter!(GROUP_RETRIES).increment(1);
-                }
+                count_path("optimistic", results_len - conflicted.len());
                 batched = conflicted;
             }
             Err(error) if error.is_unavailable() => {
@@ -106,6 +105,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
         };
         match run_batch(tx, &batched).await {
             Ok(results) => {
+                count_path("locked_group", results.len());
                 for ((job, _), result) in batched.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(result));
                 }
@@ -123,6 +123,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
             }
         }
     }
+    count_path("single", single.len());
     let mut jobs = single.into_iter();
     while let Some(job) = jobs.next() {
         let result = run_single(pool, &job).await;
@@ -135,6 +136,14 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
             return fail_all(jobs.map(|j| j.reply), &error);
         }
         let _ = job.reply.send(result);
+    }
+}
+
+/// Counts callbacks by the path that decided them (an operator sees how often
+/// groups fall back from the optimistic path).
+fn count_path(path: &'static str, callbacks: usize) {
+    if callbacks > 0 {
+        metrics::counter!(GROUP_CALLBACKS, "path" => path).increment(callbacks as u64);
     }
 }
 

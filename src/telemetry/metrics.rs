@@ -25,9 +25,11 @@ pub const NEEDING_REFUND: &str = "freedompay_payments_needing_refund";
 /// a growing `failed` count needs an operator.
 pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 
-/// PostgreSQL groups decided again under locks because a row changed between
-/// their read and their write (the optimistic path's conflicts).
-pub const GROUP_RETRIES: &str = "freedompay_group_retries_total";
+/// PostgreSQL callbacks by the path that decided them: `optimistic` (the
+/// normal case), `locked_group` (after a concurrent change, or when the
+/// optimistic path failed), `single` (payouts, repeats within a group, and
+/// callbacks whose group failed).
+pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [
