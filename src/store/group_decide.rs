@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use super::Processed;
 use super::group_commit::Job;
 use crate::domain::{CurrentState, IdempotencyKey, Order, Payment, Plan};
 use crate::protocol::Status;
@@ -113,5 +114,22 @@ pub(crate) fn final_rows<'a, T>(
     keys.dedup();
     keys.into_iter()
         .filter_map(|k| rows.get(k).map(|row| (k, row)))
+        .collect()
+}
+
+/// The callers' results: each event's answer and id, in job order.
+pub(crate) fn processed(events: Vec<NewEvent>, ids: Vec<i64>) -> Vec<Processed> {
+    events
+        .into_iter()
+        .zip(ids)
+        .map(|(event, id)| {
+            let (status, description) = event.answer.unwrap_or((Status::Ok, String::new()));
+            Processed {
+                status,
+                description,
+                duplicate: event.duplicate,
+                event_id: id,
+            }
+        })
         .collect()
 }

@@ -14,6 +14,7 @@
 mod group_commit;
 mod group_decide;
 pub mod outbound;
+mod pg_columns;
 mod pg_group;
 mod pg_optimistic;
 mod postgres;

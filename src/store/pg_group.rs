@@ -19,12 +19,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rust_decimal::Decimal;
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use super::group_commit::{Job, fail_all};
-use super::group_decide::{Decided, Key, NewEvent, Settle, decide_group, final_rows};
+use super::group_decide::{Decided, Key, NewEvent, Settle, decide_group, final_rows, processed};
+use super::pg_columns::{bind_events, bind_payments, lock_names};
 use super::postgres::PgTx;
 use super::rows::{self, OrderRow, PaymentRow};
 use super::{CallbackTx, Processed, StoreError, pg_optimistic, process_steps};
@@ -75,11 +75,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
                 batched = conflicted;
             }
             Err(error) if error.is_unavailable() => {
-                let replies = batched
-                    .into_iter()
-                    .map(|(job, _)| job.reply)
-                    .chain(single.into_iter().map(|j| j.reply));
-                return fail_all(replies, &error);
+                return fail_group(batched, single, &error);
             }
             Err(error) => {
                 tracing::warn!(%error, callbacks = batched.len(), "optimistic group failed; deciding it under locks");
@@ -96,11 +92,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
         let tx = match pool.begin().await {
             Ok(tx) => tx,
             Err(e) => {
-                let replies = batched
-                    .into_iter()
-                    .map(|(job, _)| job.reply)
-                    .chain(single.into_iter().map(|j| j.reply));
-                return fail_all(replies, &StoreError::Database(e));
+                return fail_group(batched, single, &StoreError::Database(e));
             }
         };
         match run_batch(tx, &batched).await {
@@ -111,11 +103,7 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
                 }
             }
             Err(error) if error.is_unavailable() => {
-                let replies = batched
-                    .into_iter()
-                    .map(|(job, _)| job.reply)
-                    .chain(single.into_iter().map(|j| j.reply));
-                return fail_all(replies, &error);
+                return fail_group(batched, single, &error);
             }
             Err(error) => {
                 tracing::warn!(%error, callbacks = batched.len(), "group transaction failed; retrying its callbacks one by one");
@@ -137,6 +125,16 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
         }
         let _ = job.reply.send(result);
     }
+}
+
+/// The database is gone: every callback of the group gets the error at once
+/// (503, FreedomPay retries), none waits to fail on its own.
+fn fail_group(batched: Vec<(Job, IdempotencyKey)>, single: Vec<Job>, error: &StoreError) {
+    let replies = batched
+        .into_iter()
+        .map(|(job, _)| job.reply)
+        .chain(single.into_iter().map(|j| j.reply));
+    fail_all(replies, error);
 }
 
 /// Counts callbacks by the path that decided them (an operator sees how often
@@ -204,19 +202,7 @@ async fn run_batch(
     .await?;
     tx.commit().await?;
 
-    Ok(events
-        .into_iter()
-        .zip(ids)
-        .map(|(event, id)| {
-            let (status, description) = event.answer.unwrap_or((Status::Ok, String::new()));
-            Processed {
-                status,
-                description,
-                duplicate: event.duplicate,
-                event_id: id,
-            }
-        })
-        .collect())
+    Ok(processed(events, ids))
 }
 
 fn key_columns(jobs: &[(Job, IdempotencyKey)]) -> [Vec<String>; 4] {
@@ -253,12 +239,7 @@ async fn claim(
     tx: &mut Transaction<'static, Postgres>,
     jobs: &[(Job, IdempotencyKey)],
 ) -> Result<HashSet<IdempotencyKey>, StoreError> {
-    let mut subjects: Vec<String> = jobs
-        .iter()
-        .map(|(_, k)| format!("{}/{}", k.merchant_id, k.subject_id))
-        .collect();
-    subjects.sort();
-    subjects.dedup();
+    let subjects = lock_names(jobs.iter().map(|(_, k)| k));
     let [merchants, kinds, ids, discriminators] = key_columns(jobs);
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) \
@@ -442,13 +423,8 @@ async fn write_all(
     let delivery = |e: &NewEvent| &jobs[e.job].0.delivery;
     let event_text =
         |f: &dyn Fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
-    let payment_text = |f: &dyn Fn(&Payment) -> Option<String>| {
-        payments.iter().map(|(_, p)| f(p)).collect::<Vec<_>>()
-    };
-    let payment_decimal =
-        |f: fn(&Payment) -> Decimal| payments.iter().map(|(_, p)| f(p)).collect::<Vec<_>>();
     let settle_text = |f: &dyn Fn(&Settle<'_>) -> String| settles.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
+    let query = sqlx::query(
         "WITH new_events AS (INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields, \
            answer_status, answer_description, duplicate, signature_variant, key_label) \
            SELECT id, m, k, o, p, f::jsonb, st, de, du, sv, kl FROM unnest($1::bigint[], $2::text[], \
@@ -478,46 +454,44 @@ async fn write_all(
            (SELECT count(*) FROM new_payments), (SELECT count(*) FROM new_statuses), \
            (SELECT count(*) FROM answers)",
     )
-    // events
     .bind(ids)
-    .bind(event_text(&|e| Some(delivery(e).callback.merchant_id.clone())))
-    .bind(event_text(&|e| Some(delivery(e).callback.event_kind().to_owned())))
-    .bind(event_text(&|e| delivery(e).callback.order_id.clone()))
-    .bind(event_text(&|e| delivery(e).callback.payment_id.clone()))
-    .bind(event_text(&|e| Some(delivery(e).fields_json.clone())))
-    .bind(event_text(&|e| e.answer.as_ref().map(|(s, _)| s.as_str().to_owned())))
-    .bind(event_text(&|e| e.answer.as_ref().map(|(_, d)| d.clone())))
-    .bind(events.iter().map(|e| e.duplicate).collect::<Vec<_>>())
-    .bind(event_text(&|e| Some(delivery(e).signature_variant.to_owned())))
-    .bind(event_text(&|e| Some(delivery(e).key_label.to_owned())))
-    // payments
-    .bind(payments.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
-    .bind(payment_text(&|p| Some(p.payment_id.clone())))
-    .bind(payment_text(&|p| Some(p.order_id.clone())))
-    .bind(payment_decimal(|p| p.amount.as_decimal()))
-    .bind(payment_text(&|p| Some(p.currency.clone())))
-    .bind(payment_text(&|p| Some(p.status.as_str().to_owned())))
-    .bind(payments.iter().map(|(_, p)| p.captured).collect::<Vec<_>>())
-    .bind(payments.iter().map(|(_, p)| p.testing_mode).collect::<Vec<_>>())
-    .bind(payment_text(&|p| p.card_mask.clone()))
-    .bind(payment_text(&|p| p.failure_code.clone()))
-    .bind(payment_text(&|p| p.failure_description.clone()))
-    .bind(payments.iter().map(|(_, p)| p.needs_refund).collect::<Vec<_>>())
-    .bind(payment_decimal(|p| p.refunded_amount.as_decimal()))
-    // orders
-    .bind(orders.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
-    .bind(orders.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
-    .bind(orders.iter().map(|(_, o)| o.status.as_str().to_owned()).collect::<Vec<_>>())
-    .bind(orders.iter().map(|(_, o)| o.paid_payment_id.clone()).collect::<Vec<_>>())
-    // answers
-    .bind(settle_text(&|s| s.1.merchant_id.clone()))
-    .bind(settle_text(&|s| s.1.kind.to_owned()))
-    .bind(settle_text(&|s| s.1.subject_id.clone()))
-    .bind(settle_text(&|s| s.1.discriminator.clone()))
-    .bind(settle_text(&|s| s.2.as_str().to_owned()))
-    .bind(settle_text(&|s| s.3.clone()))
-    .bind(settles.iter().map(|s| event_of_job.get(&s.0).copied().unwrap_or_default()).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
+    .bind(event_text(&|e| Some(delivery(e).callback.merchant_id.clone())));
+    let query = bind_events(query, events, |job| &jobs[job].0.delivery).bind(
+        payments
+            .iter()
+            .map(|(k, _)| k.0.clone())
+            .collect::<Vec<_>>(),
+    );
+    bind_payments(query, payments)
+        // orders
+        .bind(orders.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
+        .bind(orders.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
+        .bind(
+            orders
+                .iter()
+                .map(|(_, o)| o.status.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|(_, o)| o.paid_payment_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        // answers
+        .bind(settle_text(&|s| s.1.merchant_id.clone()))
+        .bind(settle_text(&|s| s.1.kind.to_owned()))
+        .bind(settle_text(&|s| s.1.subject_id.clone()))
+        .bind(settle_text(&|s| s.1.discriminator.clone()))
+        .bind(settle_text(&|s| s.2.as_str().to_owned()))
+        .bind(settle_text(&|s| s.3.clone()))
+        .bind(
+            settles
+                .iter()
+                .map(|s| event_of_job.get(&s.0).copied().unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }

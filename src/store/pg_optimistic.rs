@@ -24,11 +24,11 @@
 
 use std::collections::HashMap;
 
-use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnection, PgPool};
 
 use super::group_commit::Job;
-use super::group_decide::{Decided, Key, NewEvent, Settle, decide_group, final_rows};
+use super::group_decide::{Decided, Key, Settle, decide_group, final_rows, processed};
+use super::pg_columns::{bind_events, bind_payments, lock_names};
 use super::rows::{self, OrderRow, PaymentRow};
 use super::{Processed, StoreError};
 use crate::domain::{IdempotencyKey, Order, Payment};
@@ -99,22 +99,7 @@ async fn run_merchant(
         }
         Err(e) => return Err(e.into()),
     };
-    Ok(Some(
-        decided
-            .events
-            .into_iter()
-            .zip(ids)
-            .map(|(event, id)| {
-                let (status, description) = event.answer.unwrap_or((Status::Ok, String::new()));
-                Processed {
-                    status,
-                    description,
-                    duplicate: event.duplicate,
-                    event_id: id,
-                }
-            })
-            .collect(),
-    ))
+    Ok(Some(processed(decided.events, ids)))
 }
 
 /// The rows of a group, as read before deciding.
@@ -236,32 +221,11 @@ async fn write(
     snapshot: &Snapshot,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let events = &decided.events;
-    let delivery = |e: &NewEvent| &jobs[e.job].0.delivery;
-    let event_text =
-        |f: &dyn Fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
 
-    let mut subjects: Vec<String> = jobs
-        .iter()
-        .map(|(_, k)| format!("{}/{}", k.merchant_id, k.subject_id))
-        .collect();
-    subjects.sort();
-    subjects.dedup();
+    let subjects = lock_names(jobs.iter().map(|(_, k)| k));
 
     let written_payments = final_rows(&decided.touched_payments, payments);
     let version_of_payment = |k: &Key| snapshot.payment_versions.get(k).cloned();
-    let payment_text = |f: &dyn Fn(&Payment) -> Option<String>| {
-        written_payments
-            .iter()
-            .map(|(_, p)| f(p))
-            .collect::<Vec<_>>()
-    };
-    let payment_decimal = |f: fn(&Payment) -> Decimal| {
-        written_payments
-            .iter()
-            .map(|(_, p)| f(p))
-            .collect::<Vec<_>>()
-    };
-
     let written_orders = final_rows(&decided.touched_orders, orders);
     // Rows decided on but not written must not have changed either (a row
     // read as absent must still be absent).
@@ -285,55 +249,83 @@ async fn write(
         .map(|(i, e)| (e.job, i as i32 + 1))
         .collect();
 
-    let (ids,): (Vec<i64>,) = sqlx::query_as(
+    let query = sqlx::query_as(
         "SELECT freedompay_write_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
          $34, $35, $36, $37)",
     )
     .bind(merchant)
-    .bind(&subjects)
-    // events
-    .bind(event_text(&|e| Some(delivery(e).callback.event_kind().to_owned())))
-    .bind(event_text(&|e| delivery(e).callback.order_id.clone()))
-    .bind(event_text(&|e| delivery(e).callback.payment_id.clone()))
-    .bind(event_text(&|e| Some(delivery(e).fields_json.clone())))
-    .bind(event_text(&|e| e.answer.as_ref().map(|(s, _)| s.as_str().to_owned())))
-    .bind(event_text(&|e| e.answer.as_ref().map(|(_, d)| d.clone())))
-    .bind(events.iter().map(|e| e.duplicate).collect::<Vec<_>>())
-    .bind(event_text(&|e| Some(delivery(e).signature_variant.to_owned())))
-    .bind(event_text(&|e| Some(delivery(e).key_label.to_owned())))
+    .bind(subjects);
+    let query = bind_events(query, events, |job| &jobs[job].0.delivery);
     // payments, with the version each was read at (none: it was absent)
-    .bind(payment_text(&|p| Some(p.payment_id.clone())))
-    .bind(payment_text(&|p| Some(p.order_id.clone())))
-    .bind(payment_decimal(|p| p.amount.as_decimal()))
-    .bind(payment_text(&|p| Some(p.currency.clone())))
-    .bind(payment_text(&|p| Some(p.status.as_str().to_owned())))
-    .bind(written_payments.iter().map(|(_, p)| p.captured).collect::<Vec<_>>())
-    .bind(written_payments.iter().map(|(_, p)| p.testing_mode).collect::<Vec<_>>())
-    .bind(payment_text(&|p| p.card_mask.clone()))
-    .bind(payment_text(&|p| p.failure_code.clone()))
-    .bind(payment_text(&|p| p.failure_description.clone()))
-    .bind(written_payments.iter().map(|(_, p)| p.needs_refund).collect::<Vec<_>>())
-    .bind(payment_decimal(|p| p.refunded_amount.as_decimal()))
-    .bind(written_payments.iter().map(|(k, _)| version_of_payment(k)).collect::<Vec<_>>())
-    // orders (each was read, so each has a version)
-    .bind(written_orders.iter().map(|(k, _)| k.1.clone()).collect::<Vec<_>>())
-    .bind(written_orders.iter().map(|(_, o)| o.status.as_str().to_owned()).collect::<Vec<_>>())
-    .bind(written_orders.iter().map(|(_, o)| o.paid_payment_id.clone()).collect::<Vec<_>>())
-    .bind(written_orders.iter().map(|(k, _)| snapshot.order_versions.get(*k).cloned()).collect::<Vec<_>>())
-    // rows decided on but not written
-    .bind(guards.iter().map(|g| g.0).collect::<Vec<_>>())
-    .bind(guards.iter().map(|g| g.1).collect::<Vec<_>>())
-    .bind(guards.iter().map(|g| g.2.cloned()).collect::<Vec<_>>())
-    // decisions, with the ordinal of their event
-    .bind(settles.iter().map(|s| s.1.kind.to_owned()).collect::<Vec<_>>())
-    .bind(settles.iter().map(|s| s.1.subject_id.clone()).collect::<Vec<_>>())
-    .bind(settles.iter().map(|s| s.1.discriminator.clone()).collect::<Vec<_>>())
-    .bind(settles.iter().map(|s| s.2.as_str().to_owned()).collect::<Vec<_>>())
-    .bind(settles.iter().map(|s| s.3.clone()).collect::<Vec<_>>())
-    .bind(settles.iter().map(|s| event_ordinal.get(&s.0).copied().unwrap_or_default())
-            .collect::<Vec<i32>>())
-    .fetch_one(&mut *connection)
-    .await?;
+    let query = bind_payments(query, &written_payments)
+        .bind(
+            written_payments
+                .iter()
+                .map(|(k, _)| version_of_payment(k))
+                .collect::<Vec<_>>(),
+        )
+        // orders (each was read, so each has a version)
+        .bind(
+            written_orders
+                .iter()
+                .map(|(k, _)| k.1.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            written_orders
+                .iter()
+                .map(|(_, o)| o.status.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            written_orders
+                .iter()
+                .map(|(_, o)| o.paid_payment_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            written_orders
+                .iter()
+                .map(|(k, _)| snapshot.order_versions.get(*k).cloned())
+                .collect::<Vec<_>>(),
+        )
+        // rows decided on but not written
+        .bind(guards.iter().map(|g| g.0).collect::<Vec<_>>())
+        .bind(guards.iter().map(|g| g.1).collect::<Vec<_>>())
+        .bind(guards.iter().map(|g| g.2.cloned()).collect::<Vec<_>>())
+        // decisions, with the ordinal of their event
+        .bind(
+            settles
+                .iter()
+                .map(|s| s.1.kind.to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            settles
+                .iter()
+                .map(|s| s.1.subject_id.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            settles
+                .iter()
+                .map(|s| s.1.discriminator.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            settles
+                .iter()
+                .map(|s| s.2.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(settles.iter().map(|s| s.3.clone()).collect::<Vec<_>>())
+        .bind(
+            settles
+                .iter()
+                .map(|s| event_ordinal.get(&s.0).copied().unwrap_or_default())
+                .collect::<Vec<i32>>(),
+        );
+    let (ids,): (Vec<i64>,) = query.fetch_one(&mut *connection).await?;
     Ok(ids)
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sqlx::SqliteConnection;
 
 use super::group_commit::Job;
-use super::group_decide::{Key, decide_group, final_rows};
+use super::group_decide::{Key, decide_group, final_rows, processed};
 use super::rows::{self, DecisionRow, OrderRow, PaymentRow};
 use super::{Processed, StoreError};
 use crate::domain::{IdempotencyKey, Order, Payment};
@@ -194,20 +194,7 @@ pub(crate) async fn run_batch(
         .await?;
     }
 
-    Ok(decided
-        .events
-        .into_iter()
-        .zip(ids)
-        .map(|(event, id)| {
-            let (status, description) = event.answer.unwrap_or((Status::Ok, String::new()));
-            Processed {
-                status,
-                description,
-                duplicate: event.duplicate,
-                event_id: id,
-            }
-        })
-        .collect())
+    Ok(processed(decided.events, ids))
 }
 
 /// The stored answers of the group's keys decided before (repeats).
