@@ -94,6 +94,37 @@ on_both_backends! {
         app.stop().await;
     }
 
+    async fn check_and_result_of_one_payment_arriving_together_both_apply(backend) {
+        // Concurrent deliveries land in the same groups: a check and the
+        // result of one payment (and a repeat of the result) decided together
+        // must see each other's changes.
+        let app = TestApp::spawn(backend).await;
+        for i in 0..20 {
+            app.order(&format!("T-{i}"), "100", "KZT").await;
+        }
+        let mut fields = Vec::new();
+        for i in 0..20 {
+            let (order, payment) = (format!("T-{i}"), format!("{}", 80_000 + i));
+            fields.push(("check", freedompay::check(&order, &payment, "100")));
+            fields.push(("result", freedompay::result(&order, &payment, "100")));
+            fields.push(("result", freedompay::result(&order, &payment, "100")));
+        }
+        let replies = futures_util::future::join_all(fields.iter().map(|(kind, f)| app.fp.send(kind, f))).await;
+        for ((kind, _), reply) in fields.iter().zip(&replies) {
+            reply.assert_answer(kind, Status::Ok);
+        }
+        for i in 0..20 {
+            let order = app.store.order(MERCHANT, &format!("T-{i}")).await.unwrap().unwrap();
+            assert_eq!(order.status, OrderStatus::Paid);
+            let payment = app.store.payment(MERCHANT, &format!("{}", 80_000 + i)).await.unwrap().unwrap();
+            assert_eq!(payment.status, PaymentStatus::Succeeded);
+        }
+        let results = app.store.count_events(Some(CallbackKind::Result)).await.unwrap();
+        assert_eq!((results.first, results.duplicate), (20, 20));
+        assert_eq!(app.store.count_events(Some(CallbackKind::Check)).await.unwrap().first, 20);
+        app.stop().await;
+    }
+
     async fn a_repeated_check_gets_the_first_answer(backend) {
         let app = TestApp::spawn(backend).await;
         app.order("O", "1000", "KZT").await;
