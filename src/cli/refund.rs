@@ -89,7 +89,7 @@ async fn refund(
     {
         return Ok(None);
     }
-    store
+    let id = store
         .schedule_task(&NewTask {
             merchant_id,
             kind: TaskKind::Refund,
@@ -102,16 +102,14 @@ async fn refund(
             confirm_total: None,
             due_in_secs: 0,
         })
-        .await?;
-    let reconciler = Reconciler::new(settings, store.clone())?;
-    let task = store
-        .tasks_for(merchant_id, TaskKind::Refund, &args.payment_id)
         .await?
-        .into_iter()
-        .find(|t| t.task_key == request_id)
         .ok_or("the refund task was not stored")?;
-    reconciler.run_task(task.id).await?;
-    let task = store.task(task.id).await?.unwrap_or(task);
+    let reconciler = Reconciler::new(settings, store.clone())?;
+    reconciler.run_task(id).await?;
+    let task = store
+        .task(id)
+        .await?
+        .ok_or("the refund task was not stored")?;
     let state = task.state;
     let message = match task.state {
         TaskState::Done => format!(

@@ -27,12 +27,12 @@ use std::time::Duration;
 use chrono::Utc;
 use tracing::{error, info, warn};
 
-use crate::api::{ApiClient, ApiError};
+use crate::api::ApiClient;
 use crate::config::{ConfigError, ReconcileSettings, Settings};
 use crate::domain::pan::masked_fields_json;
 use crate::domain::{Callback, CurrentState, Payment, Rules, state};
 use crate::protocol::Message;
-use crate::store::outbound::{Task, TaskKind, TaskState};
+use crate::store::outbound::{RefundStage, Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
 use crate::telemetry::metrics::RECONCILE_TASKS;
 
@@ -258,7 +258,6 @@ impl Reconciler {
     }
 
     fn attempt_limit(&self, task: &Task) -> u32 {
-        use crate::store::outbound::RefundStage;
         match (task.kind, task.stage) {
             (TaskKind::Refund, Some(RefundStage::New | RefundStage::Sending)) => {
                 self.settings.refund_max_attempts
@@ -304,9 +303,4 @@ impl Reconciler {
         });
         self.store.process(delivery, decide).await
     }
-}
-
-/// The text of an API failure for `last_error`.
-fn describe(error: &ApiError) -> String {
-    error.to_string()
 }

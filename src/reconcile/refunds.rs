@@ -10,7 +10,7 @@
 //! - `revoke` and `superapp` have no such key, so the signed status is asked
 //!   first, and only a payment that shows no refund is sent again.
 
-use super::{Reconciler, Step, describe, refund_fact, refunded_total};
+use super::{Reconciler, Step, refund_fact, refunded_total};
 use crate::api::{ApiClient, ApiError, RefundMethod, RefundRequest};
 use crate::protocol::Amount;
 use crate::store::StoreError;
@@ -62,18 +62,19 @@ impl Reconciler {
                 match self.confirmation(api, task).await {
                     Ok(Some(total)) => return self.confirmed(task, &payment.order_id, total).await,
                     Ok(None) => {}
-                    Err(e) => return Ok(Step::Again(describe(&e))),
+                    Err(e) => return Ok(Step::Again(e.to_string())),
                 }
             }
             RefundStage::Sending => {}
             RefundStage::Requested => {
-                return match self.confirmation(api, task).await {
-                    Ok(Some(total)) => self.confirmed(task, &payment.order_id, total).await,
-                    Ok(None) => Ok(Step::Again(
-                        "FreedomPay does not show the refund yet".into(),
-                    )),
-                    Err(e) => Ok(Step::Again(describe(&e))),
-                };
+                return self
+                    .confirm(
+                        api,
+                        task,
+                        &payment.order_id,
+                        "FreedomPay does not show the refund yet",
+                    )
+                    .await;
             }
         }
         self.send(api, method, task, &payment.order_id).await
@@ -118,13 +119,13 @@ impl Reconciler {
                 task.refund_id = accepted.refund_id;
                 task.outcome = Some("requested".into());
                 // Confirm at once: often the refund shows immediately.
-                match self.confirmation(api, task).await {
-                    Ok(Some(total)) => self.confirmed(task, order_id, total).await,
-                    Ok(None) => Ok(Step::Again(
-                        "requested; FreedomPay does not show the refund yet".into(),
-                    )),
-                    Err(e) => Ok(Step::Again(describe(&e))),
-                }
+                self.confirm(
+                    api,
+                    task,
+                    order_id,
+                    "requested; FreedomPay does not show the refund yet",
+                )
+                .await
             }
             // A signed refusal: FreedomPay did not refund.
             Err(ApiError::Api {
@@ -133,7 +134,7 @@ impl Reconciler {
                 "FreedomPay refused the refund: {code} {description}"
             ))),
             // No believable answer: whether it went through is unknown.
-            Err(e) => Ok(Step::Again(describe(&e))),
+            Err(e) => Ok(Step::Again(e.to_string())),
         }
     }
 
@@ -147,10 +148,27 @@ impl Reconciler {
         })
     }
 
+    /// Done when a signed status shows the refund (applied through the
+    /// callbacks' decisions); otherwise asked again later, with `pending` as
+    /// the reason.
+    async fn confirm(
+        &self,
+        api: &ApiClient,
+        task: &Task,
+        order_id: &str,
+        pending: &str,
+    ) -> Result<Step, StoreError> {
+        match self.confirmation(api, task).await {
+            Ok(Some(total)) => self.confirmed(task, order_id, total).await,
+            Ok(None) => Ok(Step::Again(pending.to_owned())),
+            Err(e) => Ok(Step::Again(e.to_string())),
+        }
+    }
+
     /// Applies the confirmed refund through the callbacks' decisions.
     async fn confirmed(
         &self,
-        task: &mut Task,
+        task: &Task,
         order_id: &str,
         total: Amount,
     ) -> Result<Step, StoreError> {

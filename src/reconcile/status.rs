@@ -1,7 +1,7 @@
 //! Status tasks: ask FreedomPay about a payment, an order or a payout whose
 //! callback never came, and apply a final answer.
 
-use super::{PaymentFacts, Reconciler, Step, describe, payment_facts, payout_fact};
+use super::{PaymentFacts, Reconciler, Step, payment_facts, payout_fact};
 use crate::api::{ApiClient, ApiError, PaymentStatusReport};
 use crate::domain::{OrderStatus, PaymentStatus};
 use crate::store::StoreError;
@@ -26,7 +26,7 @@ impl Reconciler {
         }
         let report = match api.payment_status(Some(&payment.payment_id), None).await {
             Ok(report) => report,
-            Err(e) => return Ok(Step::Again(describe(&e))),
+            Err(e) => return Ok(Step::Again(e.to_string())),
         };
         let fallback = (
             payment.payment_id.as_str(),
@@ -70,7 +70,7 @@ impl Reconciler {
                     "FreedomPay knows no payment: {code} {description}"
                 )));
             }
-            Err(e) => return Ok(Step::Again(describe(&e))),
+            Err(e) => return Ok(Step::Again(e.to_string())),
         };
         self.apply_report(&task.merchant_id, &task.subject_id, None, &report)
             .await
@@ -121,7 +121,7 @@ impl Reconciler {
         }
         let response = match api.payout_status(&task.subject_id).await {
             Ok(response) => response,
-            Err(e) => return Ok(Step::Again(describe(&e))),
+            Err(e) => return Ok(Step::Again(e.to_string())),
         };
         match payout_fact(&task.merchant_id, &task.subject_id, &response) {
             Some(fact) => {

@@ -13,12 +13,11 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use std::collections::HashSet;
-
+use super::group_decide::groupable;
 use super::sqlite::SqliteTx;
 use super::sqlite_group;
 use super::{CallbackTx, Decide, Delivery, Processed, StoreError, process_steps};
-use crate::domain::{CallbackKind, IdempotencyKey};
+use crate::domain::IdempotencyKey;
 
 /// Callbacks folded into one transaction at most.
 const MAX_GROUP: usize = 128;
@@ -142,20 +141,9 @@ async fn run_without_savepoints(
     group: &[Job],
 ) -> Result<Vec<Processed>, StoreError> {
     let mut tx = SqliteTx::begin(pool).await?;
-    // Callbacks with an idempotency key, each key once and no payouts, are
-    // decided together in a few group-wide statements; the others (and
-    // repeats of a key within the group, which must see its first decision)
-    // one by one after them, in the same transaction.
-    let keyed: Vec<(usize, IdempotencyKey)> = {
-        let mut seen = HashSet::new();
-        group
-            .iter()
-            .enumerate()
-            .filter(|(_, job)| job.delivery.callback.kind != CallbackKind::Payout)
-            .filter_map(|(index, job)| Some((index, job.delivery.callback.idempotency_key()?)))
-            .filter(|(_, key)| seen.insert(key.clone()))
-            .collect()
-    };
+    // The groupable callbacks are decided together in a few group-wide
+    // statements; the others one by one after them, in the same transaction.
+    let keyed = groupable(group);
     let mut results: Vec<Option<Processed>> = group.iter().map(|_| None).collect();
     if keyed.len() > 1 {
         let pairs: Vec<(&Job, &IdempotencyKey)> =

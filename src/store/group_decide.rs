@@ -4,11 +4,11 @@
 //! callbacks about one order or payment in one group see each other's
 //! changes. Pure: the callers read the rows before and write the result after.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Processed;
 use super::group_commit::Job;
-use crate::domain::{CurrentState, IdempotencyKey, Order, Payment, Plan};
+use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Plan};
 use crate::protocol::Status;
 
 /// (merchant, id): the key of a payment or an order.
@@ -23,6 +23,21 @@ pub(crate) struct NewEvent {
 
 /// A decided callback: its index in the group, its key and its answer.
 pub(crate) type Settle<'a> = (usize, &'a IdempotencyKey, Status, String);
+
+/// The callbacks of a group that a group path decides together, by index and
+/// with their keys: those with an idempotency key, each key once (a repeat
+/// within the group must see its first decision, so it goes after), payouts
+/// excepted (group decisions cover payments and orders). The others take the
+/// per-callback steps.
+pub(crate) fn groupable(jobs: &[Job]) -> Vec<(usize, IdempotencyKey)> {
+    let mut seen = HashSet::new();
+    jobs.iter()
+        .enumerate()
+        .filter(|(_, job)| job.delivery.callback.kind != CallbackKind::Payout)
+        .filter_map(|(index, job)| Some((index, job.delivery.callback.idempotency_key()?)))
+        .filter(|(_, key)| seen.insert(key.clone()))
+        .collect()
+}
 
 /// What a group decided: its events in job order, the rows it changed, and
 /// the answers to store under the keys it claimed.

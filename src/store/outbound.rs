@@ -179,7 +179,7 @@ const POSTGRES: Dialect = Dialect {
     insert: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method, \
         request_id, amount, confirm_total, next_attempt_at) \
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::numeric, $9::text::numeric, \
-        now() + make_interval(secs => $10::bigint)) ON CONFLICT DO NOTHING",
+        now() + make_interval(secs => $10::bigint)) ON CONFLICT DO NOTHING RETURNING id",
     claim: concat!(
         "UPDATE outbound_tasks SET lease_until = now() + make_interval(secs => $1::bigint), \
          lease_owner = $2, updated_at = now() \
@@ -233,7 +233,8 @@ const SQLITE: Dialect = Dialect {
     insert: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method, \
         request_id, amount, confirm_total, next_attempt_at) \
         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
-        strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?10 || ' seconds')) ON CONFLICT DO NOTHING",
+        strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?10 || ' seconds')) ON CONFLICT DO NOTHING \
+        RETURNING id",
     claim: concat!(
         "UPDATE outbound_tasks SET lease_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?1 || ' seconds'), \
          lease_owner = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
@@ -379,11 +380,11 @@ impl Store {
         })
     }
 
-    /// Creates `task` unless the same one exists; true when created.
-    pub async fn schedule_task(&self, task: &NewTask<'_>) -> Result<bool, StoreError> {
+    /// Creates `task` unless the same one exists; its id when created.
+    pub async fn schedule_task(&self, task: &NewTask<'_>) -> Result<Option<i64>, StoreError> {
         let due = i64::try_from(task.due_in_secs).unwrap_or(i64::MAX);
-        on_backend!(self, |pool, sql| {
-            Ok(sqlx::query(sql.insert)
+        let created: Option<(i64,)> = on_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.insert)
                 .bind(task.merchant_id)
                 .bind(task.kind.as_str())
                 .bind(task.subject_id)
@@ -394,11 +395,10 @@ impl Store {
                 .bind(task.amount.map(|a| a.canonical()))
                 .bind(task.confirm_total.map(|a| a.canonical()))
                 .bind(due)
-                .execute(pool)
+                .fetch_optional(pool)
                 .await?
-                .rows_affected()
-                == 1)
-        })
+        });
+        Ok(created.map(|(id,)| id))
     }
 
     /// Claims up to `limit` due tasks for `owner` for `lease_secs`.

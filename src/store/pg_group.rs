@@ -23,12 +23,14 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
 use super::group_commit::{Job, fail_all};
-use super::group_decide::{Decided, Key, NewEvent, Settle, decide_group, final_rows, processed};
+use super::group_decide::{
+    Decided, Key, NewEvent, Settle, decide_group, final_rows, groupable, processed,
+};
 use super::pg_columns::{bind_events, bind_payments, lock_names};
 use super::postgres::PgTx;
 use super::rows::{self, OrderRow, PaymentRow};
 use super::{CallbackTx, Processed, StoreError, pg_optimistic, process_steps};
-use crate::domain::{CallbackKind, IdempotencyKey, Order, Payment};
+use crate::domain::{IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
 use crate::telemetry::metrics::GROUP_CALLBACKS;
 
@@ -44,15 +46,14 @@ pub(crate) struct Pools {
 /// batched transaction under locks, then callbacks one by one.
 pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
     let pool = &pools.locked;
-    let mut batched = Vec::with_capacity(group.len());
+    let groupable = groupable(&group);
+    let mut batched = Vec::with_capacity(groupable.len());
     let mut single = Vec::new();
-    let mut seen = HashSet::new();
-    for job in group {
-        let key = job.delivery.callback.idempotency_key();
-        let batchable = job.delivery.callback.kind != CallbackKind::Payout;
-        match key {
-            Some(key) if batchable && seen.insert(key.clone()) => batched.push((job, key)),
-            _ => single.push(job),
+    let mut keys = groupable.into_iter().peekable();
+    for (index, job) in group.into_iter().enumerate() {
+        match keys.next_if(|(i, _)| *i == index) {
+            Some((_, key)) => batched.push((job, key)),
+            None => single.push(job),
         }
     }
     // First the optimistic path: two round trips, no locks held between
