@@ -274,7 +274,7 @@ impl ApiClient {
             currency: response.get("pg_currency").map(str::to_owned),
             captured: response.get("pg_captured").map(|v| v == "1"),
             refund_amount: amount("pg_refund_amount")?,
-            response: response.clone(),
+            response,
         })
     }
 
