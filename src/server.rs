@@ -2,9 +2,15 @@
 //! told to stop, then let in-flight requests finish (bounded) and close the pool.
 //!
 //! The accept loop is our own rather than `axum::serve`, for three bounds that
-//! a public endpoint needs: a deadline on reading request headers (slow-header
-//! clients), a cap on open connections, and each connection's peer address
-//! for the network policy.
+//! a public endpoint needs: a deadline on reading request headers, counted
+//! from accept and again from each response on a kept-alive connection (so
+//! silent and slow-header clients are cut off), a cap on open connections,
+//! and each connection's peer address for the network policy.
+//!
+//! Connections speak HTTP/1.1 only. FreedomPay sends its callbacks over
+//! HTTP/1.1, and an HTTP/2 server would bring its own idle and stream limits
+//! to keep bounded; an HTTP/2 (h2c) preface is refused and the connection
+//! closed.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,8 +18,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -99,9 +105,13 @@ async fn serve_connections<F>(
 ) where
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only (see the module docs). hyper's own HTTP/1 connection
+    // starts its header deadline when first polled, right after accept; the
+    // version-sniffing `auto` builder would first wait, without a deadline,
+    // for the bytes that tell HTTP/1 from HTTP/2, which let a silent
+    // connection hold its slot for ever.
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(server.header_read_timeout_secs.max(1)));
     let connections = Arc::new(Semaphore::new(server.max_connections.max(1)));
@@ -132,8 +142,7 @@ async fn serve_connections<F>(
                 app.clone().oneshot(request)
             },
         );
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 debug!(%peer, error = %e, "connection ended with an error");

@@ -6,6 +6,7 @@ mod support;
 
 mod api_client;
 mod fuzz_corpus;
+mod hardening_connections;
 mod hardening_crash;
 mod hardening_forgery;
 mod hardening_hostile;
