@@ -123,6 +123,10 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Failed signatures per source and minute before it gets 429 (0 = no limit).
     pub invalid_signature_per_minute: u32,
+    /// IPv6 sources share one failure budget per network of this prefix.
+    pub ipv6_budget_prefix: u8,
+    /// Sources the failure budget tracks at most; the least recently seen go first.
+    pub budget_max_sources: usize,
 }
 
 impl Default for ServerSettings {
@@ -137,6 +141,8 @@ impl Default for ServerSettings {
             allowed_sources: Vec::new(),
             trusted_proxies: Vec::new(),
             invalid_signature_per_minute: 60,
+            ipv6_budget_prefix: 64,
+            budget_max_sources: 100_000,
         }
     }
 }

@@ -8,11 +8,12 @@ use axum::body::{Body, Bytes};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use chrono::Utc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
+use super::network::Charge;
 use super::{AppState, reply};
 use crate::auth::Authenticated;
 use crate::domain::pan::masked_fields_json;
@@ -44,8 +45,14 @@ impl Verified<'_> {
     }
 }
 
-/// The steps every endpoint shares: body within the limit, decoding,
-/// authentication. On failure, the response to send (nothing is written).
+/// The steps every endpoint shares: source allowed, body within the limit,
+/// decoding, authentication. On failure, the response to send (nothing is
+/// written).
+///
+/// The budget of failed signatures is consulted only once a signature has
+/// failed: a request that verifies is processed whatever its source sent
+/// before, so forgeries from a shared address (a proxy, a NAT) cannot lock
+/// FreedomPay out.
 pub(super) async fn read_and_verify(
     state: &AppState,
     kind: CallbackKind,
@@ -64,15 +71,9 @@ pub(super) async fn read_and_verify(
             "Source not allowed",
         ));
     }
-    if state.network.is_throttled(client) {
-        return Err(reply::unsigned_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many invalid signatures from this source",
-        ));
-    }
-    let bytes = read_body(body, state.max_body_bytes).await?;
+    let bytes = read_body(body, &parts.headers, state.max_body_bytes).await?;
     let raw = RawRequest {
-        is_get: parts.method == Method::GET || parts.method == Method::HEAD,
+        is_get: parts.method == Method::GET,
         content_type: parts
             .headers
             .get(header::CONTENT_TYPE)
@@ -88,23 +89,63 @@ pub(super) async fn read_and_verify(
         .merchants
         .authenticate(kind, &message, state.script(kind), state.verify_options)
         .map_err(|e| {
-            state.network.record_failure(client);
             metrics::counter!(SIGNATURE_FAILURES, "endpoint" => kind.as_str(), "reason" => e.reason())
                 .increment(1);
-            warn!(
-                endpoint = kind.as_str(),
-                reason = e.reason(),
-                "callback not authenticated: {e}"
-            );
-            reply::unsigned_error(
-                StatusCode::FORBIDDEN,
-                "Invalid signature or unknown merchant",
-            )
+            match state.network.charge_failure(client) {
+                Charge::Within => {
+                    warn!(
+                        endpoint = kind.as_str(),
+                        reason = e.reason(),
+                        "callback not authenticated: {e}"
+                    );
+                    reply::unsigned_error(
+                        StatusCode::FORBIDDEN,
+                        "Invalid signature or unknown merchant",
+                    )
+                }
+                // Over budget: no log line per forgery (the metric counts them).
+                Charge::Throttled { retry_after_secs } => {
+                    debug!(endpoint = kind.as_str(), client = ?client, "failed signature from a source over its budget");
+                    reply::throttled(retry_after_secs)
+                }
+            }
         })?;
     Ok(Verified { message, auth })
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+/// The body, within `limit` bytes. Refused before a byte of it is read (so a
+/// client waiting on `Expect: 100-continue` gets no `100 Continue`): a
+/// `Content-Length` over the limit (413) and any `Content-Encoding` but
+/// `identity` (415; FreedomPay sends plain bodies, and decoding compressed
+/// ones would multiply what the limit bounds).
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, Response> {
+    let encoded = headers
+        .get_all(header::CONTENT_ENCODING)
+        .iter()
+        .any(|value| match value.to_str() {
+            Ok(codings) => codings
+                .split(',')
+                .map(str::trim)
+                .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")),
+            // Not even text: no coding this service knows.
+            Err(_) => true,
+        });
+    if encoded {
+        return Err(reply::unsigned_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Encoded request bodies (Content-Encoding) are not supported",
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(reply::unsigned_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large",
+        ));
+    }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());

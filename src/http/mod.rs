@@ -1,5 +1,6 @@
 //! The HTTP face of the receiver: the callback endpoints at their configured
-//! paths, health checks, body limits and timeouts.
+//! paths (GET and POST only; 405 with `Allow: GET, POST` to anything else),
+//! health checks, body limits and timeouts.
 
 mod callback;
 mod health;
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
 use axum::routing::{any, get};
 use tower_http::timeout::TimeoutLayer;
 
@@ -81,11 +83,7 @@ impl AppState {
                 .reconcile
                 .enabled
                 .then_some(settings.reconcile.after_secs),
-            network: network::NetworkPolicy::new(
-                settings.server.allowed_sources.clone(),
-                settings.server.trusted_proxies.clone(),
-                settings.server.invalid_signature_per_minute,
-            ),
+            network: network::NetworkPolicy::new(&settings.server),
             endpoints,
         })
     }
@@ -123,7 +121,12 @@ pub fn router(state: Arc<AppState>, request_timeout: Duration, with_metrics: boo
     }
     for endpoint in &state.endpoints {
         let kind = endpoint.kind;
-        let handler = move |s, r| async move {
+        let handler = move |s, r: Request| async move {
+            // GET and POST only: FreedomPay sends those, and any other method
+            // (HEAD included) changes nothing.
+            if r.method() != Method::GET && r.method() != Method::POST {
+                return reply::method_not_allowed();
+            }
             if kind.is_redirect() {
                 redirect::handle(s, kind, r).await
             } else {

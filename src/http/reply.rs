@@ -36,6 +36,31 @@ pub fn unsigned_error(status: StatusCode, description: &str) -> Response {
     answered(with_type(status, XML, xml), Status::Error)
 }
 
+/// 405 to a method the callback endpoints do not take.
+pub fn method_not_allowed() -> Response {
+    let mut response = unsigned_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed: use GET or POST",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    response
+}
+
+/// 429 to a failed signature from a source over its budget, with the seconds
+/// until it has budget again.
+pub fn throttled(retry_after_secs: u64) -> Response {
+    let mut response = unsigned_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many invalid signatures from this source",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
+}
+
 /// Tags the response with its answer, for the request log line and metrics.
 fn answered(mut response: Response, status: Status) -> Response {
     response.extensions_mut().insert(Answered(status));

@@ -6,12 +6,16 @@ mod support;
 
 mod api_client;
 mod fuzz_corpus;
+mod hardening_budget;
 mod hardening_connections;
 mod hardening_crash;
 mod hardening_forgery;
+mod hardening_forwarding;
 mod hardening_hostile;
+mod hardening_methods;
 mod hardening_network;
 mod hardening_outage;
+mod hardening_tolerance;
 mod operator_api_commands;
 mod operator_config;
 mod operator_observability;

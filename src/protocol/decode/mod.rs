@@ -47,7 +47,7 @@ pub enum DecodeError {
 /// protocol layer stays pure.
 #[derive(Clone, Copy, Debug)]
 pub struct RawRequest<'a> {
-    /// True for GET (and HEAD): the fields are in the query string.
+    /// True for GET: the fields are in the query string.
     pub is_get: bool,
     pub content_type: Option<&'a str>,
     pub query: Option<&'a str>,
@@ -58,10 +58,17 @@ pub struct RawRequest<'a> {
 ///
 /// For GET the query string is the message. For POST only the body is: a query
 /// string on a POST callback URL belongs to the merchant's URL, and FreedomPay
-/// does not sign it (vector V27).
+/// does not sign it (vector V27). A POST body whose first non-blank character
+/// (after a byte-order mark) is `<` is raw XML whatever its content type.
 pub fn decode_request(request: RawRequest<'_>) -> Result<Message, DecodeError> {
     if request.is_get {
         return unwrap_xml_field(parse_urlencoded(request.query.unwrap_or("").as_bytes())?);
+    }
+    // A body that starts with `<` is XML whatever its content type says:
+    // neither a form nor a multipart body can start so, and some senders
+    // label raw XML as a form.
+    if looks_like_xml(request.body) {
+        return parse_xml_bytes(request.body);
     }
     let media_type = request.content_type.map(|ct| {
         ct.split(';')
@@ -79,14 +86,10 @@ pub fn decode_request(request: RawRequest<'_>) -> Result<Message, DecodeError> {
             unwrap_xml_field(multipart::parse_multipart(content_type, request.body)?)
         }
         Some("application/xml" | "text/xml") => parse_xml_bytes(request.body),
-        // No usable content type: a body that looks like XML is XML, anything
-        // else is read as a urlencoded form (what most HTTP clients send).
+        // No usable content type: a body that is not XML is read as a
+        // urlencoded form (what most HTTP clients send).
         None | Some("") | Some("text/plain") | Some("application/octet-stream") => {
-            if looks_like_xml(request.body) {
-                parse_xml_bytes(request.body)
-            } else {
-                unwrap_xml_field(parse_urlencoded(request.body)?)
-            }
+            unwrap_xml_field(parse_urlencoded(request.body)?)
         }
         Some(other) => Err(DecodeError::UnsupportedContentType(other.to_owned())),
     }
