@@ -12,6 +12,7 @@ mod hardening_hostile;
 mod hardening_network;
 mod hardening_outage;
 mod operator_api_commands;
+mod operator_cli_package;
 mod operator_config;
 mod operator_observability;
 mod operator_simulate;
