@@ -21,10 +21,11 @@ const MIN_PAN_DIGITS: usize = 13;
 const MAX_PAN_DIGITS: usize = 19;
 
 /// Whether a field name carries a card number (`pg_card_pan`, `pg_card_hash`,
-/// or `pan` inside a group such as `pg_card[pan]`).
+/// `card_number`, or `pan` inside a group such as `pg_card[pan]`).
 pub fn is_card_field(name: &str) -> bool {
     name.contains("card_pan")
         || name.contains("card_hash")
+        || name.contains("card_number")
         || name.ends_with("_pan")
         || name == "pan"
 }

@@ -1,7 +1,7 @@
 //! Card numbers in free text (`domain::pan::mask_card_numbers`): examples, and
 //! the property that no Luhn-valid 13–19 digit run survives the mask.
 
-use freedompay_receiver::domain::pan::{mask_card_numbers, masked_fields_json};
+use freedompay_receiver::domain::pan::{is_card_field, mask_card_numbers, masked_fields_json};
 use freedompay_receiver::protocol::Message;
 use proptest::prelude::*;
 
@@ -155,4 +155,28 @@ fn examples() {
     ] {
         assert_eq!(mask_card_numbers(text), expected, "{text}");
     }
+}
+
+#[test]
+fn card_fields_are_masked_by_name_even_when_not_luhn_valid() {
+    for name in [
+        "pg_card_pan",
+        "pg_card_hash",
+        "card_number",
+        "pg_card_number",
+        "pan",
+    ] {
+        assert!(is_card_field(name), "{name}");
+    }
+    // No 13 to 19 digits of this number in a row pass the Luhn check.
+    let message = Message::from_pairs([
+        ("card_number", "1234567890123400"),
+        ("pg_card[pan]", "1234 5678 9012 3400"),
+        ("pg_description", "1234567890123400"),
+    ])
+    .unwrap();
+    assert_eq!(
+        masked_fields_json(&message),
+        r#"[["card_number","123456XXXXXX3400"],["pg_card",[["pan","1234 56XX XXXX 3400"]]],["pg_description","1234567890123400"]]"#
+    );
 }
