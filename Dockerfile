@@ -2,9 +2,12 @@
 # a non-root user. SQLite is compiled in; PostgreSQL needs no client library.
 FROM rust:1-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY Cargo.toml Cargo.lock rustfmt.toml build.rs ./
 COPY src ./src
 COPY migrations ./migrations
+# No .git in the build context: pass the revision for --version with
+# `--build-arg FPR_GIT_REVISION=$(git rev-parse --short HEAD)`.
+ARG FPR_GIT_REVISION
 RUN cargo build --release --locked --bin freedompay-receiver
 
 FROM debian:bookworm-slim

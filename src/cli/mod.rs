@@ -5,6 +5,7 @@ mod check_config;
 mod order;
 mod payout;
 mod refund;
+mod secret;
 mod serve;
 mod sign;
 mod simulate;
@@ -23,9 +24,18 @@ pub const EXIT_BAD_CONFIG: u8 = 2;
 /// Exit code for a runtime failure, or a signature that does not verify.
 pub const EXIT_FAILURE: u8 = 1;
 
+/// The version `--version` prints: the package version and the git revision
+/// it was built from (`build.rs`; "unknown" without git).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("FPR_BUILD_REVISION"),
+    ")"
+);
+
 /// Merchant-side webhook receiver for the FreedomPay payment gateway.
 #[derive(Debug, Parser)]
-#[command(name = "freedompay-receiver", version, about)]
+#[command(name = "freedompay-receiver", version = VERSION, about)]
 pub struct Cli {
     /// Configuration file (TOML). Every key can also be set as FPR__SECTION__KEY.
     #[arg(long, global = true, env = "FPR_CONFIG")]

@@ -15,11 +15,13 @@ pub struct AddOrderArgs {
     /// The merchant; may be left out when exactly one is configured.
     #[arg(long)]
     pub merchant_id: Option<String>,
+    /// The merchant's order id (what FreedomPay sends as pg_order_id).
     #[arg(long)]
     pub order_id: String,
     /// Decimal amount, e.g. 7000 or 7000.50.
     #[arg(long)]
     pub amount: Amount,
+    /// ISO 4217 currency code of the amount.
     #[arg(long, default_value = "KZT")]
     pub currency: String,
     /// RFC 3339 time after which the order may no longer be paid.

@@ -19,6 +19,7 @@ use crate::store::Store;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("destination").required(true).args(["card", "card_token"])))]
 pub struct PayoutArgs {
+    /// The merchant; may be left out when exactly one is configured.
     #[arg(long)]
     pub merchant_id: Option<String>,
     /// The recipient's card number.
@@ -30,13 +31,16 @@ pub struct PayoutArgs {
     /// The user the card token belongs to.
     #[arg(long)]
     pub user_id: Option<String>,
+    /// Decimal amount to pay out, e.g. 5000 or 5000.50.
     #[arg(long)]
     pub amount: Amount,
     /// The payout's order id in the merchant's system (unique).
     #[arg(long)]
     pub order_id: String,
+    /// ISO 4217 currency code; left out: FreedomPay's default for the merchant.
     #[arg(long)]
     pub currency: Option<String>,
+    /// The payout's description, as the recipient's bank may show it.
     #[arg(long, default_value = "Payout")]
     pub description: String,
     /// Where FreedomPay sends the payout notify; default api.payout_post_link.

@@ -17,6 +17,7 @@ use crate::store::outbound::{NewTask, RefundStage, TaskKind, TaskState};
 
 #[derive(Debug, Args)]
 pub struct RefundArgs {
+    /// The merchant; may be left out when exactly one is configured.
     #[arg(long)]
     pub merchant_id: Option<String>,
     /// FreedomPay's payment id.

@@ -2,12 +2,14 @@
 //! report what was sent, what came back, and whether the answer's signature
 //! verifies. `simulate scenario` runs check → result → duplicate → refund.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
+use super::secret::key_from_args;
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, runtime};
 use crate::config::Settings;
 use crate::domain::CallbackKind;
@@ -28,18 +30,34 @@ pub struct SimulateArgs {
     /// Sent as pg_merchant_id; also picks the merchant (and key) from --config.
     #[arg(long, global = true)]
     pub merchant_id: Option<String>,
-    /// The merchant's secret key (default: from --config).
-    #[arg(long, global = true)]
+    /// File holding the merchant's secret key (one trailing newline ignored);
+    /// takes precedence over --secret, FPR_SECRET and the configuration.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// The merchant's secret key (default: from --secret-file, else from
+    /// --config). On the command line it shows in `ps` and the shell history:
+    /// set FPR_SECRET or use --secret-file instead.
+    #[arg(
+        long,
+        global = true,
+        env = "FPR_SECRET",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub secret: Option<String>,
+    /// Sent as pg_order_id. Default: a fresh SIM-<digits> id.
     #[arg(long, global = true)]
     pub order_id: Option<String>,
+    /// Sent as pg_amount (and the other amount fields).
     #[arg(long, global = true, default_value = "100")]
     pub amount: Amount,
+    /// Sent as pg_currency.
     #[arg(long, global = true, default_value = "KZT")]
     pub currency: String,
-    /// Default: a fresh random id.
+    /// Sent as pg_payment_id. Default: a fresh random id.
     #[arg(long, global = true)]
     pub payment_id: Option<String>,
+    /// How the callback is sent: form, multipart, get, xml or pg-xml.
     #[arg(long, global = true, value_enum, default_value_t = Encoding::Form)]
     pub encoding: Encoding,
     /// Insert the order into the configured database first (local testing).
@@ -56,6 +74,7 @@ pub enum What {
     Check,
     /// A result notification (successful unless --failure).
     Result {
+        /// A failed payment (pg_result=0 with a failure code) instead.
         #[arg(long)]
         failure: bool,
         /// pg_can_reject: 1 (the first delivery) or 0 (retries).
@@ -74,6 +93,7 @@ pub enum What {
     },
     /// The payer's browser coming back to the success (or --failure) URL.
     Redirect {
+        /// Come back to the failure URL instead of the success URL.
         #[arg(long)]
         failure: bool,
     },
@@ -173,16 +193,18 @@ fn fields_for(what: &What, facts: &PaymentFacts<'_>) -> Fields {
     }
 }
 
-/// The key: --secret, else the merchant's key from the config.
+/// The key: --secret-file, else --secret or FPR_SECRET, else the merchant's
+/// key from the config.
 fn secret(
     settings: Option<&Settings>,
     args: &SimulateArgs,
     payout: bool,
 ) -> Result<String, String> {
-    if let Some(secret) = &args.secret {
-        return Ok(secret.clone());
+    if let Some(key) = key_from_args(args.secret_file.as_deref(), args.secret.as_deref())? {
+        return Ok(key);
     }
-    let settings = settings.ok_or("--secret: give the merchant's key, or --config")?;
+    let settings =
+        settings.ok_or("no key: give --secret-file PATH, set FPR_SECRET, or --config")?;
     let merchant = settings
         .merchant(args.merchant_id.as_deref())
         .map_err(|e| e.to_string())?;

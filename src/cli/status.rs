@@ -28,8 +28,10 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct BalanceArgs {
+    /// The merchant; may be left out when exactly one is configured.
     #[arg(long)]
     pub merchant_id: Option<String>,
+    /// The balance in this currency (ISO 4217 code).
     #[arg(long, default_value = "KZT")]
     pub currency: String,
 }

@@ -1,9 +1,11 @@
 //! `verify`: check the pg_sig of a message; exit 0 when valid, 1 when not.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
+use super::secret::{SECRET_ENV, read_key_file};
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, parse_pair};
 use crate::protocol::decode::parse_xml;
 use crate::protocol::{Message, VerifyOptions, verify};
@@ -11,10 +13,21 @@ use crate::protocol::{Message, VerifyOptions, verify};
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Script name: the last path segment of the URL that was called.
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     pub script: String,
-    /// Candidate secret keys, tried in order (e.g. current, then previous).
-    #[arg(long = "secret", required = true)]
+    /// Files holding candidate secret keys (one trailing newline ignored), tried
+    /// in order (e.g. current, then previous), before any --secret.
+    #[arg(long = "secret-file", value_name = "PATH")]
+    pub secret_files: Vec<PathBuf>,
+    /// Candidate secret keys, tried in order after the --secret-file keys. On
+    /// the command line they show in `ps` and the shell history: set
+    /// FPR_SECRET (one key) or use --secret-file instead.
+    #[arg(
+        long = "secret",
+        env = "FPR_SECRET",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     pub secrets: Vec<String>,
     /// Accept only the canonical signature rule, not the tolerated variants.
     #[arg(long)]
@@ -39,7 +52,14 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let keys: Vec<&str> = args.secrets.iter().map(String::as_str).collect();
+    let keys = match candidate_keys(args) {
+        Ok(keys) => keys,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let options = VerifyOptions {
         allow_variants: !args.no_variants,
     };
@@ -58,4 +78,25 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
+}
+
+/// The keys of every --secret-file, then every --secret (or FPR_SECRET).
+fn candidate_keys(args: &VerifyArgs) -> Result<Vec<String>, String> {
+    let mut keys = args
+        .secret_files
+        .iter()
+        .map(|path| read_key_file(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    for key in &args.secrets {
+        if key.is_empty() {
+            return Err(format!("--secret ({SECRET_ENV}): the key is empty"));
+        }
+        keys.push(key.clone());
+    }
+    if keys.is_empty() {
+        return Err(format!(
+            "no key: give --secret-file PATH (repeatable) or set {SECRET_ENV}"
+        ));
+    }
+    Ok(keys)
 }

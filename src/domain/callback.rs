@@ -326,7 +326,9 @@ impl<'a> Fields<'a> {
             "1" => ResultOutcome::Succeeded,
             "0" => ResultOutcome::Failed {
                 code: self.optional("pg_failure_code")?.map(str::to_owned),
-                description: self.optional("pg_failure_description")?.map(str::to_owned),
+                description: self
+                    .optional("pg_failure_description")?
+                    .map(|text| super::pan::mask_card_numbers(text).into_owned()),
             },
             other if other.len() <= 8 && other.bytes().all(|b| b.is_ascii_digit()) => {
                 ResultOutcome::Other(other.to_owned())

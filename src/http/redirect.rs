@@ -1,6 +1,7 @@
 //! The payer's browser coming back (success and failure URLs). Verified like a
 //! callback and logged as an event, but never a change of payment state: the
-//! result callback is the only proof of payment.
+//! result callback is the only proof of payment. The page shown to the payer
+//! names the order with any card number in it masked (`domain::pan`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use tracing::warn;
 
 use super::callback::read_and_verify;
 use super::{AppState, reply};
+use crate::domain::pan::mask_card_numbers;
 use crate::domain::{Callback, CallbackKind};
 use crate::store::outbound::{NewTask, TaskKind};
 
@@ -58,7 +60,7 @@ pub async fn handle(
             response
         }
         None => {
-            let order = callback.order_id.as_deref().unwrap_or("");
+            let order = mask_card_numbers(callback.order_id.as_deref().unwrap_or(""));
             let (title, text) = match kind {
                 CallbackKind::Success => (
                     "Thank you",

@@ -152,14 +152,20 @@ impl Message {
     /// The message as JSON: an array of `[name, value]` pairs in arrival order,
     /// where a nested value is itself such an array. Used for the `events` log.
     pub fn to_json(&self) -> serde_json::Value {
-        self.to_json_with(|_, value| value.to_owned())
+        self.to_json_with(str::to_owned, |_, value| value.to_owned())
     }
 
-    /// As [`Message::to_json`], each text value passed through `value(name, text)`
-    /// (e.g. to mask card numbers) on the way, without copying the message.
-    pub fn to_json_with(&self, value: impl Fn(&str, &str) -> String + Copy) -> serde_json::Value {
+    /// As [`Message::to_json`], each name passed through `name(name)` and each
+    /// text value through `value(name, text)` (e.g. to mask card numbers) on
+    /// the way, without copying the message.
+    pub fn to_json_with(
+        &self,
+        name: impl Fn(&str) -> String + Copy,
+        value: impl Fn(&str, &str) -> String + Copy,
+    ) -> serde_json::Value {
         fn walk(
             fields: &[Field],
+            name: impl Fn(&str) -> String + Copy,
             value: impl Fn(&str, &str) -> String + Copy,
         ) -> serde_json::Value {
             serde_json::Value::Array(
@@ -168,14 +174,14 @@ impl Message {
                     .map(|f| {
                         let json = match &f.value {
                             Value::Text(t) => serde_json::Value::String(value(&f.name, t)),
-                            Value::Nested(children) => walk(children, value),
+                            Value::Nested(children) => walk(children, name, value),
                         };
-                        serde_json::Value::Array(vec![f.name.clone().into(), json])
+                        serde_json::Value::Array(vec![name(&f.name).into(), json])
                     })
                     .collect(),
             )
         }
-        walk(&self.fields, value)
+        walk(&self.fields, name, value)
     }
 }
 

@@ -8,7 +8,30 @@
 //!
 //! Implementations disagree on a few edge cases (§1.2), so verification can
 //! fall back to two [`Variant`]s after the canonical rule fails. Every variant
-//! still needs the secret key, so the fallback cannot admit a forgery.
+//! still needs the secret key, so the fallback cannot forge a signature; what
+//! it must not do either is let unsigned fields ride along on a genuine one.
+//!
+//! # What a verified message may carry unsigned
+//!
+//! Only the top-level `pg_sig` itself. Two rules close the other ways in:
+//!
+//! - **`pg_sig` is refused below the top level** ([`SignatureError::Nested`]).
+//!   The flattening leaves `pg_sig` out at every depth, so a group holding only
+//!   `pg_sig` (`<pg_testing_mode><pg_sig>1</pg_sig></pg_testing_mode>`, or the
+//!   form name `pg_testing_mode[pg_sig]=1`) contributes nothing to the signing
+//!   string and could be added to any genuine message.
+//! - **[`Variant::DropEmpty`] matches only when every value it leaves out
+//!   belongs to a merchant field.** Empty values are unsigned under that
+//!   variant, so any message signed with no empty values also verifies with
+//!   extra empty fields added. A leaf counts as a protocol field when its own
+//!   name or the name of any group holding it starts with `pg_`
+//!   (`pg_user_phone=`, `pg_receipt_positions[0][name]=`, `order[pg_x]=`);
+//!   with such an empty leaf present, only the canonical and raw-sort rules,
+//!   which sign empty values as empty segments, can verify the message.
+//!   Merchant fields are the merchant's own echo and are never read by the
+//!   receiver, so the one integration known to drop empty values keeps
+//!   working for them. The variant is not tried at all when the message has no
+//!   empty value, since it would then sign exactly what the canonical rule signs.
 
 use std::fmt::Write as _;
 
@@ -29,7 +52,9 @@ pub enum Variant {
     /// Sorting on the raw field names at each level (many third-party
     /// integrations); differs for `x1`/`x10`, `item`/`item-2`, arrays of 10+.
     RawSort,
-    /// The canonical rule with empty values left out (one integration does this).
+    /// The canonical rule with empty values left out (one integration does
+    /// this). Accepted only when every empty value is a merchant field's (see
+    /// the module documentation).
     DropEmpty,
 }
 
@@ -62,6 +87,8 @@ pub enum SignatureError {
     Duplicate,
     #[error("pg_sig is not 32 hexadecimal characters")]
     Malformed,
+    #[error("pg_sig appears inside a nested field")]
+    Nested,
     #[error("pg_sig does not match")]
     Mismatch,
 }
@@ -73,6 +100,7 @@ impl SignatureError {
             SignatureError::Missing => "missing",
             SignatureError::Duplicate => "duplicate",
             SignatureError::Malformed => "malformed",
+            SignatureError::Nested => "nested_sig",
             SignatureError::Mismatch => "mismatch",
         }
     }
@@ -191,7 +219,8 @@ pub fn sign(script: &str, message: &Message, secret: &str) -> String {
 }
 
 /// Checks the message's `pg_sig` against every candidate key, canonical rule
-/// first, then (if allowed) the variants. Comparison is constant-time.
+/// first, then (if allowed) the variants that apply to it (see the module
+/// documentation). Comparison is constant-time.
 pub fn verify(
     script: &str,
     message: &Message,
@@ -205,6 +234,9 @@ pub fn verify(
         &Variant::ALL[..1]
     };
     for &variant in variants {
+        if variant == Variant::DropEmpty && !drop_empty_applies(message.fields()) {
+            continue;
+        }
         let values = ordered_values(message, variant);
         for (key_index, key) in keys.iter().enumerate() {
             let expected = digest(script, &values, key);
@@ -216,8 +248,49 @@ pub fn verify(
     Err(SignatureError::Mismatch)
 }
 
+/// Whether [`Variant::DropEmpty`] may verify `fields`: at least one value is
+/// empty (otherwise it equals the canonical rule), and no empty value is a
+/// protocol field's.
+fn drop_empty_applies(fields: &[Field]) -> bool {
+    #[derive(Default)]
+    struct Empties {
+        any: bool,
+        protocol: bool,
+    }
+    fn walk(fields: &[Field], in_protocol_group: bool, found: &mut Empties) {
+        for field in fields.iter().filter(|f| f.name != SIG_FIELD) {
+            let protocol = in_protocol_group || field.name.starts_with("pg_");
+            match &field.value {
+                Value::Text(text) if text.is_empty() => {
+                    found.any = true;
+                    found.protocol |= protocol;
+                }
+                Value::Text(_) => {}
+                Value::Nested(children) => walk(children, protocol, found),
+            }
+        }
+    }
+    let mut found = Empties::default();
+    walk(fields, false, &mut found);
+    found.any && !found.protocol
+}
+
+/// Whether a field named `pg_sig` sits inside a nested group at any depth.
+fn has_nested_signature(fields: &[Field]) -> bool {
+    fields.iter().any(|field| match &field.value {
+        Value::Nested(children) => {
+            children.iter().any(|c| c.name == SIG_FIELD) || has_nested_signature(children)
+        }
+        Value::Text(_) => false,
+    })
+}
+
 /// The received `pg_sig` as 16 bytes. Hex digits of either case are accepted.
+/// A `pg_sig` below the top level is refused first: it is never signed.
 fn received_signature(message: &Message) -> Result<[u8; 16], SignatureError> {
+    if has_nested_signature(message.fields()) {
+        return Err(SignatureError::Nested);
+    }
     let mut sigs = message.texts(SIG_FIELD);
     let sig = sigs.next().ok_or(SignatureError::Missing)?;
     if sigs.next().is_some() {

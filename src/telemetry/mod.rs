@@ -1,7 +1,9 @@
 //! What the service tells its operators: logs with `tracing` (human-readable
 //! `pretty` or one JSON object per line, filtered by `log.level` or
-//! `RUST_LOG`), Prometheus [`metrics`], and one span per [`request`].
+//! `RUST_LOG`), Prometheus [`metrics`], and one span per [`request`]. Every
+//! log line passes through the card-number [`mask`].
 
+pub mod mask;
 pub mod metrics;
 pub mod request;
 
@@ -18,7 +20,7 @@ pub fn init(settings: &LogSettings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(mask::MaskCardNumbers(std::io::stderr));
     // A second initialisation (tests) keeps the first subscriber.
     let _ = if settings.format == "json" {
         builder.json().try_init()
