@@ -3,6 +3,7 @@
 //! `RUST_LOG`), Prometheus [`metrics`], and one span per [`request`].
 
 pub mod metrics;
+pub mod process;
 pub mod request;
 
 use std::io::IsTerminal;
