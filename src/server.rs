@@ -24,12 +24,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-use crate::config::{ConfigError, ServerSettings, Settings};
+use crate::config::{ConfigError, MetricsPlace, ServerSettings, Settings};
 use crate::http::{AppState, metrics_router, router};
 use crate::reconcile::Reconciler;
 use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::RECONCILER_RUNNING;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -42,8 +43,35 @@ pub enum RunError {
 }
 
 /// Serves on `listener` until `shutdown` completes. Tests pass a listener
-/// bound to port 0; `serve` passes the configured address.
+/// bound to port 0; `serve` passes the configured address. `/metrics` goes
+/// where `metrics.listen` says (bound here when it is an address).
 pub async fn run<F>(settings: Settings, listener: TcpListener, shutdown: F) -> Result<(), RunError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let metrics = bind_metrics(&settings).await?;
+    run_with(settings, listener, metrics, shutdown).await
+}
+
+/// Binds the metrics listener when `metrics.listen` is an address; the error
+/// names the key.
+pub async fn bind_metrics(settings: &Settings) -> Result<Option<TcpListener>, ConfigError> {
+    match settings.metrics.place()? {
+        MetricsPlace::Address(address) => TcpListener::bind(address).await.map(Some).map_err(|e| {
+            ConfigError::new("metrics.listen", format!("cannot listen on {address}: {e}"))
+        }),
+        MetricsPlace::Server | MetricsPlace::Off => Ok(None),
+    }
+}
+
+/// As [`run`], with the metrics listener already bound (`serve` binds both
+/// itself, to report each address).
+pub async fn run_with<F>(
+    settings: Settings,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: F,
+) -> Result<(), RunError>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -53,9 +81,8 @@ where
     }
     let state = Arc::new(AppState::new(&settings, store.clone())?);
     crate::telemetry::metrics::handle();
-    let separate_metrics = match &settings.metrics.listen {
-        Some(address) => {
-            let listener = TcpListener::bind(address).await?;
+    let separate_metrics = match metrics_listener {
+        Some(listener) => {
             info!(address = %listener.local_addr()?, "metrics listening");
             let metrics = metrics_router(state.clone());
             Some(tokio::spawn(
@@ -65,14 +92,11 @@ where
         None => None,
     };
     let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
-    let app = router(state, timeout, separate_metrics.is_none());
+    let with_metrics = settings.metrics.place()? == MetricsPlace::Server;
+    let app = router(state, timeout, with_metrics);
     let (stop_reconciler, stopping) = tokio::sync::watch::channel(false);
     let reconciler = if settings.reconcile.enabled {
-        let reconciler = Reconciler::new(&settings, store.clone())?;
-        let mut stopping = stopping;
-        Some(tokio::spawn(reconciler.run(async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        })))
+        start_reconciler(&settings, &store, stopping)
     } else {
         None
     };
@@ -95,6 +119,39 @@ where
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Starts the reconciler. When it cannot be set up (no CA certificates for
+/// HTTPS to FreedomPay, say), the error is logged, the gauge
+/// `freedompay_reconciler_running` stays 0, and the receiver goes on serving
+/// callbacks: they need no outbound call, and refusing them would lose
+/// payments.
+fn start_reconciler(
+    settings: &Settings,
+    store: &Store,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    match Reconciler::new(settings, store.clone()) {
+        Ok(reconciler) => {
+            metrics::gauge!(RECONCILER_RUNNING).set(1.0);
+            Some(tokio::spawn(async move {
+                reconciler
+                    .run(async move {
+                        let _ = stopping.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                metrics::gauge!(RECONCILER_RUNNING).set(0.0);
+            }))
+        }
+        Err(e) => {
+            metrics::gauge!(RECONCILER_RUNNING).set(0.0);
+            error!(
+                error = %e,
+                "reconciler disabled: callbacks are still served, but missed results are not queried and automatic refunds are not sent"
+            );
+            None
+        }
+    }
 }
 
 async fn serve_connections<F>(

@@ -35,6 +35,42 @@ pub enum ApiError {
     },
 }
 
+/// The HTTP client could not be set up: usually no CA certificates for TLS
+/// (install `ca-certificates`, or point `SSL_CERT_FILE` at a bundle).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the HTTP client: {reason}")]
+pub struct HttpClientError {
+    /// The error and its causes, on one line.
+    pub reason: String,
+}
+
+/// Builds `builder`, or says why not on one line (reqwest's own message is
+/// only "builder error"; the cause, such as "No CA certificates were loaded
+/// from the system", is in its source chain).
+pub fn build_http_client(
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client, HttpClientError> {
+    builder.build().map_err(|e| {
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        HttpClientError { reason }
+    })
+}
+
+/// Why a merchant's API client could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientSetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
+}
+
 /// The client of one merchant.
 #[derive(Debug)]
 pub struct ApiClient {
@@ -94,33 +130,30 @@ impl ApiClient {
         key: SecretString,
         timeout: Duration,
         pacing: Duration,
-    ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .unwrap_or_default();
-        ApiClient {
+    ) -> Result<Self, HttpClientError> {
+        let http = build_http_client(reqwest::Client::builder().timeout(timeout))?;
+        Ok(ApiClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
             merchant_id: merchant_id.to_owned(),
             key,
             pacing,
             last_call: Mutex::new(None),
-        }
+        })
     }
 
     /// The client of `merchant` with the `[api]` settings.
     pub fn from_settings(
         api: &ApiSettings,
         merchant: &MerchantSettings,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, ClientSetupError> {
         Ok(Self::new(
             &api.base_url,
             &merchant.id,
             merchant.payment_key()?,
             Duration::from_secs(api.timeout_secs.max(1)),
             Duration::from_millis(api.pacing_ms),
-        ))
+        )?)
     }
 
     pub fn merchant_id(&self) -> &str {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use crate::api::client::{HttpClientError, build_http_client};
 use crate::protocol::encode::to_urlencoded;
 use crate::protocol::{Amount, Status, VerifyOptions, parse_answer, verify};
 use crate::simulate::Simulator;
@@ -107,14 +108,23 @@ fn signed_bodies(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// Why a run could not be made or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Http(#[from] HttpClientError),
+}
+
 /// Fires the callbacks and measures; then checks correctness in `store`.
-pub async fn run(store: &Store, plan: &Plan) -> Result<Report, StoreError> {
+pub async fn run(store: &Store, plan: &Plan) -> Result<Report, BenchError> {
     let bodies = signed_bodies(plan);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(plan.concurrency)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap_or_default();
+    let client = build_http_client(
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(plan.concurrency)
+            .timeout(Duration::from_secs(60)),
+    )?;
     let url = Arc::new(plan.result_url.clone());
     let started = Instant::now();
     let outcomes: Vec<(Duration, Option<String>)> = futures_util::stream::iter(bodies)

@@ -2,6 +2,7 @@
 
 mod bench;
 mod check_config;
+mod healthcheck;
 mod order;
 mod payout;
 mod refund;
@@ -53,6 +54,9 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Exit 0 when /readyz of the configured server.listen answers 200, else 1
+    /// (a container health check that needs no shell or curl).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Insert an order, as the merchant's internal services do.
     AddOrder(order::AddOrderArgs),
     /// Play FreedomPay against a URL and check the signed answers.
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve::serve(cli.config.as_deref()),
         Command::Migrate => serve::migrate(cli.config.as_deref()),
         Command::CheckConfig(args) => check_config::run(cli.config.as_deref(), &args),
+        Command::Healthcheck(args) => healthcheck::run(cli.config.as_deref(), &args),
         Command::AddOrder(args) => with_settings(cli.config.as_deref(), |s| order::run(s, &args)),
         Command::Simulate(args) => match optional_settings(cli.config.as_deref()) {
             Ok(settings) => simulate::run(settings.as_ref(), &args),

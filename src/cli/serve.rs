@@ -1,12 +1,14 @@
 //! `serve` (the default command) and `migrate`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings, runtime};
-use crate::server::{run, shutdown_signal};
+use crate::config::MetricsPlace;
+use crate::server::{bind_metrics, run_with, shutdown_signal};
 use crate::store::Store;
 use crate::telemetry;
 
@@ -34,8 +36,32 @@ pub fn serve(config: Option<&Path>) -> ExitCode {
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
-        println!("freedompay-receiver listening on http://{address}");
-        match run(settings, listener, shutdown_signal()).await {
+        let metrics = match bind_metrics(&settings).await {
+            Ok(metrics) => metrics,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_BAD_CONFIG);
+            }
+        };
+        // Where it listens, for operators and scripts. Written without
+        // println!, which panics when the reader has gone (a closed pipe):
+        // the service must outlive whoever started it.
+        let metrics_line = match (&metrics, settings.metrics.place()) {
+            (Some(listener), _) => match listener.local_addr() {
+                Ok(metrics_address) => format!("metrics on http://{metrics_address}/metrics"),
+                Err(_) => format!("metrics on {}", settings.metrics.listen),
+            },
+            (None, Ok(MetricsPlace::Server)) => format!("metrics on http://{address}/metrics"),
+            (None, _) => "metrics off".to_owned(),
+        };
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(
+            stdout,
+            "freedompay-receiver listening on http://{address}\n{metrics_line}"
+        );
+        let _ = stdout.flush();
+        drop(stdout);
+        match run_with(settings, listener, metrics, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -145,7 +145,13 @@ pub fn run(settings: Option<&Settings>, args: &SimulateArgs) -> ExitCode {
             eprintln!("error: {message}");
             return ExitCode::from(EXIT_FAILURE);
         }
-        let simulator = Simulator::new();
+        let simulator = match Simulator::new() {
+            Ok(simulator) => simulator,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        };
         match args.what.kind() {
             Some(kind) => {
                 let url = endpoint_url(settings, args, kind);

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args};
 
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, Settings, runtime};
+use crate::api::client::ClientSetupError;
 use crate::api::{ApiClient, ApiError};
 use crate::protocol::Message;
 
@@ -43,10 +44,14 @@ pub(super) fn client(
 ) -> Result<ApiClient, ExitCode> {
     settings
         .merchant(merchant_id)
+        .map_err(ClientSetupError::from)
         .and_then(|merchant| ApiClient::from_settings(&settings.api, merchant))
         .map_err(|e| {
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_BAD_CONFIG)
+            match e {
+                ClientSetupError::Config(_) => ExitCode::from(EXIT_BAD_CONFIG),
+                ClientSetupError::Http(_) => ExitCode::from(EXIT_FAILURE),
+            }
         })
 }
 

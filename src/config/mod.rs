@@ -1,16 +1,21 @@
 //! Typed settings: defaults compiled in, then the TOML file, then environment
 //! variables `FPR__SECTION__KEY` (e.g. `FPR__DATABASE__URL`). Every key is
 //! documented in the README and in `config/example.toml`.
+//!
+//! Environment values are read by [`env`] as text: a list key takes
+//! comma-separated items, and numbers keep their spelling (`100.50` stays
+//! `100.50`) because serde converts the text to the field's type.
 
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+mod env;
 mod redact;
 pub mod validate;
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -342,23 +347,66 @@ impl Default for LogSettings {
     }
 }
 
-/// A parse error, attributed to the key the `config` crate names in it.
+/// A parse error, attributed to the key the `config` crate records in it.
 fn parse_error(error: config::ConfigError) -> ConfigError {
-    let text = error.to_string();
-    let key = text
-        .split_once("for key `")
-        .and_then(|(_, rest)| rest.split_once('`'))
-        .map_or("config", |(key, _)| key);
-    ConfigError::new(key, text.clone())
+    let key = match &error {
+        config::ConfigError::Type { key: Some(key), .. }
+        | config::ConfigError::At { key: Some(key), .. }
+        | config::ConfigError::NotFound(key) => key.clone(),
+        _ => "config".to_owned(),
+    };
+    ConfigError::new(key, error.to_string())
 }
 
 /// Where `GET /metrics` is served.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// A separate address for `/metrics` (e.g. an internal interface); unset:
-    /// served on `server.listen` with the callbacks.
-    pub listen: Option<String>,
+    /// An address of its own (the default, `127.0.0.1:9090`: loopback, off
+    /// the public port); `"server"`: on `server.listen` with the callbacks;
+    /// `"off"`: not served.
+    pub listen: String,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            listen: DEFAULT_METRICS_LISTEN.into(),
+        }
+    }
+}
+
+/// Where `/metrics` is served unless configured otherwise.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9090";
+
+/// Where `/metrics` is served, as [`MetricsSettings::listen`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsPlace {
+    /// On a listener of its own.
+    Address(std::net::SocketAddr),
+    /// On the callback listener.
+    Server,
+    /// Nowhere.
+    Off,
+}
+
+impl MetricsSettings {
+    /// The parsed `listen`; an error names the key.
+    pub fn place(&self) -> Result<MetricsPlace, ConfigError> {
+        match self.listen.trim() {
+            "server" => Ok(MetricsPlace::Server),
+            "off" => Ok(MetricsPlace::Off),
+            address => address.parse().map(MetricsPlace::Address).map_err(|_| {
+                ConfigError::new(
+                    "metrics.listen",
+                    format!(
+                        "{:?} is not an address like 127.0.0.1:9090, \"server\" or \"off\"",
+                        self.listen
+                    ),
+                )
+            }),
+        }
+    }
 }
 
 /// A configuration problem, phrased as one line naming the key.
@@ -398,36 +446,7 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
-        // FPR__SECTION__KEY for the sections; FPR__MERCHANTS__<i>__KEY for
-        // merchant i, which the `config` crate's environment source cannot
-        // express (it has no array indices), so those become path overrides.
-        let (merchant_vars, section_vars): (Vec<_>, Vec<_>) = std::env::vars()
-            .filter(|(name, _)| name.starts_with("FPR__"))
-            .partition(|(name, _)| name.starts_with("FPR__MERCHANTS__"));
-        builder = builder.add_source(
-            config::Environment::with_prefix("FPR")
-                .prefix_separator("__")
-                .separator("__")
-                .try_parsing(true)
-                .source(Some(section_vars.into_iter().collect())),
-        );
-        for (name, value) in merchant_vars {
-            let rest = &name["FPR__MERCHANTS__".len()..];
-            let Some((index, key)) = rest.split_once("__") else {
-                return Err(ConfigError::new(
-                    name.as_str(),
-                    "expected FPR__MERCHANTS__<index>__<KEY>",
-                ));
-            };
-            let index: usize = index.parse().map_err(|_| {
-                ConfigError::new(name.as_str(), "the merchant index must be a number")
-            })?;
-            let path = format!("merchants[{index}].{}", key.to_ascii_lowercase());
-            builder = builder
-                .set_override(path, value)
-                .map_err(|e| ConfigError::new(name.as_str(), e.to_string()))?;
-        }
-        Ok(builder)
+        env::apply(builder, std::env::vars_os())
     }
 
     /// Parses settings from TOML text alone (no environment layer).
@@ -499,9 +518,10 @@ impl MerchantSettings {
                 "secret_key",
                 "set secret_key or secret_key_file, not both",
             )),
-            (Some(key), None) if key.expose_secret().is_empty() => {
-                Err(ConfigError::new("secret_key", "must not be empty"))
-            }
+            (Some(key), None) if key.expose_secret().trim().is_empty() => Err(ConfigError::new(
+                "secret_key",
+                "must not be empty or only whitespace",
+            )),
             (Some(key), None) => Ok(key.clone()),
             (None, Some(path)) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -511,10 +531,10 @@ impl MerchantSettings {
                     )
                 })?;
                 let key = text.trim_end_matches(['\r', '\n']);
-                if key.is_empty() {
+                if key.trim().is_empty() {
                     return Err(ConfigError::new(
                         "secret_key_file",
-                        format!("{} is empty", path.display()),
+                        format!("{} is empty or only whitespace", path.display()),
                     ));
                 }
                 Ok(SecretString::from(key))
@@ -524,5 +544,14 @@ impl MerchantSettings {
                 "missing (or set secret_key_file)",
             )),
         }
+    }
+
+    /// The optional keys, by name: each is refused when empty, and no two
+    /// merchants may share any key.
+    pub fn optional_keys(&self) -> [(&'static str, Option<&SecretString>); 2] {
+        [
+            ("payout_secret_key", self.payout_secret_key.as_ref()),
+            ("previous_secret_key", self.previous_secret_key.as_ref()),
+        ]
     }
 }

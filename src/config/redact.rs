@@ -4,10 +4,14 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serializer;
 
 pub(super) const REDACTED: &str = "[redacted]";
+/// Shown for a key that is set but empty (or only whitespace), which the
+/// checks refuse: "[redacted]" would hide the mistake.
+pub(super) const EMPTY: &str = "(empty)";
 
-/// A secret key: shown only as present or absent.
+/// A secret key: shown only as present, empty or absent.
 pub(super) fn secret<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
     match value {
+        Some(key) if key.expose_secret().trim().is_empty() => s.serialize_str(EMPTY),
         Some(_) => s.serialize_str(REDACTED),
         None => s.serialize_none(),
     }

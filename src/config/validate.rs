@@ -5,13 +5,26 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::{ConfigError, Settings};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{ConfigError, MetricsPlace, Settings};
 use crate::api::RefundMethod;
 use crate::domain::CallbackKind;
 use crate::protocol::{Amount, script_name};
 
 /// Paths the service itself serves; no callback endpoint may take them.
 const RESERVED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The key of the example configuration (`config/example.toml`): accepted
+/// only while the service listens on loopback, so that the quick start works
+/// and a deployment that forgot its own key does not start.
+pub const DEMO_KEY: &str = "demo-secret-key-change-me";
+
+/// Keys shorter than this are warned about: FreedomPay's keys are longer.
+pub const SHORT_KEY: usize = 16;
+
+/// Longest merchant id accepted.
+const MAX_MERCHANT_ID: usize = 64;
 
 pub fn problems(settings: &Settings) -> Vec<ConfigError> {
     let mut found = Vec::new();
@@ -47,13 +60,20 @@ fn server(settings: &Settings, found: &mut Vec<ConfigError>) {
             ),
         ));
     }
-    if let Some(listen) = &settings.metrics.listen
-        && listen.parse::<SocketAddr>().is_err()
-    {
-        found.push(ConfigError::new(
-            "metrics.listen",
-            format!("{listen:?} is not an address like 127.0.0.1:9090"),
-        ));
+    match (
+        settings.metrics.place(),
+        settings.server.listen.parse::<SocketAddr>(),
+    ) {
+        (Err(problem), _) => found.push(problem),
+        (Ok(MetricsPlace::Address(metrics)), Ok(server)) if same_socket(metrics, server) => {
+            found.push(ConfigError::new(
+                "metrics.listen",
+                format!(
+                    "{metrics} clashes with server.listen {server}; choose another port, or \"server\" to serve /metrics with the callbacks"
+                ),
+            ));
+        }
+        _ => {}
     }
     if settings.server.max_body_bytes == 0 {
         found.push(ConfigError::new(
@@ -61,6 +81,15 @@ fn server(settings: &Settings, found: &mut Vec<ConfigError>) {
             "must be more than 0",
         ));
     }
+}
+
+/// Whether two listeners would take the same port: the same address, or the
+/// same port with either on the unspecified address (0.0.0.0 or ::). Port 0
+/// (any free port) never clashes.
+fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 fn database(settings: &Settings, found: &mut Vec<ConfigError>) {
@@ -90,11 +119,27 @@ fn merchants(settings: &Settings, found: &mut Vec<ConfigError>) {
         ));
     }
     let mut seen = HashMap::new();
+    // Every key of every merchant, to refuse one key shared by two merchants:
+    // a callback without pg_merchant_id would be filed under the first.
+    let mut keys: Vec<(usize, &'static str, SecretString)> = Vec::new();
+    let loopback = settings
+        .server
+        .listen
+        .parse::<SocketAddr>()
+        .is_ok_and(|a| a.ip().is_loopback());
     for (i, merchant) in settings.merchants.iter().enumerate() {
         if merchant.id.trim().is_empty() {
             found.push(ConfigError::new(
                 format!("merchants[{i}].id"),
                 "must not be empty",
+            ));
+        } else if !valid_merchant_id(&merchant.id) {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].id"),
+                format!(
+                    "{:?} is not a merchant id: letters, digits, '.', '_' and '-' only, at most {MAX_MERCHANT_ID}",
+                    merchant.id
+                ),
             ));
         } else if let Some(first) = seen.insert(merchant.id.as_str(), i) {
             found.push(ConfigError::new(
@@ -102,11 +147,23 @@ fn merchants(settings: &Settings, found: &mut Vec<ConfigError>) {
                 format!("{:?} is already merchants[{first}]", merchant.id),
             ));
         }
-        if let Err(e) = merchant.payment_key() {
-            found.push(ConfigError::new(
+        match merchant.payment_key() {
+            Ok(key) => keys.push((i, "secret_key", key)),
+            Err(e) => found.push(ConfigError::new(
                 format!("merchants[{i}].{}", e.key),
                 e.message,
-            ));
+            )),
+        }
+        for (name, key) in merchant.optional_keys() {
+            let Some(key) = key else { continue };
+            if key.expose_secret().trim().is_empty() {
+                found.push(ConfigError::new(
+                    format!("merchants[{i}].{name}"),
+                    "must not be empty or only whitespace (leave it out instead)",
+                ));
+            } else {
+                keys.push((i, name, key.clone()));
+            }
         }
         if RefundMethod::parse(&merchant.refund_method).is_none() {
             found.push(ConfigError::new(
@@ -115,13 +172,57 @@ fn merchants(settings: &Settings, found: &mut Vec<ConfigError>) {
             ));
         }
     }
+    for (n, (i, name, key)) in keys.iter().enumerate() {
+        if !loopback && key.expose_secret() == DEMO_KEY {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].{name}"),
+                format!(
+                    "is the example's demo key, refused when server.listen ({}) is not loopback; set the merchant's own key (e.g. FPR__MERCHANTS__{i}__SECRET_KEY)",
+                    settings.server.listen
+                ),
+            ));
+        }
+        if let Some((first, first_name, _)) = keys[..n]
+            .iter()
+            .find(|(j, _, other)| j != i && other.expose_secret() == key.expose_secret())
+        {
+            found.push(ConfigError::new(
+                format!("merchants[{i}].{name}"),
+                format!(
+                    "is the same key as merchants[{first}].{first_name}; each merchant signs with its own keys"
+                ),
+            ));
+        }
+    }
+}
+
+/// Merchant ids are FreedomPay's `pg_merchant_id` (digits in practice):
+/// ASCII letters, digits, `.`, `_` and `-`, so that an id is never confused
+/// in logs, metrics labels or the database by spaces or control characters.
+fn valid_merchant_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_MERCHANT_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn endpoints(settings: &Settings, found: &mut Vec<ConfigError>) {
     let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut scripts: HashMap<&str, &str> = HashMap::new();
     for kind in CallbackKind::ALL {
         let key = format!("endpoints.{}", kind.as_str());
         let path = settings.endpoints.path(kind);
+        let overridden = settings.endpoints.script_names.get(kind);
+        if let Some(name) = overridden
+            && name.trim().is_empty()
+        {
+            found.push(ConfigError::new(
+                format!("endpoints.script_names.{}", kind.as_str()),
+                "must not be empty (leave it out to use the last segment of the path)",
+            ));
+            continue;
+        }
         if !path.starts_with('/') {
             found.push(ConfigError::new(key, format!("{path:?} must start with /")));
             continue;
@@ -136,15 +237,25 @@ fn endpoints(settings: &Settings, found: &mut Vec<ConfigError>) {
                 key,
                 format!("{path} is also endpoints.{other}"),
             ));
-        } else if script_name(path).is_empty()
-            && settings.endpoints.script_names.get(kind).is_none()
-        {
+        } else if script_name(path).is_empty() && overridden.is_none() {
             found.push(ConfigError::new(
                 key,
                 format!(
                     "{path} ends with /, so its script name would be empty; drop the trailing /"
                 ),
             ));
+        } else {
+            // The script name is signed: two endpoints sharing one would
+            // accept each other's callbacks (a check replayed as a result).
+            let script = overridden.unwrap_or_else(|| script_name(path));
+            if let Some(other) = scripts.insert(script, kind.as_str()) {
+                found.push(ConfigError::new(
+                    key,
+                    format!(
+                        "its script name {script:?} is also endpoints.{other}'s, so a callback signed for one would verify on the other"
+                    ),
+                ));
+            }
         }
     }
 }
@@ -230,6 +341,20 @@ fn reconcile(settings: &Settings, found: &mut Vec<ConfigError>) {
 pub fn warnings(settings: &Settings) -> Vec<String> {
     let mut found = Vec::new();
     for (i, merchant) in settings.merchants.iter().enumerate() {
+        let payment_key = merchant.payment_key().ok();
+        let keys = [("secret_key", payment_key.as_ref())]
+            .into_iter()
+            .chain(merchant.optional_keys());
+        for (name, key) in keys {
+            if let Some(key) = key
+                && !key.expose_secret().trim().is_empty()
+                && key.expose_secret().chars().count() < SHORT_KEY
+            {
+                found.push(format!(
+                    "merchants[{i}].{name}: shorter than {SHORT_KEY} characters; FreedomPay's keys are longer, check that it is complete"
+                ));
+            }
+        }
         if let Some(path) = &merchant.secret_key_file
             && readable_by_others(path)
         {

@@ -1,5 +1,7 @@
-//! `GET /metrics`: the Prometheus text exposition. The count of payments
-//! needing a refund is read from the database at scrape time.
+//! `GET /metrics`: the Prometheus text exposition. Readiness (a database
+//! query, as `/readyz`), figures that live in the database (payments needing
+//! a refund, reconciler tasks given up), the connection pool and the process
+//! are read at scrape time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,16 +11,35 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::telemetry::metrics::{NEEDING_REFUND, render};
+use crate::telemetry::metrics::{
+    DB_POOL_CONNECTIONS, DB_POOL_IDLE, NEEDING_REFUND, READY, RECONCILE_TASKS_FAILED, render,
+};
 
+/// Each database count gets this long; one that does not answer keeps its
+/// last value rather than delaying the scrape.
 const COUNT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    if let Ok(Ok(count)) =
-        tokio::time::timeout(COUNT_TIMEOUT, state.store.count_needing_refund()).await
-    {
+    let (ready, needing_refund, failed_tasks) = tokio::join!(
+        tokio::time::timeout(COUNT_TIMEOUT, state.store.ping()),
+        tokio::time::timeout(COUNT_TIMEOUT, state.store.count_needing_refund()),
+        tokio::time::timeout(COUNT_TIMEOUT, state.store.count_failed_tasks()),
+    );
+    metrics::gauge!(READY).set(if matches!(ready, Ok(Ok(()))) {
+        1.0
+    } else {
+        0.0
+    });
+    if let Ok(Ok(count)) = needing_refund {
         metrics::gauge!(NEEDING_REFUND).set(count as f64);
     }
+    if let Ok(Ok(count)) = failed_tasks {
+        metrics::gauge!(RECONCILE_TASKS_FAILED).set(count as f64);
+    }
+    let pool = state.store.pool_usage();
+    metrics::gauge!(DB_POOL_CONNECTIONS).set(f64::from(pool.size));
+    metrics::gauge!(DB_POOL_IDLE).set(pool.idle as f64);
+    crate::telemetry::process::record();
     (
         [(
             header::CONTENT_TYPE,

@@ -28,6 +28,7 @@ use chrono::Utc;
 use tracing::{error, info, warn};
 
 use crate::api::ApiClient;
+use crate::api::client::ClientSetupError;
 use crate::config::{ConfigError, ReconcileSettings, Settings};
 use crate::domain::pan::masked_fields_json;
 use crate::domain::{Callback, CurrentState, Payment, Rules, state};
@@ -78,7 +79,9 @@ pub struct Round {
 }
 
 impl Reconciler {
-    pub fn new(settings: &Settings, store: Store) -> Result<Reconciler, ConfigError> {
+    /// One API client per merchant. Fails on a configuration problem, or
+    /// when the HTTP client cannot be set up (no CA certificates).
+    pub fn new(settings: &Settings, store: Store) -> Result<Reconciler, ClientSetupError> {
         let mut merchants = HashMap::new();
         for merchant in &settings.merchants {
             let method = crate::api::RefundMethod::parse(&merchant.refund_method)

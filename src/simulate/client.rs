@@ -5,6 +5,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::Fields;
+use crate::api::client::{HttpClientError, build_http_client};
 use crate::protocol::answer::fresh_salt;
 use crate::protocol::encode::{to_multipart, to_urlencoded, to_xml};
 use crate::protocol::{Message, ParsedAnswer, Status, VerifyOptions, parse_answer, sign, verify};
@@ -113,20 +114,16 @@ pub struct Simulator {
     pub http: reqwest::Client,
 }
 
-impl Default for Simulator {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Simulator {
-    pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
-        Simulator { http }
+    /// A simulator that does not follow redirects (the redirect endpoints'
+    /// answers are checked as they are) and gives up on a request after 30 s.
+    pub fn new() -> Result<Self, HttpClientError> {
+        let http = build_http_client(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30)),
+        )?;
+        Ok(Simulator { http })
     }
 
     /// Adds a fresh salt (unless one is given) and the signature.

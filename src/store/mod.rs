@@ -307,6 +307,33 @@ impl Store {
         };
         Ok(count)
     }
+
+    /// Reconciler tasks given up (state `failed`): read at scrape time, so
+    /// the gauge survives restarts and falls when an operator settles them.
+    pub async fn count_failed_tasks(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT count(*) FROM outbound_tasks WHERE state = 'failed'";
+        let (count,): (i64,) = match self {
+            Store::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+            Store::Sqlite(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+        };
+        Ok(count)
+    }
+
+    /// The connection pool's open and idle connections.
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (size, idle) = match self {
+            Store::Postgres(s) => (s.pool().size(), s.pool().num_idle()),
+            Store::Sqlite(s) => (s.pool().size(), s.pool().num_idle()),
+        };
+        PoolUsage { size, idle }
+    }
+}
+
+/// Connections of the pool, open (in use or idle) and idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    pub size: u32,
+    pub idle: usize,
 }
 
 /// How many events there are, first deliveries and duplicates apart.

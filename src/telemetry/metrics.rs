@@ -31,6 +31,34 @@ pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 /// callbacks whose group failed).
 pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
+/// Reconciler tasks given up (state `failed`), counted in the database at
+/// scrape time: an alert source that survives restarts.
+pub const RECONCILE_TASKS_FAILED: &str = "freedompay_reconcile_tasks_failed";
+
+/// 1 while the reconciler runs, 0 when it is off or could not be set up (see
+/// the error log at start).
+pub const RECONCILER_RUNNING: &str = "freedompay_reconciler_running";
+
+/// 1 when the database answered a query at scrape time (what `/readyz`
+/// checks), else 0.
+pub const READY: &str = "freedompay_ready";
+
+/// Always 1, labelled with the `version` of the running binary.
+pub const BUILD_INFO: &str = "freedompay_build_info";
+
+/// Database pool connections open (in use or idle), read at scrape time.
+pub const DB_POOL_CONNECTIONS: &str = "freedompay_db_pool_connections";
+/// Database pool connections idle, read at scrape time.
+pub const DB_POOL_IDLE: &str = "freedompay_db_pool_idle_connections";
+
+/// Process figures read from `/proc` at scrape time (Linux), with the names
+/// Prometheus client libraries use.
+pub const PROCESS_CPU: &str = "process_cpu_seconds_total";
+pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
+pub const PROCESS_MAX_FDS: &str = "process_max_fds";
+pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
+
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -43,11 +71,13 @@ pub fn handle() -> &'static PrometheusHandle {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
             .expect("buckets are not empty");
-        builder.install_recorder().unwrap_or_else(|_| {
+        let handle = builder.install_recorder().unwrap_or_else(|_| {
             // Another recorder is already installed (only possible when the
             // library is embedded): render this one's view regardless.
             PrometheusBuilder::new().build_recorder().handle()
-        })
+        });
+        metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
     })
 }
 

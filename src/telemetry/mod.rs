@@ -5,6 +5,7 @@
 
 pub mod mask;
 pub mod metrics;
+pub mod process;
 pub mod request;
 
 use std::io::IsTerminal;

@@ -18,6 +18,7 @@ fn client(fake: &FakeFreedomPay, pacing: Duration) -> ApiClient {
         Duration::from_secs(5),
         pacing,
     )
+    .expect("an HTTP client")
 }
 
 #[tokio::test]
@@ -118,7 +119,8 @@ async fn http_and_api_errors_are_typed() {
         "wrong".into(),
         Duration::from_secs(5),
         Duration::ZERO,
-    );
+    )
+    .expect("an HTTP client");
     fake.set(Behaviour::Normal);
     // FreedomPay refuses the request; its answer is signed with the real key,
     // which the client does not have, so it is not believed either.
@@ -177,7 +179,8 @@ async fn a_call_that_outlives_its_timeout_is_a_network_error() {
         KEY.into(),
         Duration::from_millis(300),
         Duration::ZERO,
-    );
+    )
+    .expect("an HTTP client");
     let error = api.payment_status(Some("1"), None).await.unwrap_err();
     assert!(matches!(error, ApiError::Network { .. }), "{error}");
 }

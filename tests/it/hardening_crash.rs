@@ -119,7 +119,7 @@ async fn crash_and_recover(db: &TestDb) {
         store.insert_order(MERCHANT, &new).await.unwrap();
     }
 
-    let simulator = Simulator::new();
+    let simulator = Simulator::new().expect("an HTTP client");
     let mut server = ServerProcess::start_on(&db.url, KEY, "").await;
     let acknowledged = first_run(&simulator, &mut server, n, concurrency).await;
     assert!(

@@ -19,6 +19,7 @@ mod hardening_tolerance;
 mod operator_api_commands;
 mod operator_cli_package;
 mod operator_config;
+mod operator_deploy;
 mod operator_observability;
 mod operator_simulate;
 mod protocol_amount;

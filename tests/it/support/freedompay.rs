@@ -122,7 +122,7 @@ pub struct FreedomPay {
 
 impl FreedomPay {
     pub fn new(addr: SocketAddr) -> Self {
-        let simulator = Simulator::new();
+        let simulator = Simulator::new().expect("an HTTP client");
         FreedomPay {
             http: simulator.http.clone(),
             simulator,

@@ -76,6 +76,9 @@ shutdown_timeout_secs = 5
 url = "{database_url}"
 max_connections = 8
 
+[metrics]
+listen = "server"
+
 [[merchants]]
 id = "{MERCHANT}"
 secret_key = "{KEY}"

@@ -38,7 +38,7 @@ impl ServerProcess {
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{database_url}\"\n\
-                 [log]\nformat = \"json\"\n[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}"
+                 [metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}"
             ),
         )
         .unwrap();
