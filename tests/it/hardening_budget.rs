@@ -58,7 +58,7 @@ fn a_flood_from_one_ipv6_network_is_one_source() {
     let network = 0x2001_0db8_0001_0002_u128 << 64;
     let mut throttled = 0;
     for i in 0..u128::from(FORGED_SOURCES) {
-        let ip = IpAddr::V6(Ipv6Addr::from(network | i * 0x1_0000_0001));
+        let ip = IpAddr::V6(Ipv6Addr::from(network | (i * 0x1_0000_0001)));
         if matches!(p.charge_failure(Some(ip)), Charge::Throttled { .. }) {
             throttled += 1;
         }
