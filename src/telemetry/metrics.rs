@@ -31,6 +31,18 @@ pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 /// callbacks whose group failed).
 pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
+/// Repeated deliveries whose signed content differs from the first delivery
+/// of their key (recorded with `events.conflict`), by `endpoint`.
+pub const CONFLICTING_REPEATS: &str = "freedompay_conflicting_repeats_total";
+
+/// Events flagged for an operator (`events.flag`), by `endpoint` and `flag`
+/// (`unparseable`, `over_refund`, `payout_contradiction`, `bad_order_row`,
+/// `early_notice`).
+pub const FLAGGED_EVENTS: &str = "freedompay_flagged_events_total";
+
+/// Repeats of a redirect back, counted instead of recorded, by `endpoint`.
+pub const REDIRECT_REPEATS: &str = "freedompay_redirect_repeats_total";
+
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
