@@ -3,7 +3,10 @@
 //!
 //! 1. `freedompay_read_group` reads every row a merchant's group is about
 //!    (payments, orders, stored decisions), each with its version (`xmin`).
-//! 2. The group is decided in memory, exactly as on the locked path.
+//! 2. The group is decided in memory, exactly as on the locked path. A
+//!    group with a repeat, or a decision that flags, schedules or defers, is
+//!    not written here: it goes to the locked paths, and from there callback
+//!    by callback (`group_decide`).
 //! 3. `freedompay_write_group` writes everything (events with NOTIFY,
 //!    payments, order statuses, decisions) in one statement that commits on
 //!    its own. It first takes the same per-subject advisory locks as the

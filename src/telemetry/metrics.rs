@@ -27,8 +27,9 @@ pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 
 /// PostgreSQL callbacks by the path that decided them: `optimistic` (the
 /// normal case), `locked_group` (after a concurrent change, or when the
-/// optimistic path failed), `single` (payouts, repeats within a group, and
-/// callbacks whose group failed).
+/// optimistic path failed), `single` (checks, payouts, repeats, decisions
+/// that flag, schedule a status query or defer, and callbacks whose group
+/// failed).
 pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
 /// Repeated deliveries whose signed content differs from the first delivery
