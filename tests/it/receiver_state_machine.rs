@@ -200,15 +200,18 @@ on_both_backends! {
     async fn authenticated_callbacks_that_fail_parsing_are_recorded_and_flagged(backend) {
         let app = TestApp::spawn(backend).await;
         app.order("O", "7000", "KZT").await;
+        let mut repeated_field = freedompay::result("O", "1", "7000");
+        repeated_field.0.push(("pg_amount".into(), "1".into()));
         for bad in [
             freedompay::result("O", "1", "7000.001"),
             freedompay::result("O", "1", "7000").set("pg_can_reject", "2"),
+            repeated_field,
         ] {
             let reply = app.fp.send("result", &bad).await;
             assert_eq!(reply.status, 400);
         }
         let results = marks(&app, "result").await;
-        assert_eq!(results.len(), 2);
+        assert_eq!(results.len(), 3);
         for event in &results {
             assert!(event.flag.as_deref().unwrap().starts_with("unparseable: "), "{event:?}");
             assert_eq!(event.payment_id.as_deref(), Some("1"));
