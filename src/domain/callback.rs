@@ -2,7 +2,10 @@
 //! required fields present, amounts exact, flags read. Only this module reads
 //! protocol field names; everything later works on these types.
 
-use crate::protocol::{Amount, Message};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::protocol::{Amount, Field, Message, Value};
 
 use super::pan::mask_pan;
 use super::state::PayoutStatus;
@@ -88,6 +91,8 @@ pub struct ResultNotice {
     pub can_reject: bool,
     pub captured: Option<bool>,
     pub card_mask: Option<String>,
+    /// When FreedomPay says the payer paid (`pg_payment_date`), if readable.
+    pub payment_date: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +133,8 @@ pub enum Detail {
     Capture(CaptureNotice),
     Payout(PayoutNotice),
     Redirect,
+    /// Authenticated, but its fields could not be read: recorded, never decided.
+    Unparsed,
 }
 
 /// Where a callback's facts come from.
@@ -218,10 +225,32 @@ impl Callback {
         })
     }
 
-    /// The idempotency key; `None` for redirects, which decide nothing.
+    /// An authenticated delivery whose fields could not be parsed: only the
+    /// ids it names, for the event.
+    pub fn unparsed(kind: CallbackKind, merchant_id: &str, message: &Message) -> Self {
+        let id = |name| {
+            message
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Callback {
+            kind,
+            origin: Origin::Delivery,
+            merchant_id: merchant_id.to_owned(),
+            order_id: id("pg_order_id"),
+            payment_id: id("pg_payment_id"),
+            detail: Detail::Unparsed,
+        }
+    }
+
+    /// The idempotency key; `None` for what is decided afresh on every
+    /// delivery (checks: they change nothing durable, so a repeat is judged
+    /// against the state of now) and for what decides nothing (redirects,
+    /// unparsed deliveries).
     pub fn idempotency_key(&self) -> Option<IdempotencyKey> {
         let (subject, discriminator) = match &self.detail {
-            Detail::Check(n) => (n.payment_id.clone(), String::new()),
+            Detail::Check(_) | Detail::Redirect | Detail::Unparsed => return None,
             Detail::Result(n) => (
                 n.payment.payment_id.clone(),
                 result_code(&n.outcome).to_owned(),
@@ -234,7 +263,6 @@ impl Callback {
             ),
             Detail::Capture(n) => (n.payment_id.clone(), String::new()),
             Detail::Payout(n) => (n.order_id.clone(), n.status.as_str().to_owned()),
-            Detail::Redirect => return None,
         };
         // Reconciled facts share one kind; the endpoint they stand for keeps
         // a payment's result apart from its refund.
@@ -250,6 +278,21 @@ impl Callback {
         })
     }
 
+    /// The key under which a redirect back is recorded once: its payment (or
+    /// order) and outcome. `None` for everything else.
+    pub fn redirect_key(&self) -> Option<IdempotencyKey> {
+        if !self.kind.is_redirect() {
+            return None;
+        }
+        let subject = self.payment_id.clone().or_else(|| self.order_id.clone())?;
+        Some(IdempotencyKey {
+            merchant_id: self.merchant_id.clone(),
+            kind: self.event_kind(),
+            subject_id: subject,
+            discriminator: String::new(),
+        })
+    }
+
     /// The `events.kind` of this callback.
     pub fn event_kind(&self) -> &'static str {
         match self.origin {
@@ -257,6 +300,85 @@ impl Callback {
             Origin::Reconcile => "reconcile",
         }
     }
+}
+
+/// The content fingerprint of a delivery: SHA-256 (hex) of its signed
+/// fields without `pg_salt` and `pg_sig`, in name order (as the signature
+/// orders them), so that two deliveries of one key can be told apart by what
+/// they say and not by their salt.
+pub fn fingerprint(message: &Message) -> String {
+    fn feed(hasher: &mut Sha256, prefix: &str, fields: &[Field]) {
+        let mut sorted: Vec<_> = fields
+            .iter()
+            .filter(|f| !(prefix.is_empty() && matches!(f.name.as_str(), "pg_salt" | "pg_sig")))
+            .collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        for field in sorted {
+            let name = format!("{prefix}{}", field.name);
+            match &field.value {
+                Value::Text(text) => {
+                    hasher.update(name.as_bytes());
+                    hasher.update([0]);
+                    hasher.update(text.as_bytes());
+                    hasher.update([0]);
+                }
+                Value::Nested(children) => feed(hasher, &format!("{name}/"), children),
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    feed(&mut hasher, "", message.fields());
+    hex::encode(hasher.finalize())
+}
+
+/// The names of the fields whose values differ between two deliveries (as
+/// stored: `events.fields`, card numbers masked), salt and signature aside.
+/// Values are not returned: the log names the fields only.
+pub fn differing_fields(first: &serde_json::Value, now: &serde_json::Value) -> Vec<String> {
+    // `events.fields` is an array of `[name, value]` pairs.
+    let pairs = |value: &serde_json::Value| -> Vec<(String, String)> {
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|pair| {
+                let pair = pair.as_array()?;
+                Some((pair.first()?.as_str()?.to_owned(), pair.get(1)?.to_string()))
+            })
+            .collect()
+    };
+    let (a, b) = (pairs(first), pairs(now));
+    let values = |list: &[(String, String)], name: &str| -> Vec<String> {
+        list.iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let mut names: Vec<String> = a
+        .iter()
+        .chain(&b)
+        .map(|(n, _)| n.clone())
+        .filter(|n| n != "pg_salt" && n != "pg_sig")
+        .collect();
+    names.sort();
+    names.dedup();
+    names.retain(|name| values(&a, name) != values(&b, name));
+    names
+}
+
+/// `pg_payment_date` (`YYYY-MM-DD HH:MM:SS`), read as Almaty time (UTC+5):
+/// FreedomPay does not state the zone (protocol reference §2). A value in
+/// another shape is not an error (the field decides nothing else): the
+/// payment is then judged at its arrival.
+fn payment_date(text: &str) -> Option<DateTime<Utc>> {
+    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()?;
+    let almaty = FixedOffset::east_opt(5 * 3600)?;
+    Some(
+        local
+            .and_local_timezone(almaty)
+            .single()?
+            .with_timezone(&Utc),
+    )
 }
 
 fn result_code(outcome: &ResultOutcome) -> &str {
@@ -346,6 +468,7 @@ impl<'a> Fields<'a> {
             can_reject: self.flag("pg_can_reject")?.unwrap_or(false),
             captured: self.flag("pg_captured")?,
             card_mask: self.optional("pg_card_pan")?.map(mask_pan),
+            payment_date: self.optional("pg_payment_date")?.and_then(payment_date),
         })
     }
 

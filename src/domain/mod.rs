@@ -13,5 +13,6 @@ pub use callback::{
 };
 pub use rules::{RuleFailure, Rules};
 pub use state::{
-    CurrentState, Order, OrderStatus, Payment, PaymentStatus, Payout, PayoutStatus, Plan,
+    Confirm, ConfirmSubject, CurrentState, Order, OrderStatus, Payment, PaymentStatus, Payout,
+    PayoutStatus, Plan,
 };

@@ -61,11 +61,14 @@ impl Rules {
     }
 
     /// Checks every rule in a fixed order and returns the first that fails.
+    /// Expiry is judged at `paid_at` (when the payer paid, which may be well
+    /// before the callback arrives: FreedomPay retries for hours); `None`
+    /// leaves it unjudged (a check approved this payment before).
     pub fn check(
         &self,
         notice: &PaymentNotice,
         order: Option<&Order>,
-        now: DateTime<Utc>,
+        paid_at: Option<DateTime<Utc>>,
     ) -> Result<(), RuleFailure> {
         let fail = |rule, description: String| Err(RuleFailure { rule, description });
         let id = &notice.order_id;
@@ -122,7 +125,8 @@ impl Rules {
         }
         if self.reject_expired
             && let Some(expires_at) = order.expires_at
-            && expires_at <= now
+            && let Some(paid_at) = paid_at
+            && expires_at <= paid_at
         {
             return fail("reject_expired", format!("Order {id} has expired"));
         }

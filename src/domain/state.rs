@@ -1,6 +1,10 @@
 //! Orders, payments and payouts, and how callbacks move them. Transitions only
-//! move forward: a late failure never un-pays an order, and a final payout
-//! status is never overwritten by another.
+//! move forward: a late failure never un-pays an order, `captured` never goes
+//! back to false, and a final payout status is overwritten only by a signed
+//! status answer. What a callback alone cannot settle (a contradiction, a
+//! rejection FreedomPay should have reverted, refunds that cannot be told
+//! apart) asks for a status query ([`Confirm`]); what an operator must see is
+//! flagged on its event ([`Plan::flag`]).
 
 use chrono::{DateTime, Utc};
 use tracing::warn;
@@ -9,9 +13,10 @@ use crate::protocol::{Amount, Status};
 
 use super::Callback;
 use super::callback::{
-    CaptureNotice, Detail, PaymentNotice, PayoutNotice, RefundNotice, ResultNotice, ResultOutcome,
+    CaptureNotice, Detail, Origin, PaymentNotice, PayoutNotice, RefundNotice, ResultNotice,
+    ResultOutcome,
 };
-use super::rules::Rules;
+use super::rules::{RuleFailure, Rules};
 
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -135,6 +140,10 @@ pub struct CurrentState {
     pub order: Option<Order>,
     pub payment: Option<Payment>,
     pub payout: Option<Payout>,
+    /// The order row exists but cannot be read (written malformed by an
+    /// internal service): why. The callback is then answered by rule, as for
+    /// an order that refuses payment, and its event is flagged.
+    pub order_defect: Option<String>,
 }
 
 /// A new order status, written only when the order exists.
@@ -145,6 +154,27 @@ pub struct OrderUpdate {
     pub paid_payment_id: Option<String>,
 }
 
+/// A status query a decision asks for, so that FreedomPay's signed answer
+/// settles what the callbacks alone cannot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Confirm {
+    pub subject: ConfirmSubject,
+    /// Asked this many seconds from now.
+    pub due_in_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfirmSubject {
+    /// `get_status3` of this payment id (its result and refunded total).
+    Payment(String),
+    /// `payout_status2` of this payout order id.
+    Payout(String),
+}
+
+/// How long after a rejection its reversal is confirmed: FreedomPay reverts a
+/// rejected payment after our answer, not at once.
+const REJECTION_CONFIRM_SECS: u64 = 300;
+
 /// The decision for one callback: the answer and the rows to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Plan {
@@ -153,6 +183,14 @@ pub struct Plan {
     pub payment: Option<Payment>,
     pub order: Option<OrderUpdate>,
     pub payout: Option<Payout>,
+    /// Why an operator must look at this delivery (`events.flag`).
+    pub flag: Option<String>,
+    /// A status query to schedule with the decision.
+    pub confirm: Option<Confirm>,
+    /// Nothing can be decided yet (a refund or capture before its payment is
+    /// known): nothing is claimed or changed, the event is recorded, and the
+    /// answer is 503 so that FreedomPay delivers it again.
+    pub retry_later: bool,
 }
 
 impl Plan {
@@ -163,8 +201,53 @@ impl Plan {
             payment: None,
             order: None,
             payout: None,
+            flag: None,
+            confirm: None,
+            retry_later: false,
         }
     }
+
+    /// A notice about a payment that is not known yet.
+    fn early(kind: &str, payment_id: &str) -> Plan {
+        warn!(
+            payment_id,
+            "{kind} before its payment is known: answered 503 until the payment is recorded"
+        );
+        Plan {
+            retry_later: true,
+            flag: Some("early_notice".into()),
+            ..Plan::answer(
+                Status::Error,
+                format!("Payment {payment_id} is not known yet; please retry"),
+            )
+        }
+    }
+
+    /// True when the plan must be carried out callback by callback (it
+    /// schedules, flags or defers), never folded into a group.
+    pub fn needs_single_path(&self) -> bool {
+        self.flag.is_some() || self.confirm.is_some() || self.retry_later
+    }
+}
+
+/// The status query that a repeated delivery asks for: a refund without
+/// FreedomPay's refund id cannot be told apart from a second refund of the
+/// same amount, and a repeat whose content differs needs FreedomPay's word.
+pub fn repeat_confirmation(callback: &Callback, conflict: bool) -> Option<Confirm> {
+    if callback.origin != Origin::Delivery {
+        return None;
+    }
+    let subject = match &callback.detail {
+        Detail::Refund(n) if n.refund_id.is_none() || conflict => {
+            ConfirmSubject::Payment(n.payment_id.clone())
+        }
+        Detail::Payout(n) if conflict => ConfirmSubject::Payout(n.order_id.clone()),
+        _ => return None,
+    };
+    Some(Confirm {
+        subject,
+        due_in_secs: 0,
+    })
 }
 
 /// Decides a callback against the current state. Pure: the caller writes the plan.
@@ -174,14 +257,40 @@ pub fn decide(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Plan {
-    match &callback.detail {
+    let mut plan = match &callback.detail {
         Detail::Check(notice) => decide_check(notice, state, rules, now),
         Detail::Result(notice) => decide_result(notice, state, rules, now),
         Detail::Refund(notice) => decide_refund(notice, state),
         Detail::Capture(notice) => decide_capture(notice, state),
-        Detail::Payout(notice) => decide_payout(notice, state),
+        Detail::Payout(notice) => decide_payout(notice, state, callback.origin),
         Detail::Redirect => Plan::answer(Status::Ok, ""),
+        Detail::Unparsed => Plan::answer(Status::Error, "Malformed request"),
+    };
+    if let Some(defect) = &state.order_defect
+        && plan.flag.is_none()
+    {
+        plan.flag = Some(format!("bad_order_row: {defect}"));
     }
+    plan
+}
+
+/// The order rules, with an unreadable order row refusing like a rule.
+fn check_rules(
+    notice: &PaymentNotice,
+    state: &CurrentState,
+    rules: &Rules,
+    paid_at: Option<DateTime<Utc>>,
+) -> Result<(), RuleFailure> {
+    if state.order_defect.is_some() {
+        return Err(RuleFailure {
+            rule: "order_row",
+            description: format!(
+                "Order {} cannot be paid: its record is damaged",
+                notice.order_id
+            ),
+        });
+    }
+    rules.check(notice, state.order.as_ref(), paid_at)
 }
 
 fn new_payment(notice: &PaymentNotice, status: PaymentStatus) -> Payment {
@@ -207,7 +316,7 @@ fn decide_check(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Plan {
-    match rules.check(notice, state.order.as_ref(), now) {
+    match check_rules(notice, state, rules, Some(now)) {
         Ok(()) => Plan {
             // A payment seen at check is recorded as pending, so that a result
             // that never comes can be found and reconciled.
@@ -235,19 +344,56 @@ fn decide_result(
         payment.amount = notice.payment.amount;
         payment.currency = notice.payment.currency.clone();
         payment.testing_mode = notice.payment.testing_mode;
-        payment.captured = notice.captured.or(payment.captured);
+        // Forward only: once captured, a later `pg_captured=0` changes nothing.
+        if payment.captured != Some(true) {
+            payment.captured = notice.captured.or(payment.captured);
+        }
         payment.card_mask = notice.card_mask.clone().or(payment.card_mask);
         payment
     };
     let order_id = &notice.payment.order_id;
+    let payment_id = &notice.payment.payment_id;
+    // Expiry is judged when the payer paid, not when the (possibly retried)
+    // callback arrives; a payment a check approved is not judged again.
+    let approved_by_check = state
+        .payment
+        .as_ref()
+        .is_some_and(|p| p.status == PaymentStatus::Pending);
+    let paid_at =
+        (!approved_by_check).then(|| notice.payment_date.map_or(now, |date| date.min(now)));
     match &notice.outcome {
         ResultOutcome::Succeeded => {
-            if let Some(existing) = &state.payment
-                && existing.status.is_settled()
-            {
-                return Plan::answer(Status::Ok, "Payment already recorded");
+            match state.payment.as_ref().map(|p| p.status) {
+                Some(PaymentStatus::Rejected) if !notice.can_reject => {
+                    // We said "rejected", but FreedomPay now treats the
+                    // payment as completed (`pg_can_reject=0` on a later
+                    // delivery, or a status answer): the money is taken.
+                    warn!(
+                        order_id = %order_id,
+                        payment_id = %payment_id,
+                        "a rejected payment was completed by FreedomPay: recorded as succeeded, needs refund"
+                    );
+                    return Plan {
+                        payment: Some(Payment {
+                            status: PaymentStatus::Succeeded,
+                            needs_refund: true,
+                            ..base(PaymentStatus::Succeeded)
+                        }),
+                        ..Plan::answer(Status::Ok, "Payment accepted")
+                    };
+                }
+                Some(PaymentStatus::Rejected) => {
+                    return Plan::answer(
+                        Status::Rejected,
+                        format!("Payment {payment_id} was rejected"),
+                    );
+                }
+                Some(status) if status.is_settled() => {
+                    return Plan::answer(Status::Ok, "Payment already recorded");
+                }
+                _ => {}
             }
-            match rules.check(&notice.payment, state.order.as_ref(), now) {
+            match check_rules(&notice.payment, state, rules, paid_at) {
                 Ok(()) => Plan {
                     payment: Some(Payment {
                         status: PaymentStatus::Succeeded,
@@ -264,6 +410,12 @@ fn decide_result(
                     payment: Some(Payment {
                         status: PaymentStatus::Rejected,
                         ..base(PaymentStatus::Rejected)
+                    }),
+                    // A status query later confirms that FreedomPay really
+                    // reverted it (a lost answer may have let it complete).
+                    confirm: Some(Confirm {
+                        subject: ConfirmSubject::Payment(payment_id.clone()),
+                        due_in_secs: REJECTION_CONFIRM_SECS,
                     }),
                     ..Plan::answer(Status::Rejected, failure.description)
                 },
@@ -319,8 +471,7 @@ fn decide_result(
 
 fn decide_refund(notice: &RefundNotice, state: &CurrentState) -> Plan {
     let Some(payment) = &state.payment else {
-        warn!(payment_id = %notice.payment_id, "refund for an unknown payment recorded without a state change");
-        return Plan::answer(Status::Ok, "Refund recorded");
+        return Plan::early("refund", &notice.payment_id);
     };
     if payment.status == PaymentStatus::Refunded {
         return Plan::answer(
@@ -346,6 +497,16 @@ fn decide_refund(notice: &RefundNotice, state: &CurrentState) -> Plan {
             .unwrap_or(payment.amount)
     };
     let full = total >= payment.amount;
+    // More refunded than paid: kept as FreedomPay reports it, and flagged.
+    let flag = (total > payment.amount).then(|| {
+        warn!(
+            payment_id = %payment.payment_id,
+            refunded = %total,
+            paid = %payment.amount,
+            "refunded total exceeds the payment: flagged for an operator"
+        );
+        format!("over_refund: {total} refunded of {}", payment.amount)
+    });
     let order_status = if full {
         OrderStatus::Refunded
     } else {
@@ -374,14 +535,14 @@ fn decide_refund(notice: &RefundNotice, state: &CurrentState) -> Plan {
             status: order_status,
             paid_payment_id: order.paid_payment_id.clone(),
         }),
+        flag,
         ..Plan::answer(Status::Ok, "Refund recorded")
     }
 }
 
 fn decide_capture(notice: &CaptureNotice, state: &CurrentState) -> Plan {
     let Some(payment) = &state.payment else {
-        warn!(payment_id = %notice.payment_id, "capture for an unknown payment recorded without a state change");
-        return Plan::answer(Status::Ok, "Capture recorded");
+        return Plan::early("capture", &notice.payment_id);
     };
     Plan {
         payment: Some(Payment {
@@ -392,18 +553,39 @@ fn decide_capture(notice: &CaptureNotice, state: &CurrentState) -> Plan {
     }
 }
 
-fn decide_payout(notice: &PayoutNotice, state: &CurrentState) -> Plan {
+fn decide_payout(notice: &PayoutNotice, state: &CurrentState, origin: Origin) -> Plan {
     if let Some(existing) = &state.payout
         && existing.status.is_final()
         && existing.status != notice.status
     {
+        if origin == Origin::Delivery {
+            // Two final statuses contradict each other: keep the first until
+            // a signed `payout_status2` answer decides, and flag it.
+            warn!(
+                order_id = %notice.order_id,
+                stored = existing.status.as_str(),
+                received = notice.status.as_str(),
+                "payout notification contradicts a final status; kept the first, asking FreedomPay"
+            );
+            return Plan {
+                flag: Some(format!(
+                    "payout_contradiction: {} stored, {} received",
+                    existing.status.as_str(),
+                    notice.status.as_str()
+                )),
+                confirm: Some(Confirm {
+                    subject: ConfirmSubject::Payout(notice.order_id.clone()),
+                    due_in_secs: 0,
+                }),
+                ..Plan::answer(Status::Ok, "Payout notification recorded")
+            };
+        }
         warn!(
             order_id = %notice.order_id,
             stored = existing.status.as_str(),
-            received = notice.status.as_str(),
-            "payout notification contradicts a final status; kept the first"
+            decided = notice.status.as_str(),
+            "payout status settled by FreedomPay's signed status answer"
         );
-        return Plan::answer(Status::Ok, "Payout notification recorded");
     }
     let previous = state.payout.as_ref();
     Plan {

@@ -16,11 +16,12 @@ use tracing::{debug, info, warn};
 use super::network::Charge;
 use super::{AppState, reply};
 use crate::auth::Authenticated;
+use crate::domain::callback::fingerprint;
 use crate::domain::pan::masked_fields_json;
 use crate::domain::{Callback, CallbackKind, CurrentState, FieldError, state};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
-use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, SIGNATURE_FAILURES};
+use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, FLAGGED_EVENTS, SIGNATURE_FAILURES};
 
 /// A request that has been read, decoded and authenticated.
 pub(super) struct Verified<'a> {
@@ -41,6 +42,8 @@ impl Verified<'_> {
             fields_json: masked_fields_json(&self.message),
             signature_variant: self.auth.variant.as_str(),
             key_label: self.auth.key_label.as_str(),
+            fingerprint: Some(fingerprint(&self.message)),
+            flag: None,
         }
     }
 }
@@ -174,6 +177,19 @@ pub async fn handle(
         Ok(c) => c,
         Err(e) => {
             warn!(endpoint = kind.as_str(), merchant = %auth.merchant.id, error = %e, "callback rejected as malformed");
+            // Authenticated: FreedomPay (or someone with the key) sent it, so
+            // it goes into the log of every authenticated delivery, flagged.
+            let mut delivery = verified.delivery(Callback::unparsed(
+                kind,
+                &auth.merchant.id,
+                &verified.message,
+            ));
+            delivery.flag = Some(format!("unparseable: {e}"));
+            metrics::counter!(FLAGGED_EVENTS, "endpoint" => kind.as_str(), "flag" => "unparseable")
+                .increment(1);
+            if let Err(store_error) = app.store.record_event(&delivery).await {
+                warn!(endpoint = kind.as_str(), error = %store_error, "malformed callback not recorded");
+            }
             let answer = Answer::new(Status::Error, format!("Malformed request: {e}"));
             return reply::signed(StatusCode::BAD_REQUEST, &answer, script, auth);
         }
@@ -196,17 +212,32 @@ pub async fn handle(
             if processed.duplicate {
                 metrics::counter!(DUPLICATES, "endpoint" => kind.as_str()).increment(1);
             }
+            if let Some(flag) = &processed.flag {
+                // The label is the flag's kind, not its text (bounded labels).
+                let label = flag.split(':').next().unwrap_or_default().to_owned();
+                metrics::counter!(FLAGGED_EVENTS, "endpoint" => kind.as_str(), "flag" => label)
+                    .increment(1);
+            }
             // Merchant, order and payment are on the request span.
             info!(
                 endpoint = kind.as_str(),
                 answer = processed.status.as_str(),
                 duplicate = processed.duplicate,
+                conflict = processed.conflict,
+                flag = processed.flag.as_deref(),
                 event_id = processed.event_id,
                 variant = auth.variant.as_str(),
                 "callback recorded"
             );
             let answer = Answer::new(processed.status, processed.description);
-            reply::signed(StatusCode::OK, &answer, script, auth)
+            // Recorded, but nothing decided (a notice before its payment):
+            // FreedomPay delivers it again later.
+            let code = if processed.retry_later {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            reply::signed(code, &answer, script, auth)
         }
         Err(e) => {
             metrics::counter!(DATABASE_ERRORS, "endpoint" => kind.as_str()).increment(1);

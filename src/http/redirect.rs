@@ -14,7 +14,9 @@ use super::callback::read_and_verify;
 use super::{AppState, reply};
 use crate::domain::pan::mask_card_numbers;
 use crate::domain::{Callback, CallbackKind};
+use crate::store::RedirectRecord;
 use crate::store::outbound::{NewTask, TaskKind};
+use crate::telemetry::metrics::REDIRECT_REPEATS;
 
 pub async fn handle(
     State(app): State<Arc<AppState>>,
@@ -41,8 +43,13 @@ pub async fn handle(
     let delivery = verified.delivery(callback.clone());
     // The payer is not kept waiting on the log: if the database is down the
     // page is still shown.
-    if let Err(e) = app.store.record_event(&delivery).await {
-        warn!(endpoint = kind.as_str(), error = %e, "redirect not logged");
+    // Recorded once per payment and outcome; repeats are only counted.
+    match app.store.record_redirect(&delivery).await {
+        Ok(RedirectRecord::Repeat) => {
+            metrics::counter!(REDIRECT_REPEATS, "endpoint" => kind.as_str()).increment(1);
+        }
+        Ok(RedirectRecord::First(_)) => {}
+        Err(e) => warn!(endpoint = kind.as_str(), error = %e, "redirect not logged"),
     }
     if let (Some(after), Some(order_id)) = (app.reconcile_redirects_after, &callback.order_id) {
         schedule_status_query(&app, &callback.merchant_id, order_id, after).await;

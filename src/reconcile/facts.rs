@@ -81,6 +81,7 @@ pub fn payment_facts(
             can_reject: false,
             captured: report.captured,
             card_mask: None,
+            payment_date: None,
         }),
     )];
     if let Some(total) = refunded_total(report)

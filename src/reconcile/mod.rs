@@ -6,7 +6,10 @@
 //!    payments seen at check and payouts still in `process` for longer than
 //!    `reconcile.after_secs`, and refunds of payments flagged `needs_refund`
 //!    for merchants with `auto_refund`; redirects schedule an order status
-//!    query themselves;
+//!    query themselves, and callback decisions schedule confirmations (task
+//!    key `confirm`: a rejected payment, refunds that cannot be told apart, a
+//!    payout whose final statuses contradict each other), which ask whatever
+//!    the stored status;
 //! 2. claims up to `reconcile.batch` due tasks under a lease (several
 //!    instances on one database take different tasks);
 //! 3. works each: a signed status query whose verified answer is applied
@@ -298,6 +301,10 @@ impl Reconciler {
             fields_json: masked_fields_json(answer),
             signature_variant: "canonical",
             key_label: "current",
+            // A status answer is FreedomPay's word at the time of asking: it
+            // never conflicts with an earlier answer under the same key.
+            fingerprint: None,
+            flag: None,
         };
         let rules = self.rules.clone();
         let now = Utc::now();

@@ -5,7 +5,7 @@ use super::{PaymentFacts, Reconciler, Step, payment_facts, payout_fact};
 use crate::api::{ApiClient, ApiError, PaymentStatusReport};
 use crate::domain::{OrderStatus, PaymentStatus};
 use crate::store::StoreError;
-use crate::store::outbound::Task;
+use crate::store::outbound::{CONFIRM_KEY, Task};
 
 impl Reconciler {
     /// A payment seen at check, still without a result.
@@ -18,7 +18,9 @@ impl Reconciler {
             Ok(payment) => payment,
             Err(step) => return Ok(step),
         };
-        if payment.status != PaymentStatus::Pending {
+        // A confirmation asks whatever the stored status: it is asked because
+        // the callbacks alone cannot settle it.
+        if payment.status != PaymentStatus::Pending && task.task_key != CONFIRM_KEY {
             return Ok(Step::Done(format!(
                 "the result arrived meanwhile ({})",
                 payment.status.as_str()
@@ -113,6 +115,7 @@ impl Reconciler {
             .payout(&task.merchant_id, &task.subject_id)
             .await?
             && payout.status.is_final()
+            && task.task_key != CONFIRM_KEY
         {
             return Ok(Step::Done(format!(
                 "the payout notify arrived meanwhile ({})",

@@ -148,9 +148,12 @@ async fn run_without_savepoints(
     if keyed.len() > 1 {
         let pairs: Vec<(&Job, &IdempotencyKey)> =
             keyed.iter().map(|(i, k)| (&group[*i], k)).collect();
-        let batched = sqlite_group::run_batch(tx.connection(), &pairs).await?;
-        for ((index, _), processed) in keyed.iter().zip(batched) {
-            results[*index] = Some(processed);
+        // `None`: a repeat or a decision the group path does not take; all
+        // of the group then takes the per-callback steps below.
+        if let Some(batched) = sqlite_group::run_batch(tx.connection(), &pairs).await? {
+            for ((index, _), processed) in keyed.iter().zip(batched) {
+                results[*index] = Some(processed);
+            }
         }
     }
     for (index, job) in group.iter().enumerate() {

@@ -3,6 +3,13 @@
 //! view of the rows, which each decision updates for the next, so that two
 //! callbacks about one order or payment in one group see each other's
 //! changes. Pure: the callers read the rows before and write the result after.
+//!
+//! A group takes only fresh first deliveries with plain outcomes: when one
+//! callback of it repeats a stored key, or its plan flags, schedules or
+//! defers, the group is not decided here at all and every callback of it
+//! takes the per-callback steps (`process_steps`), which alone handle
+//! repeats, conflicts, flags and status queries. So there is one
+//! implementation of those, whatever the path.
 
 use std::collections::{HashMap, HashSet};
 
@@ -50,14 +57,15 @@ pub(crate) struct Decided<'a> {
 
 /// Decides every callback of the group in arrival order against the group's
 /// view of the rows (`payments`, `orders`), which each decision updates for
-/// the next. A callback whose key has an answer in `stored` is a repeat: its
-/// event is a duplicate with that answer, and it changes nothing.
+/// the next. `None` (and the views are then to be dropped) when a callback's
+/// key has an answer in `stored` (a repeat) or its plan needs the
+/// per-callback steps ([`Plan::needs_single_path`]).
 pub(crate) fn decide_group<'a>(
     jobs: &[(&'a Job, &'a IdempotencyKey)],
     stored: &HashMap<IdempotencyKey, (Status, String)>,
     payments: &mut HashMap<Key, Payment>,
     orders: &mut HashMap<Key, Order>,
-) -> Decided<'a> {
+) -> Option<Decided<'a>> {
     // Decide in arrival order against the group's view of the rows.
     let mut events = Vec::with_capacity(jobs.len());
     let mut touched_payments = Vec::new();
@@ -66,13 +74,8 @@ pub(crate) fn decide_group<'a>(
     for (index, (job, key)) in jobs.iter().copied().enumerate() {
         let callback = &job.delivery.callback;
         let merchant = &callback.merchant_id;
-        if let Some(answer) = stored.get(key) {
-            events.push(NewEvent {
-                job: index,
-                answer: Some(answer.clone()),
-                duplicate: true,
-            });
-            continue;
+        if stored.contains_key(key) {
+            return None;
         }
         let payment_key = callback
             .payment_id
@@ -89,8 +92,12 @@ pub(crate) fn decide_group<'a>(
             order,
             payment,
             payout: None,
+            order_defect: None,
         };
         let plan: Plan = (job.decide)(callback, &state);
+        if plan.needs_single_path() {
+            return None;
+        }
         if let Some(payment) = plan.payment {
             let k = (merchant.clone(), payment.payment_id.clone());
             touched_payments.push(k.clone());
@@ -111,12 +118,12 @@ pub(crate) fn decide_group<'a>(
             duplicate: false,
         });
     }
-    Decided {
+    Some(Decided {
         events,
         touched_payments,
         touched_orders,
         settles,
-    }
+    })
 }
 
 /// The group's final row for each key it touched, in key order.
@@ -140,10 +147,8 @@ pub(crate) fn processed(events: Vec<NewEvent>, ids: Vec<i64>) -> Vec<Processed> 
         .map(|(event, id)| {
             let (status, description) = event.answer.unwrap_or((Status::Ok, String::new()));
             Processed {
-                status,
-                description,
                 duplicate: event.duplicate,
-                event_id: id,
+                ..Processed::new(status, description, id)
             }
         })
         .collect()

@@ -3,10 +3,13 @@
 //! only module with SQL.
 //!
 //! Every callback is handled in one transaction ([`Store::process`]): claim
-//! the idempotency key, read the current state, decide, write the state
-//! changes, the event and the decision, commit. The answer leaves only after
-//! the commit. A repeated delivery finds the key already claimed and gets the
-//! stored answer, recorded as a duplicate event. Concurrent duplicates are
+//! the idempotency key (with the delivery's content fingerprint), read the
+//! current state, decide, write the state changes, the event and the
+//! decision, commit. The answer leaves only after the commit. A repeated
+//! delivery finds the key already claimed: with the same content it gets the
+//! stored answer, recorded as a duplicate event; with different content it is
+//! a conflict (see [`process_steps`]). Checks claim no key: each is decided
+//! against the state of its moment. Concurrent duplicates are
 //! serialised by the database (a unique key, plus on PostgreSQL a
 //! transaction-scoped advisory lock per payment), never by process memory, so
 //! several instances may share one database.
@@ -28,8 +31,11 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
+use crate::domain::callback::differing_fields;
+use crate::domain::state::repeat_confirmation;
 use crate::domain::{
-    Callback, CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan,
+    Callback, CallbackKind, Confirm, CurrentState, Detail, IdempotencyKey, Order, Payment, Payout,
+    Plan,
 };
 use crate::protocol::{Amount, Status};
 
@@ -79,6 +85,13 @@ pub struct Delivery {
     pub signature_variant: &'static str,
     /// Which key matched (`current`, `previous`, `payout`).
     pub key_label: &'static str,
+    /// SHA-256 of the signed content without salt and signature
+    /// ([`crate::domain::callback::fingerprint`]); `None` for reconciled
+    /// facts, which match any earlier content of their key.
+    pub fingerprint: Option<String>,
+    /// Why an operator must look at this delivery whatever is decided (e.g.
+    /// it could not be parsed): `events.flag`.
+    pub flag: Option<String>,
 }
 
 /// The decision of a callback, given the state read inside its transaction.
@@ -89,9 +102,38 @@ pub type Decide = Box<dyn Fn(&Callback, &CurrentState) -> Plan + Send + Sync>;
 pub struct Processed {
     pub status: Status,
     pub description: String,
-    /// True when this delivery repeated an earlier one and changed nothing.
+    /// True when this delivery repeated an earlier key.
     pub duplicate: bool,
+    /// True when it repeated a key with different signed content.
+    pub conflict: bool,
+    /// The flag recorded on its event, if any.
+    pub flag: Option<String>,
+    /// Nothing was decided yet: answer 503 so that FreedomPay delivers again.
+    pub retry_later: bool,
     pub event_id: i64,
+}
+
+impl Processed {
+    pub(crate) fn new(status: Status, description: String, event_id: i64) -> Processed {
+        Processed {
+            status,
+            description,
+            duplicate: false,
+            conflict: false,
+            flag: None,
+            retry_later: false,
+            event_id,
+        }
+    }
+}
+
+/// A redirect back, recorded once per payment (or order) and outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectRecord {
+    /// The first: its event.
+    First(i64),
+    /// A repeat: counted on the first's decision row, no event.
+    Repeat,
 }
 
 /// An order as internal services insert it.
@@ -183,11 +225,20 @@ impl Store {
         }
     }
 
-    /// Records a delivery that decides nothing (a redirect back).
+    /// Records a delivery that decides nothing (one that could not be parsed).
     pub async fn record_event(&self, delivery: &Delivery) -> Result<i64, StoreError> {
         match self {
             Store::Postgres(s) => record_in(s.begin().await?, delivery).await,
             Store::Sqlite(s) => record_in(s.begin().await?, delivery).await,
+        }
+    }
+
+    /// Records a redirect back once per payment (or order) and outcome; a
+    /// repeat only increments `callback_decisions.repeats`.
+    pub async fn record_redirect(&self, delivery: &Delivery) -> Result<RedirectRecord, StoreError> {
+        match self {
+            Store::Postgres(s) => redirect_in(s.begin().await?, delivery).await,
+            Store::Sqlite(s) => redirect_in(s.begin().await?, delivery).await,
         }
     }
 
@@ -298,6 +349,58 @@ impl Store {
         Ok(count)
     }
 
+    /// The events of `kind` (all when `None`) with their marks, oldest first
+    /// (operators, tests).
+    pub async fn event_marks(&self, kind: Option<&str>) -> Result<Vec<EventMarks>, StoreError> {
+        Ok(match self {
+            Store::Postgres(s) => sqlx::query_as(
+                "SELECT id, kind, payment_id, answer_status, duplicate, conflict, flag FROM events \
+                     WHERE $1::text IS NULL OR kind = $1 ORDER BY id",
+            )
+            .bind(kind)
+            .fetch_all(s.pool())
+            .await?,
+            Store::Sqlite(s) => sqlx::query_as(
+                "SELECT id, kind, payment_id, answer_status, duplicate, conflict, flag FROM events \
+                     WHERE ?1 IS NULL OR kind = ?1 ORDER BY id",
+            )
+            .bind(kind)
+            .fetch_all(s.pool())
+            .await?,
+        })
+    }
+
+    /// How often the redirect `key` was repeated after its first delivery.
+    pub async fn redirect_repeats(&self, key: &IdempotencyKey) -> Result<i64, StoreError> {
+        let (repeats,): (i64,) = match self {
+            Store::Postgres(s) => {
+                sqlx::query_as(
+                    "SELECT coalesce(sum(repeats), 0)::bigint FROM callback_decisions WHERE merchant_id = $1 \
+                     AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+                )
+                .bind(&key.merchant_id)
+                .bind(key.kind)
+                .bind(&key.subject_id)
+                .bind(&key.discriminator)
+                .fetch_one(s.pool())
+                .await?
+            }
+            Store::Sqlite(s) => {
+                sqlx::query_as(
+                    "SELECT coalesce(sum(repeats), 0) FROM callback_decisions WHERE merchant_id = ?1 \
+                     AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+                )
+                .bind(&key.merchant_id)
+                .bind(key.kind)
+                .bind(&key.subject_id)
+                .bind(&key.discriminator)
+                .fetch_one(s.pool())
+                .await?
+            }
+        };
+        Ok(repeats)
+    }
+
     /// Payments flagged `needs_refund` (the metric of the same name).
     pub async fn count_needing_refund(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM payments WHERE needs_refund";
@@ -336,6 +439,18 @@ pub struct PoolUsage {
     pub idle: usize,
 }
 
+/// One event's marks: what an operator filters on.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventMarks {
+    pub id: i64,
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub answer_status: Option<String>,
+    pub duplicate: bool,
+    pub conflict: bool,
+    pub flag: Option<String>,
+}
+
 /// How many events there are, first deliveries and duplicates apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventCounts {
@@ -363,14 +478,70 @@ impl<'a> Lookup<'a> {
     }
 }
 
+/// What claiming a key found.
+#[derive(Debug)]
+pub(crate) enum Claim {
+    /// The claim is ours: decide.
+    New,
+    /// Decided before.
+    Stored(StoredDecision),
+}
+
+/// A decision stored under a key, with what its first delivery said.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct StoredDecision {
+    pub answer_status: Option<String>,
+    pub answer_description: Option<String>,
+    pub fingerprint: Option<String>,
+    /// The first delivery's `events.fields`, as JSON text.
+    pub first_fields: Option<String>,
+}
+
+/// How an event is marked besides its answer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mark<'a> {
+    pub duplicate: bool,
+    pub conflict: bool,
+    pub flag: Option<&'a str>,
+}
+
 /// The steps of one callback transaction; each backend supplies the SQL.
 pub(crate) trait CallbackTx: Send + Sized {
-    /// Claims `key`. `None`: the claim is ours, decide. `Some`: it was decided
-    /// before, here is the stored answer.
+    /// Claims `key`, storing `fingerprint` with a new claim. On PostgreSQL
+    /// it first takes the subject's advisory lock ([`CallbackTx::lock`]).
     fn claim(
         &mut self,
         key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<Option<(Status, String)>, StoreError>> + Send;
+        fingerprint: Option<&str>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+
+    /// Gives back a claim made in this transaction (nothing was decided).
+    fn unclaim(
+        &mut self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Serialises every transaction about `subject` of `merchant_id` until
+    /// commit (PostgreSQL: the claim's advisory lock; SQLite: its one writer
+    /// does already).
+    fn lock(
+        &mut self,
+        merchant_id: &str,
+        subject: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Creates the status query `confirm` unless one is open already.
+    fn schedule(
+        &mut self,
+        merchant_id: &str,
+        confirm: &Confirm,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts a repeat of the redirect `key` on its decision row.
+    fn count_repeat(
+        &mut self,
+        key: &IdempotencyKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads (and on PostgreSQL locks) the rows the callback is about. An
     /// order not named by the callback is found through its payment.
@@ -391,7 +562,7 @@ pub(crate) trait CallbackTx: Send + Sized {
         &mut self,
         delivery: &Delivery,
         answer: Option<(Status, &str)>,
-        duplicate: bool,
+        mark: Mark<'_>,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
     /// Stores the answer under the claimed key.
@@ -407,50 +578,166 @@ pub(crate) trait CallbackTx: Send + Sized {
 }
 
 /// The steps of one callback inside an open transaction; the caller commits.
+///
+/// - A check claims nothing: under its payment's lock it is decided against
+///   the state of now, on every delivery, and recorded with the answer sent.
+/// - A new key: decided, recorded, its answer stored under the key.
+/// - A repeat with the same content (or a claim without a fingerprint): the
+///   stored answer, recorded as a duplicate.
+/// - A repeat with different content, a **conflict**: recorded with
+///   `conflict = true`, the differing fields named in a warning. A result is
+///   decided again against the current state (decisions only move forward,
+///   so nothing decided moves back, and a rejection FreedomPay completed
+///   anyway is taken as paid); every other kind gets the stored answer.
+/// - A repeated refund without a refund id, and any refund or payout
+///   conflict, schedules a status query whose signed answer settles it.
 pub(crate) async fn process_steps<T: CallbackTx>(
     tx: &mut T,
     delivery: &Delivery,
     decide: &Decide,
 ) -> Result<Processed, StoreError> {
     let callback = &delivery.callback;
+    if let Detail::Check(notice) = &callback.detail {
+        tx.lock(&callback.merchant_id, &notice.payment_id).await?;
+        return decide_and_record(tx, delivery, decide, None, Mark::default()).await;
+    }
     let Some(key) = callback.idempotency_key() else {
-        let event_id = tx.insert_event(delivery, None, false).await?;
+        let mark = Mark {
+            flag: delivery.flag.as_deref(),
+            ..Mark::default()
+        };
+        let event_id = tx.insert_event(delivery, None, mark).await?;
         return Ok(Processed {
-            status: Status::Ok,
-            description: String::new(),
-            duplicate: false,
-            event_id,
+            flag: delivery.flag.clone(),
+            ..Processed::new(Status::Ok, String::new(), event_id)
         });
     };
-    if let Some((status, description)) = tx.claim(&key).await? {
-        let event_id = tx
-            .insert_event(delivery, Some((status, &description)), true)
-            .await?;
-        return Ok(Processed {
-            status,
-            description,
-            duplicate: true,
-            event_id,
-        });
+    let stored = match tx.claim(&key, delivery.fingerprint.as_deref()).await? {
+        Claim::New => {
+            return decide_and_record(tx, delivery, decide, Some(&key), Mark::default()).await;
+        }
+        Claim::Stored(stored) => stored,
+    };
+    let conflict = matches!(
+        (&stored.fingerprint, &delivery.fingerprint),
+        (Some(first), Some(now)) if first != now
+    );
+    if conflict {
+        let parse = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
+        let fields = differing_fields(
+            &parse(stored.first_fields.as_deref().unwrap_or("null")),
+            &parse(&delivery.fields_json),
+        );
+        tracing::warn!(
+            endpoint = callback.event_kind(),
+            subject = %key.subject_id,
+            differing_fields = %fields.join(","),
+            "a repeated delivery says something else than the first one (conflict)"
+        );
+        metrics::counter!(
+            crate::telemetry::metrics::CONFLICTING_REPEATS,
+            "endpoint" => callback.event_kind()
+        )
+        .increment(1);
     }
+    let mark = Mark {
+        duplicate: true,
+        conflict,
+        flag: delivery.flag.as_deref(),
+    };
+    if conflict && matches!(callback.detail, Detail::Result(_)) {
+        return decide_and_record(tx, delivery, decide, None, mark).await;
+    }
+    let (status, description) =
+        rows::stored_answer((stored.answer_status, stored.answer_description))?;
+    let event_id = tx
+        .insert_event(delivery, Some((status, &description)), mark)
+        .await?;
+    if let Some(confirm) = repeat_confirmation(callback, conflict) {
+        tx.schedule(&callback.merchant_id, &confirm).await?;
+    }
+    Ok(Processed {
+        duplicate: true,
+        conflict,
+        ..Processed::new(status, description, event_id)
+    })
+}
+
+/// Reads the state, decides, writes the plan and the event, and stores the
+/// answer under `key` when there is one to store.
+async fn decide_and_record<T: CallbackTx>(
+    tx: &mut T,
+    delivery: &Delivery,
+    decide: &Decide,
+    key: Option<&IdempotencyKey>,
+    mark: Mark<'_>,
+) -> Result<Processed, StoreError> {
+    let callback = &delivery.callback;
     let state = tx.load(&callback.merchant_id, Lookup::of(callback)).await?;
     let plan = decide(callback, &state);
-    tx.apply(&callback.merchant_id, &plan).await?;
+    let flag = delivery.flag.clone().or_else(|| plan.flag.clone());
+    let mark = Mark {
+        flag: flag.as_deref(),
+        ..mark
+    };
+    if plan.retry_later {
+        // Nothing decided: the key stays free for the next delivery.
+        if let Some(key) = key {
+            tx.unclaim(key).await?;
+        }
+    } else {
+        tx.apply(&callback.merchant_id, &plan).await?;
+    }
     let event_id = tx
-        .insert_event(delivery, Some((plan.status, &plan.description)), false)
+        .insert_event(delivery, Some((plan.status, &plan.description)), mark)
         .await?;
-    tx.settle(&key, plan.status, &plan.description, event_id)
-        .await?;
+    if let Some(key) = key
+        && !plan.retry_later
+    {
+        tx.settle(key, plan.status, &plan.description, event_id)
+            .await?;
+    }
+    if let Some(confirm) = &plan.confirm {
+        tx.schedule(&callback.merchant_id, confirm).await?;
+    }
     Ok(Processed {
-        status: plan.status,
-        description: plan.description,
-        duplicate: false,
-        event_id,
+        duplicate: mark.duplicate,
+        conflict: mark.conflict,
+        flag,
+        retry_later: plan.retry_later,
+        ..Processed::new(plan.status, plan.description, event_id)
     })
 }
 
 async fn record_in<T: CallbackTx>(mut tx: T, delivery: &Delivery) -> Result<i64, StoreError> {
-    let event_id = tx.insert_event(delivery, None, false).await?;
+    let mark = Mark {
+        flag: delivery.flag.as_deref(),
+        ..Mark::default()
+    };
+    let event_id = tx.insert_event(delivery, None, mark).await?;
     tx.commit().await?;
     Ok(event_id)
+}
+
+async fn redirect_in<T: CallbackTx>(
+    mut tx: T,
+    delivery: &Delivery,
+) -> Result<RedirectRecord, StoreError> {
+    let record = match delivery.callback.redirect_key() {
+        Some(key) => match tx.claim(&key, delivery.fingerprint.as_deref()).await? {
+            Claim::New => {
+                let event_id = tx.insert_event(delivery, None, Mark::default()).await?;
+                tx.settle(&key, Status::Ok, "", event_id).await?;
+                RedirectRecord::First(event_id)
+            }
+            Claim::Stored(_) => {
+                tx.count_repeat(&key).await?;
+                RedirectRecord::Repeat
+            }
+        },
+        // Neither payment nor order named: nothing to count it under.
+        None => RedirectRecord::First(tx.insert_event(delivery, None, Mark::default()).await?),
+    };
+    tx.commit().await?;
+    Ok(record)
 }

@@ -11,7 +11,21 @@
 //! decimal text and read back as text, as everywhere in the store.
 
 use super::{Store, StoreError};
+use crate::domain::{Confirm, ConfirmSubject};
 use crate::protocol::Amount;
+
+/// The task key of a status query a decision asked for ([`Confirm`]): the
+/// query is made whatever the payment or payout's status, and its signed
+/// answer is applied.
+pub const CONFIRM_KEY: &str = "confirm";
+
+/// The task kind and subject of a status query a decision asked for.
+pub(crate) fn confirm_task(confirm: &Confirm) -> (TaskKind, &str) {
+    match &confirm.subject {
+        ConfirmSubject::Payment(id) => (TaskKind::PaymentStatus, id),
+        ConfirmSubject::Payout(id) => (TaskKind::PayoutStatus, id),
+    }
+}
 
 /// What a task does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

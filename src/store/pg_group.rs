@@ -12,7 +12,8 @@
 //!   one order in one group are decided one after the other;
 //! - answers only after the commit.
 //!
-//! Payouts, a callback whose idempotency key repeats within the group, and a
+//! Payouts, checks, a callback whose idempotency key repeats within the group
+//! or was claimed before, a decision that flags, schedules or defers, and a
 //! group of one take the per-callback path. If any statement of the group fails,
 //! the whole group is retried callback by callback, so that one bad row cannot
 //! fail the callbacks that happen to share its group.
@@ -97,7 +98,12 @@ pub(crate) async fn run_group(pools: &Pools, group: Vec<Job>) {
             }
         };
         match run_batch(tx, &batched).await {
-            Ok(results) => {
+            // Not for the group path (a repeat, or a decision that flags,
+            // schedules or defers): nothing was kept, all go one by one.
+            Ok(None) => {
+                single.splice(0..0, batched.into_iter().map(|(job, _)| job));
+            }
+            Ok(Some(results)) => {
                 count_path("locked_group", results.len());
                 for ((job, _), result) in batched.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(result));
@@ -154,10 +160,12 @@ async fn run_single(pool: &PgPool, job: &Job) -> Result<Processed, StoreError> {
     Ok(processed)
 }
 
+/// `None` when the group is not for the group path (`decide_group`): the
+/// transaction is rolled back, claims included.
 async fn run_batch(
     mut tx: Transaction<'static, Postgres>,
     jobs: &[(Job, IdempotencyKey)],
-) -> Result<Vec<Processed>, StoreError> {
+) -> Result<Option<Vec<Processed>>, StoreError> {
     let claimed = claim(&mut tx, jobs).await?;
     let stored = stored_answers(&mut tx, jobs, &claimed).await?;
 
@@ -172,17 +180,20 @@ async fn run_batch(
     let mut payments = load_payments(&mut tx, jobs, &claimed).await?;
     let mut orders = load_orders(&mut tx, jobs, &claimed, &payments).await?;
 
-    let Decided {
+    let Some(Decided {
         events,
         touched_payments,
         touched_orders,
         settles,
-    } = decide_group(
+    }) = decide_group(
         &jobs.iter().map(|(job, key)| (job, key)).collect::<Vec<_>>(),
         &stored,
         &mut payments,
         &mut orders,
-    );
+    )
+    else {
+        return Ok(None);
+    };
 
     let ids = event_ids(&mut tx, events.len()).await?;
     let event_of_job: HashMap<usize, i64> = events
@@ -203,7 +214,7 @@ async fn run_batch(
     .await?;
     tx.commit().await?;
 
-    Ok(processed(events, ids))
+    Ok(Some(processed(events, ids)))
 }
 
 fn key_columns(jobs: &[(Job, IdempotencyKey)]) -> [Vec<String>; 4] {
@@ -242,11 +253,16 @@ async fn claim(
 ) -> Result<HashSet<IdempotencyKey>, StoreError> {
     let subjects = lock_names(jobs.iter().map(|(_, k)| k));
     let [merchants, kinds, ids, discriminators] = key_columns(jobs);
+    let fingerprints: Vec<Option<String>> = jobs
+        .iter()
+        .map(|(job, _)| job.delivery.fingerprint.clone())
+        .collect();
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         "WITH locked AS MATERIALIZED (SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) \
            FROM (SELECT unnest($5::text[]) AS name ORDER BY 1) AS subjects) \
-         INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
-         SELECT u.m, u.k, u.s, u.d FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(m, k, s, d) \
+         INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, fingerprint) \
+         SELECT u.m, u.k, u.s, u.d, u.f FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
+           $6::text[]) AS u(m, k, s, d, f) \
          CROSS JOIN locked \
          ON CONFLICT DO NOTHING RETURNING merchant_id, kind, subject_id, discriminator",
     )
@@ -255,6 +271,7 @@ async fn claim(
     .bind(ids)
     .bind(discriminators)
     .bind(subjects)
+    .bind(fingerprints)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.iter().filter_map(|row| key_of(jobs, row)).collect())

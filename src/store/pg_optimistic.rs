@@ -3,7 +3,10 @@
 //!
 //! 1. `freedompay_read_group` reads every row a merchant's group is about
 //!    (payments, orders, stored decisions), each with its version (`xmin`).
-//! 2. The group is decided in memory, exactly as on the locked path.
+//! 2. The group is decided in memory, exactly as on the locked path. A
+//!    group with a repeat, or a decision that flags, schedules or defers, is
+//!    not written here: it goes to the locked paths, and from there callback
+//!    by callback (`group_decide`).
 //! 3. `freedompay_write_group` writes everything (events with NOTIFY,
 //!    payments, order statuses, decisions) in one statement that commits on
 //!    its own. It first takes the same per-subject advisory locks as the
@@ -85,7 +88,12 @@ async fn run_merchant(
         .copied()
         .map(|pair| (&pair.0, &pair.1))
         .collect();
-    let decided = decide_group(&pairs, &snapshot.decisions, &mut payments, &mut orders);
+    // Not for the group path (a repeat, or a decision that flags, schedules
+    // or defers): nothing written, decided again on the locked paths.
+    let Some(decided) = decide_group(&pairs, &snapshot.decisions, &mut payments, &mut orders)
+    else {
+        return Ok(None);
+    };
     let written = write(
         connection, merchant, jobs, &decided, &payments, &orders, &snapshot,
     )
@@ -252,7 +260,7 @@ async fn write(
     let query = sqlx::query_as(
         "SELECT freedompay_write_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
          $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, \
-         $34, $35, $36, $37)",
+         $34, $35, $36, $37, $38)",
     )
     .bind(merchant)
     .bind(subjects);
@@ -325,6 +333,12 @@ async fn write(
                 .iter()
                 .map(|s| event_ordinal.get(&s.0).copied().unwrap_or_default())
                 .collect::<Vec<i32>>(),
+        )
+        .bind(
+            settles
+                .iter()
+                .map(|s| jobs[s.0].0.delivery.fingerprint.clone())
+                .collect::<Vec<_>>(),
         );
     let (ids,): (Vec<i64>,) = query.fetch_one(&mut *connection).await?;
     Ok(ids)

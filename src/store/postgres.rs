@@ -10,9 +10,10 @@ use sqlx::{Postgres, Transaction};
 use super::group_commit::Writer;
 use super::rows;
 use super::{
-    CallbackTx, Decide, Delivery, EventCounts, Lookup, NewOrder, Processed, StoreError, pg_group,
+    CallbackTx, Claim, Decide, Delivery, EventCounts, Lookup, Mark, NewOrder, Processed,
+    StoreError, StoredDecision, outbound, pg_group,
 };
-use crate::domain::{CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
+use crate::domain::{Confirm, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -198,29 +199,32 @@ impl CallbackTx for PgTx {
     async fn claim(
         &mut self,
         key: &IdempotencyKey,
-    ) -> Result<Option<(Status, String)>, StoreError> {
+        fingerprint: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         // The advisory lock serialises every callback about one payment (or
         // payout) until commit, across instances: two first deliveries cannot
         // both see "no payment yet". The unique key makes a repeat lose the claim.
         let claimed = sqlx::query(
             "WITH subject_lock AS (SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $3, 0))) \
-             INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
-             SELECT $1, $2, $3, $4 FROM subject_lock ON CONFLICT DO NOTHING",
+             INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, fingerprint) \
+             SELECT $1, $2, $3, $4, $5 FROM subject_lock ON CONFLICT DO NOTHING",
         )
         .bind(&key.merchant_id)
         .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
+        .bind(fingerprint)
         .execute(&mut *self.0)
         .await?
         .rows_affected()
             == 1;
         if claimed {
-            return Ok(None);
+            return Ok(Claim::New);
         }
-        let stored: (Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT answer_status, answer_description FROM callback_decisions \
-             WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+        let stored: StoredDecision = sqlx::query_as(
+            "SELECT d.answer_status, d.answer_description, d.fingerprint, e.fields::text AS first_fields \
+             FROM callback_decisions d LEFT JOIN events e ON e.id = d.event_id \
+             WHERE d.merchant_id = $1 AND d.kind = $2 AND d.subject_id = $3 AND d.discriminator = $4",
         )
         .bind(&key.merchant_id)
         .bind(key.kind)
@@ -228,7 +232,64 @@ impl CallbackTx for PgTx {
         .bind(&key.discriminator)
         .fetch_one(&mut *self.0)
         .await?;
-        rows::stored_answer(stored).map(Some)
+        Ok(Claim::Stored(stored))
+    }
+
+    async fn unclaim(&mut self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM callback_decisions \
+             WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind)
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock(&mut self, merchant_id: &str, subject: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2, 0))")
+            .bind(merchant_id)
+            .bind(subject)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
+        let (task, subject) = outbound::confirm_task(confirm);
+        // A finished query of the same subject is opened again: this is a new
+        // question about it.
+        sqlx::query(
+            "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
+             VALUES ($1, $2, $3, 'confirm', now() + make_interval(secs => $4::bigint)) \
+             ON CONFLICT (merchant_id, task, subject_id, task_key) DO UPDATE SET state = 'open', \
+             attempts = 0, last_error = NULL, next_attempt_at = EXCLUDED.next_attempt_at, \
+             updated_at = now() WHERE outbound_tasks.state <> 'open'",
+        )
+        .bind(merchant_id)
+        .bind(task.as_str())
+        .bind(subject)
+        .bind(i64::try_from(confirm.due_in_secs).unwrap_or(i64::MAX))
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn count_repeat(&mut self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callback_decisions SET repeats = repeats + 1 \
+             WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind)
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
     }
 
     async fn load(
@@ -252,14 +313,20 @@ impl CallbackTx for PgTx {
             .map(str::to_owned)
             .or_else(|| state.payment.as_ref().map(|p| p.order_id.clone()));
         if let Some(order_id) = order_id {
-            state.order = rows::fetch_keyed(
+            match rows::fetch_keyed(
                 &mut *self.0,
                 SELECT_ORDER,
                 merchant_id,
                 &order_id,
                 rows::order,
             )
-            .await?;
+            .await
+            {
+                Ok(order) => state.order = order,
+                Err(e) => {
+                    state.order_defect = Some(rows::order_defect(merchant_id, &order_id, e)?);
+                }
+            }
         }
         if let Some(order_id) = lookup.payout_order_id {
             state.payout = rows::fetch_keyed(
@@ -339,13 +406,13 @@ impl CallbackTx for PgTx {
         &mut self,
         delivery: &Delivery,
         answer: Option<(Status, &str)>,
-        duplicate: bool,
+        mark: Mark<'_>,
     ) -> Result<i64, StoreError> {
         let callback = &delivery.callback;
         let (id, _): (i64, Option<String>) = sqlx::query_as(
             "WITH event AS (INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, \
-             answer_status, answer_description, duplicate, signature_variant, key_label) \
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10) RETURNING id) \
+             answer_status, answer_description, duplicate, signature_variant, key_label, conflict, flag) \
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12) RETURNING id) \
              SELECT id, pg_notify('freedompay_events', id::text)::text FROM event",
         )
         .bind(&callback.merchant_id)
@@ -355,9 +422,11 @@ impl CallbackTx for PgTx {
         .bind(&delivery.fields_json)
         .bind(answer.map(|(s, _)| s.as_str()))
         .bind(answer.map(|(_, d)| d))
-        .bind(duplicate)
+        .bind(mark.duplicate)
         .bind(delivery.signature_variant)
         .bind(delivery.key_label)
+        .bind(mark.conflict)
+        .bind(mark.flag)
         .fetch_one(&mut *self.0)
         .await?;
         Ok(id)

@@ -146,3 +146,44 @@ where
         .await?;
     row.map(convert).transpose()
 }
+
+/// Whether `error` means a row is there but holds something unusable (as
+/// opposed to the database failing).
+fn is_bad_row(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Corrupt(_)
+            | StoreError::Database(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))
+    )
+}
+
+/// An order row that cannot be read: `Ok(why)` (logged once per order and
+/// process), so that its callbacks are answered by rule instead of failing
+/// until FreedomPay gives up. Any other error stays an error.
+pub(crate) fn order_defect(
+    merchant_id: &str,
+    order_id: &str,
+    error: StoreError,
+) -> Result<String, StoreError> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static LOGGED: OnceLock<Mutex<HashSet<(String, String)>>> = OnceLock::new();
+    if !is_bad_row(&error) {
+        return Err(error);
+    }
+    let reason = error.to_string();
+    let first = LOGGED
+        .get_or_init(Default::default)
+        .lock()
+        .map(|mut seen| seen.insert((merchant_id.to_owned(), order_id.to_owned())))
+        .unwrap_or(true);
+    if first {
+        tracing::error!(
+            merchant_id,
+            order_id,
+            reason,
+            "the order row cannot be read; its callbacks are answered by rule and flagged until it is fixed"
+        );
+    }
+    Ok(reason)
+}

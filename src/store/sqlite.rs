@@ -13,8 +13,11 @@ use sqlx::{Sqlite, Transaction};
 
 use super::group_commit::Writer;
 use super::rows;
-use super::{CallbackTx, Decide, Delivery, EventCounts, Lookup, NewOrder, Processed, StoreError};
-use crate::domain::{CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
+use super::{
+    CallbackTx, Claim, Decide, Delivery, EventCounts, Lookup, Mark, NewOrder, Processed,
+    StoreError, StoredDecision, outbound,
+};
+use crate::domain::{Confirm, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -213,25 +216,28 @@ impl CallbackTx for SqliteTx {
     async fn claim(
         &mut self,
         key: &IdempotencyKey,
-    ) -> Result<Option<(Status, String)>, StoreError> {
+        fingerprint: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         let claimed = sqlx::query(
-            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, fingerprint) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
         )
         .bind(&key.merchant_id)
         .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
+        .bind(fingerprint)
         .execute(&mut *self.0)
         .await?
         .rows_affected()
             == 1;
         if claimed {
-            return Ok(None);
+            return Ok(Claim::New);
         }
-        let stored: (Option<String>, Option<String>) = sqlx::query_as(
-            "SELECT answer_status, answer_description FROM callback_decisions \
-             WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+        let stored: StoredDecision = sqlx::query_as(
+            "SELECT d.answer_status, d.answer_description, d.fingerprint, e.fields AS first_fields \
+             FROM callback_decisions d LEFT JOIN events e ON e.id = d.event_id \
+             WHERE d.merchant_id = ?1 AND d.kind = ?2 AND d.subject_id = ?3 AND d.discriminator = ?4",
         )
         .bind(&key.merchant_id)
         .bind(key.kind)
@@ -239,7 +245,61 @@ impl CallbackTx for SqliteTx {
         .bind(&key.discriminator)
         .fetch_one(&mut *self.0)
         .await?;
-        rows::stored_answer(stored).map(Some)
+        Ok(Claim::Stored(stored))
+    }
+
+    async fn unclaim(&mut self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM callback_decisions \
+             WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind)
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn lock(&mut self, merchant_id: &str, subject: &str) -> Result<(), StoreError> {
+        // The transaction holds SQLite's one write lock from its start.
+        let _ = (merchant_id, subject);
+        Ok(())
+    }
+
+    async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
+        let (task, subject) = outbound::confirm_task(confirm);
+        // A finished query of the same subject is opened again: this is a new
+        // question about it.
+        sqlx::query(
+            "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
+             VALUES (?1, ?2, ?3, 'confirm', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?4 || ' seconds')) \
+             ON CONFLICT (merchant_id, task, subject_id, task_key) DO UPDATE SET state = 'open', \
+             attempts = 0, last_error = NULL, next_attempt_at = excluded.next_attempt_at, \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE outbound_tasks.state <> 'open'",
+        )
+        .bind(merchant_id)
+        .bind(task.as_str())
+        .bind(subject)
+        .bind(i64::try_from(confirm.due_in_secs).unwrap_or(i64::MAX))
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
+    }
+
+    async fn count_repeat(&mut self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE callback_decisions SET repeats = repeats + 1 \
+             WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+        )
+        .bind(&key.merchant_id)
+        .bind(key.kind)
+        .bind(&key.subject_id)
+        .bind(&key.discriminator)
+        .execute(&mut *self.0)
+        .await?;
+        Ok(())
     }
 
     async fn load(
@@ -263,14 +323,20 @@ impl CallbackTx for SqliteTx {
             .map(str::to_owned)
             .or_else(|| state.payment.as_ref().map(|p| p.order_id.clone()));
         if let Some(order_id) = order_id {
-            state.order = rows::fetch_keyed(
+            match rows::fetch_keyed(
                 &mut *self.0,
                 SELECT_ORDER,
                 merchant_id,
                 &order_id,
                 rows::order,
             )
-            .await?;
+            .await
+            {
+                Ok(order) => state.order = order,
+                Err(e) => {
+                    state.order_defect = Some(rows::order_defect(merchant_id, &order_id, e)?);
+                }
+            }
         }
         if let Some(order_id) = lookup.payout_order_id {
             state.payout = rows::fetch_keyed(
@@ -352,13 +418,13 @@ impl CallbackTx for SqliteTx {
         &mut self,
         delivery: &Delivery,
         answer: Option<(Status, &str)>,
-        duplicate: bool,
+        mark: Mark<'_>,
     ) -> Result<i64, StoreError> {
         let callback = &delivery.callback;
         let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, answer_status, \
-             answer_description, duplicate, signature_variant, key_label) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+             answer_description, duplicate, signature_variant, key_label, conflict, flag) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
         )
         .bind(&callback.merchant_id)
         .bind(callback.event_kind())
@@ -367,9 +433,11 @@ impl CallbackTx for SqliteTx {
         .bind(&delivery.fields_json)
         .bind(answer.map(|(s, _)| s.as_str()))
         .bind(answer.map(|(_, d)| d))
-        .bind(duplicate)
+        .bind(mark.duplicate)
         .bind(delivery.signature_variant)
         .bind(delivery.key_label)
+        .bind(mark.conflict)
+        .bind(mark.flag)
         .fetch_one(&mut *self.0)
         .await?;
         Ok(id)

@@ -22,11 +22,13 @@ use crate::domain::{IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
 
 /// Decides and writes `jobs` inside the open transaction of `connection`.
-/// The results are in job order; nothing is committed here.
+/// The results are in job order; nothing is committed here. `None` when the
+/// group is not for the group path (`decide_group`): nothing was written, and
+/// the callbacks take the per-callback steps.
 pub(crate) async fn run_batch(
     connection: &mut SqliteConnection,
     jobs: &[(&Job, &IdempotencyKey)],
-) -> Result<Vec<Processed>, StoreError> {
+) -> Result<Option<Vec<Processed>>, StoreError> {
     let callbacks = || jobs.iter().map(|(job, _)| &job.delivery.callback);
     let stored = stored_answers(connection, jobs).await?;
     let payment_keys: Vec<Key> = callbacks()
@@ -62,7 +64,9 @@ pub(crate) async fn run_batch(
     )
     .await?;
 
-    let decided = decide_group(jobs, &stored, &mut payments, &mut orders);
+    let Some(decided) = decide_group(jobs, &stored, &mut payments, &mut orders) else {
+        return Ok(None);
+    };
 
     let delivery = |index: usize| &jobs[index].0.delivery;
     let events: Vec<Value> = decided
@@ -179,22 +183,23 @@ pub(crate) async fn run_batch(
                 status.as_str(),
                 description,
                 event_of_job.get(job),
+                jobs[*job].0.delivery.fingerprint,
             ])
         })
         .collect();
     if !decisions.is_empty() {
         sqlx::query(
             "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, \
-             answer_status, answer_description, event_id) \
+             answer_status, answer_description, event_id, fingerprint) \
              SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-             value ->> 6 FROM json_each(?1)",
+             value ->> 6, value ->> 7 FROM json_each(?1)",
         )
         .bind(Value::Array(decisions).to_string())
         .execute(&mut *connection)
         .await?;
     }
 
-    Ok(processed(decided.events, ids))
+    Ok(Some(processed(decided.events, ids)))
 }
 
 /// The stored answers of the group's keys decided before (repeats).

@@ -27,8 +27,9 @@ pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 
 /// PostgreSQL callbacks by the path that decided them: `optimistic` (the
 /// normal case), `locked_group` (after a concurrent change, or when the
-/// optimistic path failed), `single` (payouts, repeats within a group, and
-/// callbacks whose group failed).
+/// optimistic path failed), `single` (checks, payouts, repeats, decisions
+/// that flag, schedule a status query or defer, and callbacks whose group
+/// failed).
 pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
 /// Reconciler tasks given up (state `failed`), counted in the database at
@@ -58,6 +59,18 @@ pub const PROCESS_RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
 pub const PROCESS_OPEN_FDS: &str = "process_open_fds";
 pub const PROCESS_MAX_FDS: &str = "process_max_fds";
 pub const PROCESS_START_TIME: &str = "process_start_time_seconds";
+
+/// Repeated deliveries whose signed content differs from the first delivery
+/// of their key (recorded with `events.conflict`), by `endpoint`.
+pub const CONFLICTING_REPEATS: &str = "freedompay_conflicting_repeats_total";
+
+/// Events flagged for an operator (`events.flag`), by `endpoint` and `flag`
+/// (`unparseable`, `over_refund`, `payout_contradiction`, `bad_order_row`,
+/// `early_notice`).
+pub const FLAGGED_EVENTS: &str = "freedompay_flagged_events_total";
+
+/// Repeats of a redirect back, counted instead of recorded, by `endpoint`.
+pub const REDIRECT_REPEATS: &str = "freedompay_redirect_repeats_total";
 
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [

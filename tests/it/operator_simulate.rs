@@ -79,10 +79,11 @@ async fn single_callbacks_in_every_encoding_report_status_and_signature() {
         assert_eq!(report["pg_status"], "ok", "{encoding}");
         assert_eq!(report["signature"], "ok", "{encoding}");
     }
+    // One payment: a refund or capture before its payment is answered 503.
     for command in [
-        vec!["result", "--failure"],
-        vec!["refund"],
-        vec!["capture"],
+        vec!["result", "--failure", "--payment-id", "9001"],
+        vec!["refund", "--payment-id", "9001"],
+        vec!["capture", "--payment-id", "9001"],
         vec!["redirect"],
     ] {
         let out = simulate(args(&app, &command)).await;

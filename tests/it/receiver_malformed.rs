@@ -1,10 +1,11 @@
-//! Malformed requests: 400 (or 413 for size) with an XML error, nothing written.
+//! Malformed requests: 400 (or 413 for size) with an XML error; nothing written,
+//! except that an authenticated one is recorded as a flagged event.
 
 use freedompay_receiver::protocol::Status;
 
 use crate::on_both_backends;
 use crate::support::freedompay::{self, Encoding, FreedomPay};
-use crate::support::{KEY, TestApp};
+use crate::support::{KEY, MERCHANT, TestApp};
 
 async fn assert_nothing_written(app: &TestApp) {
     let counts = app.store.count_events(None).await.unwrap();
@@ -51,7 +52,12 @@ on_both_backends! {
             assert_eq!(reply.pg_status(), Some(Status::Error));
             assert!(reply.signature_ok(kind, KEY), "known merchant: the error is signed");
         }
-        assert_nothing_written(&app).await;
+        // Authenticated, so each is in the log, flagged; nothing else changes.
+        let events = app.store.event_marks(None).await.unwrap();
+        assert_eq!(events.len(), 7);
+        assert!(events.iter().all(|e| e.flag.as_deref().is_some_and(|f| f.starts_with("unparseable: "))), "{events:?}");
+        assert!(app.store.payment(MERCHANT, "1").await.unwrap().is_none());
+        assert_eq!(app.store.order(MERCHANT, "O").await.unwrap().unwrap().status, freedompay_receiver::domain::OrderStatus::Pending);
         app.stop().await;
     }
 

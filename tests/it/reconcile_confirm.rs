@@ -1,0 +1,90 @@
+//! Confirmations: status queries that callback decisions schedule (task key
+//! `confirm`) because the callbacks alone cannot settle what happened, and
+//! whose signed answers decide. On both backends.
+
+use freedompay_receiver::domain::{PaymentStatus, PayoutStatus};
+use freedompay_receiver::protocol::{Amount, Status};
+use freedompay_receiver::store::outbound::{CONFIRM_KEY, Task, TaskKind, TaskState};
+
+use crate::on_both_backends;
+use crate::support::MERCHANT;
+use crate::support::freedompay;
+use crate::support::reconcile::Rig;
+
+async fn confirmation(rig: &Rig, kind: TaskKind, subject: &str) -> Task {
+    let tasks = rig
+        .app
+        .store
+        .tasks_for(MERCHANT, kind, subject)
+        .await
+        .unwrap();
+    tasks
+        .into_iter()
+        .find(|t| t.task_key == CONFIRM_KEY)
+        .expect("a confirmation is scheduled")
+}
+
+fn amount(text: &str) -> Amount {
+    text.parse().unwrap()
+}
+
+on_both_backends! {
+    async fn a_rejection_freedompay_did_not_revert_is_found_and_flagged_for_refund(backend) {
+        let rig = Rig::start(backend, "").await;
+        let app = &rig.app;
+        app.order("O", "1000", "KZT").await;
+        for (payment, status) in [("1", "success"), ("2", "failed")] {
+            let wrong = freedompay::result("O", payment, "5").set("pg_can_reject", "1");
+            app.fp.send("result", &wrong).await.assert_answer("result", Status::Rejected);
+            rig.fake.add_payment(payment, "O", "5", status);
+            let task = confirmation(&rig, TaskKind::PaymentStatus, payment).await;
+            assert!(rig.reconciler.run_task(task.id).await.unwrap());
+        }
+        // FreedomPay completed the first anyway: it is ours, to be refunded.
+        let completed = app.store.payment(MERCHANT, "1").await.unwrap().unwrap();
+        assert_eq!((completed.status, completed.needs_refund), (PaymentStatus::Succeeded, true));
+        // The second was reverted: it stays rejected.
+        let reverted = app.store.payment(MERCHANT, "2").await.unwrap().unwrap();
+        assert_eq!((reverted.status, reverted.needs_refund), (PaymentStatus::Rejected, false));
+        assert_eq!(rig.fake.calls_to("get_status3.php"), 2);
+        app.store.close().await;
+    }
+
+    async fn contradicting_payout_statuses_are_flagged_and_settled_by_a_status_query(backend) {
+        let rig = Rig::start(backend, "").await;
+        let app = &rig.app;
+        app.fp.send("payout", &freedompay::payout("PO-1", "77", "error")).await.assert_answer("payout", Status::Ok);
+        app.fp.send("payout", &freedompay::payout("PO-1", "77", "ok")).await.assert_answer("payout", Status::Ok);
+        // The first final status is kept until FreedomPay's signed word.
+        assert_eq!(app.store.payout(MERCHANT, "PO-1").await.unwrap().unwrap().status, PayoutStatus::Error);
+        let events = app.store.event_marks(Some("payout")).await.unwrap();
+        assert_eq!(events[1].flag.as_deref(), Some("payout_contradiction: error stored, success received"));
+        rig.fake.script_payout("PO-1", &["success"]);
+        let task = confirmation(&rig, TaskKind::PayoutStatus, "PO-1").await;
+        assert!(rig.reconciler.run_task(task.id).await.unwrap());
+        assert_eq!(app.store.payout(MERCHANT, "PO-1").await.unwrap().unwrap().status, PayoutStatus::Success);
+        let task = app.store.task(task.id).await.unwrap().unwrap();
+        assert_eq!(task.state, TaskState::Done);
+        app.store.close().await;
+    }
+
+    async fn two_refunds_of_one_amount_without_refund_id_are_confirmed_by_the_status_total(backend) {
+        let rig = Rig::start(backend, "").await;
+        let app = &rig.app;
+        app.order("O", "7000", "KZT").await;
+        app.fp.send("result", &freedompay::result("O", "1", "7000")).await.assert_answer("result", Status::Ok);
+        let refund = freedompay::refund("O", "1", "1000");
+        app.fp.send("refund", &refund).await.assert_answer("refund", Status::Ok);
+        // A second refund of the same amount, or a retry of the first: the
+        // callback cannot tell, FreedomPay's cumulative total can.
+        app.fp.send("refund", &refund).await.assert_answer("refund", Status::Ok);
+        assert_eq!(app.store.payment(MERCHANT, "1").await.unwrap().unwrap().refunded_amount, amount("1000"));
+        rig.fake.add_payment("1", "O", "7000", "success");
+        rig.fake.state.payments.lock().unwrap().get_mut("1").unwrap().refunded = amount("2000");
+        let task = confirmation(&rig, TaskKind::PaymentStatus, "1").await;
+        assert!(rig.reconciler.run_task(task.id).await.unwrap());
+        let payment = app.store.payment(MERCHANT, "1").await.unwrap().unwrap();
+        assert_eq!((payment.status, payment.refunded_amount), (PaymentStatus::Succeeded, amount("2000")));
+        app.store.close().await;
+    }
+}
