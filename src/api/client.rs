@@ -50,16 +50,21 @@ pub struct HttpClientError {
 pub fn build_http_client(
     builder: reqwest::ClientBuilder,
 ) -> Result<reqwest::Client, HttpClientError> {
-    builder.build().map_err(|e| {
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(cause) = source {
-            reason.push_str(": ");
-            reason.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        HttpClientError { reason }
+    builder.build().map_err(|e| HttpClientError {
+        reason: with_causes(&e),
     })
+}
+
+/// `error` and each of its causes, joined with ": " on one line.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Why a merchant's API client could not be made.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{EXIT_FAILURE, runtime};
-use crate::api::client::build_http_client;
+use crate::api::client::{build_http_client, with_causes};
 use crate::config::Settings;
 
 #[derive(Debug, Args)]
@@ -53,7 +53,7 @@ fn check(path: Option<&Path>, args: &HealthcheckArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let status = runtime()
         .block_on(async { client.get(&url).send().await.map(|r| r.status()) })
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| format!("{url}: {}", with_causes(&e)))?;
     if status == reqwest::StatusCode::OK {
         Ok(())
     } else {

@@ -574,3 +574,19 @@ fn numbers_from_the_environment_keep_their_text() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn an_empty_key_is_shown_as_empty_not_as_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        VALID.replace("very-secret-payout-key", "") + "previous_secret_key = \"  \"\n",
+    )
+    .unwrap();
+    let settings = freedompay_receiver::config::Settings::load_unchecked(Some(&path)).unwrap();
+    let text = settings.to_redacted_toml();
+    assert!(text.contains("secret_key = \"[redacted]\""), "{text}");
+    assert!(text.contains("payout_secret_key = \"(empty)\""), "{text}");
+    assert!(text.contains("previous_secret_key = \"(empty)\""), "{text}");
+}

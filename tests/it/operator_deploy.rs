@@ -316,3 +316,37 @@ async fn healthcheck_exits_0_when_ready_and_1_otherwise() {
     let (code, _) = healthcheck(&dir.join("missing.toml"), &address).await;
     assert_eq!(code, Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_that_call_out_exit_1_without_ca_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"sqlite://{}\"\n[[merchants]]\nid = \"1\"\nsecret_key = \"{KEY}\"\n",
+            dir.path().join("r.db").display()
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["status", "--payment-id", "1"][..],
+        &["simulate", "--url", "http://127.0.0.1:9", "check"][..],
+    ] {
+        let out = binary(&config)
+            .args(args)
+            .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+            .env("SSL_CERT_DIR", "/nonexistent")
+            .output()
+            .await
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: cannot set up the HTTP client:")
+                && err.contains("No CA certificates were loaded from the system"),
+            "{args:?}: {err}"
+        );
+    }
+}
