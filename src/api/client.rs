@@ -259,12 +259,9 @@ impl ApiClient {
     /// Keeps FreedomPay's advised distance between two calls.
     async fn wait_for_turn(&self) {
         let mut last = self.last_call.lock().await;
-        if let Some(at) = *last {
-            let next = at + self.pacing;
-            let now = Instant::now();
-            if next > now {
-                tokio::time::sleep(next - now).await;
-            }
+        let wait = pacing_delay(*last, Instant::now(), self.pacing);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
         *last = Some(Instant::now());
     }
@@ -408,4 +405,13 @@ impl ApiClient {
         )
         .await
     }
+}
+
+/// How long a call must wait so that it leaves at least `pacing` after the
+/// previous one (sent at `last`); zero for the first call. Pure, so that the
+/// pacing rule is tested without timing real requests.
+pub fn pacing_delay(last: Option<Instant>, now: Instant, pacing: Duration) -> Duration {
+    last.map_or(Duration::ZERO, |at| {
+        (at + pacing).saturating_duration_since(now)
+    })
 }

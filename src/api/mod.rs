@@ -9,5 +9,7 @@ pub mod client;
 pub mod jws;
 pub mod refund;
 
-pub use client::{ApiClient, ApiError, PaymentStatusReport, PayoutDestination, PayoutRequest};
+pub use client::{
+    ApiClient, ApiError, PaymentStatusReport, PayoutDestination, PayoutRequest, pacing_delay,
+};
 pub use refund::{RefundAccepted, RefundMethod, RefundRequest};
