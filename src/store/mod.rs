@@ -13,6 +13,7 @@
 
 mod group_commit;
 mod group_decide;
+mod history;
 pub mod outbound;
 mod pg_columns;
 mod pg_group;
@@ -33,6 +34,10 @@ use crate::domain::{
 };
 use crate::protocol::{Amount, Status};
 
+pub use history::{
+    EventRecord, History, HistoryKey, KEY_FIELDS, OrderRecord, PaymentRecord, PayoutRecord,
+    TaskRecord,
+};
 pub use postgres::{NOTIFY_CHANNEL, PgStore};
 pub use sqlite::SqliteStore;
 
