@@ -58,6 +58,7 @@ where
         }
         None => None,
     };
+    let console = crate::console::start(&settings.console, store.clone()).await?;
     let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
     let app = router(state, timeout, separate_metrics.is_none());
     let (stop_reconciler, stopping) = tokio::sync::watch::channel(false);
@@ -74,6 +75,9 @@ where
     serve_connections(listener, app, &settings.server, shutdown).await;
 
     if let Some(task) = separate_metrics {
+        task.abort();
+    }
+    if let Some(task) = console {
         task.abort();
     }
     if let Some(task) = reconciler {

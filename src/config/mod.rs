@@ -35,6 +35,8 @@ pub struct Settings {
     pub api: ApiSettings,
     #[serde(default)]
     pub reconcile: ReconcileSettings,
+    #[serde(default)]
+    pub console: ConsoleSettings,
 }
 
 /// Outbound calls to FreedomPay (status, refunds, payouts).
@@ -353,6 +355,17 @@ pub struct MetricsSettings {
     /// A separate address for `/metrics` (e.g. an internal interface); unset:
     /// served on `server.listen` with the callbacks.
     pub listen: Option<String>,
+}
+
+/// The read-only operator console (`src/console`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// A loopback address to serve the console on; unset: no console.
+    pub listen: Option<String>,
+    /// A file whose first line is the console's token (bearer token, or the
+    /// password of HTTP basic authentication with any user name).
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// A configuration problem, phrased as one line naming the key.

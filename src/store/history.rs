@@ -540,3 +540,221 @@ impl EventRecord {
             .collect()
     }
 }
+
+/// Deliveries of the last 24 hours, counted by hour, kind, answer and repeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct HourlyCount {
+    /// The hour in UTC, as `YYYY-MM-DDTHH`.
+    pub hour: String,
+    pub kind: String,
+    pub answer_status: Option<String>,
+    pub duplicate: bool,
+    pub count: i64,
+}
+
+/// A payment in a list (search results, payments needing a refund).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ListedPayment {
+    pub merchant_id: String,
+    pub payment_id: String,
+    pub order_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub status: String,
+    pub card_mask: Option<String>,
+    pub needs_refund: bool,
+    pub refunded_amount: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An order in search results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ListedOrder {
+    pub merchant_id: String,
+    pub order_id: String,
+    pub amount: String,
+    pub currency: String,
+    pub status: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An outbound task that needs an operator's eye: failed, or open and overdue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ListedTask {
+    pub id: i64,
+    pub merchant_id: String,
+    pub task: String,
+    pub subject_id: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// What the console's overview shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Overview {
+    pub hourly: Vec<HourlyCount>,
+    pub needing_refund: Vec<ListedPayment>,
+    pub tasks_needing_attention: Vec<ListedTask>,
+}
+
+/// What a search found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SearchResults {
+    pub orders: Vec<ListedOrder>,
+    pub payments: Vec<ListedPayment>,
+}
+
+/// Lists are cut at this many rows.
+pub const LIST_LIMIT: i64 = 100;
+
+/// The console's queries where the backends differ.
+struct ConsoleDialect {
+    hourly: &'static str,
+    needing_refund: &'static str,
+    tasks_needing_attention: &'static str,
+    search_orders: &'static str,
+    search_payments: &'static str,
+}
+
+// A task is overdue when it is ten minutes past its due time: the reconciler
+// would have taken it by then.
+const CONSOLE_POSTGRES: ConsoleDialect = ConsoleDialect {
+    hourly: "SELECT to_char(date_trunc('hour', received_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD\"T\"HH24') \
+             AS hour, kind, answer_status, duplicate, count(*) AS count FROM events \
+             WHERE received_at > now() - interval '24 hours' \
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
+    needing_refund: "SELECT merchant_id, payment_id, order_id, amount::text AS amount, currency, \
+             status, card_mask, needs_refund, refunded_amount::text AS refunded_amount, updated_at \
+             FROM payments WHERE needs_refund ORDER BY updated_at DESC LIMIT $1",
+    tasks_needing_attention: "SELECT id, merchant_id, task, subject_id, state, attempts, \
+             next_attempt_at, last_error FROM outbound_tasks \
+             WHERE state = 'failed' OR (state = 'open' AND next_attempt_at < now() - interval '10 minutes') \
+             ORDER BY id DESC LIMIT $1",
+    search_orders: "SELECT merchant_id, order_id, amount::text AS amount, currency, status, updated_at \
+             FROM orders WHERE order_id = $1 ORDER BY merchant_id LIMIT $2",
+    search_payments: "SELECT merchant_id, payment_id, order_id, amount::text AS amount, currency, \
+             status, card_mask, needs_refund, refunded_amount::text AS refunded_amount, updated_at \
+             FROM payments WHERE payment_id = $1 OR order_id = $2 OR card_mask LIKE $3 ESCAPE '\\' \
+             ORDER BY updated_at DESC LIMIT $4",
+};
+
+const CONSOLE_SQLITE: ConsoleDialect = ConsoleDialect {
+    hourly: "SELECT substr(received_at, 1, 13) AS hour, kind, answer_status, duplicate, \
+             count(*) AS count FROM events \
+             WHERE received_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-24 hours') \
+             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
+    needing_refund: "SELECT merchant_id, payment_id, order_id, amount, currency, status, card_mask, \
+             needs_refund, refunded_amount, updated_at \
+             FROM payments WHERE needs_refund ORDER BY updated_at DESC LIMIT $1",
+    tasks_needing_attention: "SELECT id, merchant_id, task, subject_id, state, attempts, \
+             next_attempt_at, last_error FROM outbound_tasks \
+             WHERE state = 'failed' OR (state = 'open' \
+               AND next_attempt_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')) \
+             ORDER BY id DESC LIMIT $1",
+    search_orders: "SELECT merchant_id, order_id, amount, currency, status, updated_at \
+             FROM orders WHERE order_id = $1 ORDER BY merchant_id LIMIT $2",
+    search_payments: "SELECT merchant_id, payment_id, order_id, amount, currency, status, card_mask, \
+             needs_refund, refunded_amount, updated_at \
+             FROM payments WHERE payment_id = $1 OR order_id = $2 OR card_mask LIKE $3 ESCAPE '\\' \
+             ORDER BY updated_at DESC LIMIT $4",
+};
+
+fn normalise_listed_payment(mut p: ListedPayment) -> Result<ListedPayment, StoreError> {
+    p.amount = canonical(&p.amount)?;
+    p.refunded_amount = canonical(&p.refunded_amount)?;
+    Ok(p)
+}
+
+/// Runs `$body` with the pool and the console SQL of the backend in use.
+macro_rules! on_console_backend {
+    ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match $store {
+            Store::Postgres(s) => {
+                let ($pool, $sql) = (s.pool(), &CONSOLE_POSTGRES);
+                $body
+            }
+            Store::Sqlite(s) => {
+                let ($pool, $sql) = (s.pool(), &CONSOLE_SQLITE);
+                $body
+            }
+        }
+    };
+}
+
+impl Store {
+    /// The last 24 hours of deliveries by hour, the payments needing a
+    /// refund, and the tasks that failed or are overdue (all merchants).
+    pub async fn overview(&self) -> Result<Overview, StoreError> {
+        let hourly: Vec<HourlyCount> = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.hourly).fetch_all(pool).await?
+        });
+        let needing_refund: Vec<ListedPayment> = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.needing_refund)
+                .bind(LIST_LIMIT)
+                .fetch_all(pool)
+                .await?
+        });
+        let tasks_needing_attention: Vec<ListedTask> = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.tasks_needing_attention)
+                .bind(LIST_LIMIT)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(Overview {
+            hourly,
+            needing_refund: needing_refund
+                .into_iter()
+                .map(normalise_listed_payment)
+                .collect::<Result<_, _>>()?,
+            tasks_needing_attention,
+        })
+    }
+
+    /// Orders and payments whose order id or payment id is `query`, and
+    /// payments whose card mask ends in it (all merchants).
+    pub async fn search(&self, query: &str) -> Result<SearchResults, StoreError> {
+        let query = query.trim();
+        if query.is_empty() {
+            return Ok(SearchResults::default());
+        }
+        // The query is a literal suffix: LIKE's wildcards in it match themselves.
+        let suffix = format!(
+            "%{}",
+            query
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let orders: Vec<ListedOrder> = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.search_orders)
+                .bind(query)
+                .bind(LIST_LIMIT)
+                .fetch_all(pool)
+                .await?
+        });
+        let payments: Vec<ListedPayment> = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.search_payments)
+                .bind(query)
+                .bind(query)
+                .bind(&suffix)
+                .bind(LIST_LIMIT)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(SearchResults {
+            orders: orders
+                .into_iter()
+                .map(|mut o| {
+                    o.amount = canonical(&o.amount)?;
+                    Ok::<_, StoreError>(o)
+                })
+                .collect::<Result<_, _>>()?,
+            payments: payments
+                .into_iter()
+                .map(normalise_listed_payment)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}

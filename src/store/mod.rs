@@ -35,7 +35,8 @@ use crate::domain::{
 use crate::protocol::{Amount, Status};
 
 pub use history::{
-    EventRecord, History, HistoryKey, KEY_FIELDS, OrderRecord, PaymentRecord, PayoutRecord,
+    EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS, LIST_LIMIT, ListedOrder,
+    ListedPayment, ListedTask, OrderRecord, Overview, PaymentRecord, PayoutRecord, SearchResults,
     TaskRecord,
 };
 pub use postgres::{NOTIFY_CHANNEL, PgStore};

@@ -13,6 +13,7 @@ mod hardening_network;
 mod hardening_outage;
 mod operator_api_commands;
 mod operator_config;
+mod operator_console;
 mod operator_history;
 mod operator_observability;
 mod operator_simulate;
