@@ -123,7 +123,7 @@ fn chart(overview: &Overview) -> Markup {
                     rect x=(x + 2) y=(height - first_h) width=(bar - 4) height=(first_h) fill="#3b73b9" {}
                 }
                 @if i % 6 == 0 {
-                    text x=(x + 2) y=(height + 15) font-size="11" { (&hour[11..]) ":00" }
+                    text x=(x + 2) y=(height + 15) font-size="11" { (hour.get(11..).unwrap_or("")) ":00" }
                 }
             }
         }
