@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod domain;
 pub mod http;
 pub mod protocol;

@@ -91,6 +91,7 @@ where
         }
         None => None,
     };
+    let console = crate::console::start(&settings.console, store.clone()).await?;
     let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
     let with_metrics = settings.metrics.place()? == MetricsPlace::Server;
     let app = router(state, timeout, with_metrics);
@@ -104,6 +105,9 @@ where
     serve_connections(listener, app, &settings.server, shutdown).await;
 
     if let Some(task) = separate_metrics {
+        task.abort();
+    }
+    if let Some(task) = console {
         task.abort();
     }
     if let Some(task) = reconciler {

@@ -3,6 +3,7 @@
 mod bench;
 mod check_config;
 mod healthcheck;
+mod history;
 mod order;
 mod payout;
 mod refund;
@@ -75,6 +76,8 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Check the pg_sig of a message given as name=value pairs or as XML.
     Verify(verify::VerifyArgs),
+    /// Print what the database holds about one order or payment, as a timeline.
+    History(history::HistoryArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -101,6 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::History(args) => with_settings(cli.config.as_deref(), |s| history::run(s, &args)),
     }
 }
 

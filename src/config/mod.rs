@@ -40,6 +40,8 @@ pub struct Settings {
     pub api: ApiSettings,
     #[serde(default)]
     pub reconcile: ReconcileSettings,
+    #[serde(default)]
+    pub console: ConsoleSettings,
 }
 
 /// Outbound calls to FreedomPay (status, refunds, payouts).
@@ -407,6 +409,17 @@ impl MetricsSettings {
             }),
         }
     }
+}
+
+/// The read-only operator console (`src/console`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// A loopback address to serve the console on; unset: no console.
+    pub listen: Option<String>,
+    /// A file whose first line is the console's token (bearer token, or the
+    /// password of HTTP basic authentication with any user name).
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// A configuration problem, phrased as one line naming the key.

@@ -16,6 +16,7 @@
 
 mod group_commit;
 mod group_decide;
+mod history;
 pub mod outbound;
 mod pg_columns;
 mod pg_group;
@@ -39,6 +40,11 @@ use crate::domain::{
 };
 use crate::protocol::{Amount, Status};
 
+pub use history::{
+    EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS, LIST_LIMIT, ListedOrder,
+    ListedPayment, ListedTask, OrderRecord, Overview, PaymentRecord, PayoutRecord, SearchResults,
+    TaskRecord,
+};
 pub use postgres::{NOTIFY_CHANNEL, PgStore};
 pub use sqlite::SqliteStore;
 

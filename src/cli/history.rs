@@ -1,0 +1,231 @@
+//! `history`: everything the database holds about one order (or payment),
+//! printed as one timeline: the order, its payments, every delivery with the
+//! answer sent, the outbound tasks, and a closing statement of what is
+//! waiting. `--json` prints the same as one JSON document. Nothing is written.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{ArgGroup, Args};
+
+use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, Settings, runtime};
+use crate::store::{History, HistoryKey, Store};
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("subject").required(true).args(["order_id", "payment_id"])))]
+pub struct HistoryArgs {
+    /// The merchant's order id.
+    #[arg(long)]
+    pub order_id: Option<String>,
+    /// FreedomPay's payment id (the history of its order).
+    #[arg(long)]
+    pub payment_id: Option<String>,
+    /// The merchant; may be left out when exactly one is configured.
+    #[arg(long)]
+    pub merchant_id: Option<String>,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(settings: &Settings, args: &HistoryArgs) -> ExitCode {
+    let merchant = match settings.merchant(args.merchant_id.as_deref()) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let (key, subject) = match (&args.order_id, &args.payment_id) {
+        (Some(id), _) => (HistoryKey::Order(id), format!("order {id}")),
+        (None, Some(id)) => (HistoryKey::Payment(id), format!("payment {id}")),
+        // clap requires one of the two.
+        (None, None) => return ExitCode::from(EXIT_BAD_CONFIG),
+    };
+    let found = runtime().block_on(async {
+        let store = Store::connect(&settings.database)?;
+        let found = store.history(&merchant.id, key).await;
+        store.close().await;
+        found
+    });
+    match found {
+        Ok(Some(history)) if args.json => match serde_json::to_string_pretty(&Json {
+            summary: history.summary(),
+            history: &history,
+        }) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        },
+        Ok(Some(history)) => {
+            print!("{}", render_text(&history));
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            eprintln!(
+                "error: nothing is stored about {subject} of merchant {}",
+                merchant.id
+            );
+            ExitCode::from(EXIT_FAILURE)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The `--json` document: the stored history and the closing summary.
+#[derive(serde::Serialize)]
+struct Json<'a> {
+    #[serde(flatten)]
+    history: &'a History,
+    summary: Vec<String>,
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+}
+
+fn or_dash(value: Option<&str>) -> &str {
+    value.filter(|v| !v.is_empty()).unwrap_or("-")
+}
+
+/// The timeline as text (times in UTC).
+pub fn render_text(h: &History) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = render_into(&mut out, h);
+    out
+}
+
+fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
+    let subject = h.order_id.as_deref().unwrap_or("(unknown)");
+    writeln!(
+        out,
+        "order {subject}, merchant {} (times in UTC)",
+        h.merchant_id
+    )?;
+    match &h.order {
+        Some(o) => writeln!(
+            out,
+            "  {} {}, status {}, expires {}, created {}, updated {}",
+            o.amount,
+            o.currency,
+            o.status,
+            o.expires_at.map(time).unwrap_or_else(|| "-".to_owned()),
+            time(o.created_at),
+            time(o.updated_at)
+        )?,
+        None => writeln!(out, "  not in the orders table")?,
+    }
+    writeln!(out, "\npayments")?;
+    if h.payments.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for p in &h.payments {
+        writeln!(
+            out,
+            "  {}  {}  {} {}  card {}  captured {}  needs_refund {}  refunded {}{}",
+            p.payment_id,
+            p.status,
+            p.amount,
+            p.currency,
+            or_dash(p.card_mask.as_deref()),
+            p.captured.map_or("-", |c| if c { "yes" } else { "no" }),
+            if p.needs_refund { "yes" } else { "no" },
+            p.refunded_amount,
+            if p.testing_mode { "  (test)" } else { "" }
+        )?;
+        if p.failure_code.is_some() || p.failure_description.is_some() {
+            writeln!(
+                out,
+                "      failure {}: {}",
+                or_dash(p.failure_code.as_deref()),
+                or_dash(p.failure_description.as_deref())
+            )?;
+        }
+    }
+    if let Some(p) = &h.payout {
+        writeln!(
+            out,
+            "\npayout\n  {}  {}  amount {}  card {}  payment {}",
+            p.order_id,
+            p.status,
+            or_dash(p.amount.as_deref()),
+            or_dash(p.card_mask.as_deref()),
+            or_dash(p.payment_id.as_deref())
+        )?;
+    }
+    writeln!(out, "\nevents")?;
+    if h.events.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for e in &h.events {
+        let answer = match (&e.answer_status, &e.answer_description) {
+            (Some(status), Some(d)) if !d.is_empty() => format!("{status} \"{d}\""),
+            (Some(status), _) => status.clone(),
+            (None, _) => "no answer (nothing decided)".to_owned(),
+        };
+        writeln!(
+            out,
+            "  {}  #{} {}  payment {}  -> {}{}  signed {}/{}",
+            time(e.received_at),
+            e.id,
+            e.kind,
+            or_dash(e.payment_id.as_deref()),
+            answer,
+            if e.duplicate { "  DUPLICATE" } else { "" },
+            or_dash(e.signature_variant.as_deref()),
+            or_dash(e.key_label.as_deref())
+        )?;
+        let fields: Vec<String> = e
+            .key_fields()
+            .into_iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        if !fields.is_empty() {
+            writeln!(out, "      {}", fields.join(" "))?;
+        }
+    }
+    writeln!(out, "\noutbound tasks")?;
+    if h.tasks.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for t in &h.tasks {
+        writeln!(
+            out,
+            "  #{} {} {}{}  {}  stage {}  amount {}  attempts {}  next {}  last error {}  outcome {}",
+            t.id,
+            t.task,
+            t.subject_id,
+            if t.task_key.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", t.task_key)
+            },
+            t.state,
+            or_dash(t.stage.as_deref()),
+            or_dash(t.amount.as_deref()),
+            t.attempts,
+            if t.state == "open" {
+                time(t.next_attempt_at)
+            } else {
+                "-".to_owned()
+            },
+            or_dash(t.last_error.as_deref()),
+            or_dash(t.outcome.as_deref())
+        )?;
+    }
+    writeln!(out, "\nstate")?;
+    for line in h.summary() {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}

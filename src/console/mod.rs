@@ -1,0 +1,201 @@
+//! The read-only operator console: server-rendered HTML pages (no
+//! JavaScript) on a listener of its own, never the callback port.
+//!
+//! - `/`: the last 24 hours of deliveries (by kind and answer, repeats, a
+//!   chart per hour), payments needing a refund, failed or overdue tasks;
+//! - `/search?q=`: orders and payments by order id, payment id or card mask suffix;
+//! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`:
+//!   the timeline of one order, as `history` prints it, with each event's
+//!   received fields (masked as stored) behind a disclosure.
+//!
+//! Every request needs the token of `console.token_file` ([`auth`]); every
+//! response says `Cache-Control: no-store`. Only GET (and HEAD) is routed,
+//! and no page writes anything.
+
+pub mod auth;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{ConfigError, ConsoleSettings};
+use crate::store::{HistoryKey, Store};
+use auth::Credentials;
+
+struct Console {
+    store: Store,
+    credentials: Credentials,
+}
+
+/// Starts the console when `console.listen` is set: checks the settings,
+/// binds, and serves in a task of its own. The address must be loopback
+/// (reach it from elsewhere through an SSH tunnel or a proxy that adds TLS).
+pub async fn start(
+    settings: &ConsoleSettings,
+    store: Store,
+) -> Result<Option<JoinHandle<()>>, ConfigError> {
+    let Some(listen) = settings.listen.as_deref() else {
+        return Ok(None);
+    };
+    let address: SocketAddr = listen.parse().map_err(|e| {
+        ConfigError::new(
+            "console.listen",
+            format!("{listen:?} is not an address: {e}"),
+        )
+    })?;
+    if !address.ip().is_loopback() {
+        return Err(ConfigError::new(
+            "console.listen",
+            format!("{listen:?} is not a loopback address (the console is for this host only)"),
+        ));
+    }
+    let Some(token_file) = settings.token_file.as_deref() else {
+        return Err(ConfigError::new(
+            "console.token_file",
+            "required when console.listen is set",
+        ));
+    };
+    let credentials = Credentials::from_file(token_file)?;
+    let listener = TcpListener::bind(address).await.map_err(|e| {
+        ConfigError::new("console.listen", format!("cannot listen on {listen}: {e}"))
+    })?;
+    if let Ok(local) = listener.local_addr() {
+        info!(address = %local, "console listening");
+    }
+    let app = router(store, credentials);
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!(error = %e, "console stopped");
+        }
+    })))
+}
+
+/// The console's routes behind authentication.
+pub fn router(store: Store, credentials: Credentials) -> Router {
+    let console = Arc::new(Console { store, credentials });
+    Router::new()
+        .route("/", get(overview))
+        .route("/search", get(search))
+        .route("/order/{merchant}/{order_id}", get(order_timeline))
+        .route("/payment/{merchant}/{payment_id}", get(payment_timeline))
+        .layer(middleware::from_fn_with_state(
+            console.clone(),
+            authenticate,
+        ))
+        .layer(middleware::from_fn(headers))
+        .with_state(console)
+}
+
+/// Lets a request through only with the token.
+async fn authenticate(
+    State(console): State<Arc<Console>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let accepted = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| console.credentials.accepts(v));
+    if accepted {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"freedompay-receiver console\", charset=\"UTF-8\"",
+            )],
+            "authentication required\n",
+        )
+            .into_response()
+    }
+}
+
+/// On every answer: never cached, never framed, no scripts, no referrer.
+async fn headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// A storage failure as a page (503: try again).
+fn unavailable(error: &crate::store::StoreError) -> Response {
+    warn!(error = %error, "console query failed");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html(pages::error_page("The database did not answer; try again.").into_string()),
+    )
+        .into_response()
+}
+
+async fn overview(State(console): State<Arc<Console>>) -> Response {
+    match console.store.overview().await {
+        Ok(overview) => Html(pages::overview(&overview).into_string()).into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+async fn search(State(console): State<Arc<Console>>, Query(query): Query<SearchQuery>) -> Response {
+    match console.store.search(&query.q).await {
+        Ok(results) => Html(pages::search(&query.q, &results).into_string()).into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+async fn order_timeline(
+    State(console): State<Arc<Console>>,
+    Path((merchant, order_id)): Path<(String, String)>,
+) -> Response {
+    timeline(&console, &merchant, HistoryKey::Order(&order_id)).await
+}
+
+async fn payment_timeline(
+    State(console): State<Arc<Console>>,
+    Path((merchant, payment_id)): Path<(String, String)>,
+) -> Response {
+    timeline(&console, &merchant, HistoryKey::Payment(&payment_id)).await
+}
+
+async fn timeline(console: &Console, merchant: &str, key: HistoryKey<'_>) -> Response {
+    match console.store.history(merchant, key).await {
+        Ok(Some(history)) => Html(pages::timeline(&history).into_string()).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Html(pages::error_page("Nothing is stored about this order or payment.").into_string()),
+        )
+            .into_response(),
+        Err(e) => unavailable(&e),
+    }
+}

@@ -1,0 +1,357 @@
+//! The console's pages, rendered with maud: every interpolated value is
+//! HTML-escaped by the template engine (stored fields come from the
+//! internet). Links carry ids as percent-encoded path segments.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Timelike, Utc};
+use maud::{DOCTYPE, Markup, html};
+
+use crate::store::{History, LIST_LIMIT, Overview, SearchResults};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
+    nav{margin-bottom:1rem}nav a{margin-right:1rem}\
+    table{border-collapse:collapse;margin:.5rem 0 1.5rem}\
+    th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}\
+    th{background:#f3f3f3}.num{text-align:right}.dup{color:#a60}.bad{color:#b00}\
+    code{font-size:.9em}details{margin:.25rem 0}";
+
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) " · freedompay-receiver console" }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                nav {
+                    a href="/" { "Overview" }
+                    form method="get" action="/search" style="display:inline" {
+                        input type="search" name="q" placeholder="order id, payment id, card suffix";
+                        " "
+                        button type="submit" { "Search" }
+                    }
+                }
+                h1 { (title) }
+                (body)
+            }
+        }
+    }
+}
+
+/// A link path made of percent-encoded segments.
+fn link(segments: &[&str]) -> String {
+    let mut url = match url::Url::parse("http://console.invalid/") {
+        Ok(url) => url,
+        Err(_) => return "/".to_owned(),
+    };
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.clear().extend(segments);
+    }
+    url.path().to_owned()
+}
+
+fn order_link(merchant: &str, order_id: &str) -> String {
+    link(&["order", merchant, order_id])
+}
+
+fn payment_link(merchant: &str, payment_id: &str) -> String {
+    link(&["payment", merchant, payment_id])
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn opt(value: Option<&str>) -> &str {
+    value.filter(|v| !v.is_empty()).unwrap_or("-")
+}
+
+pub fn error_page(message: &str) -> Markup {
+    page("Not available", html! { p { (message) } })
+}
+
+/// The 24 hours ending with the current one, oldest first, as `YYYY-MM-DDTHH`.
+fn last_hours(now: DateTime<Utc>) -> Vec<String> {
+    let this_hour = now
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .unwrap_or(now);
+    (0..24)
+        .rev()
+        .map(|back| {
+            (this_hour - Duration::hours(back))
+                .format("%Y-%m-%dT%H")
+                .to_string()
+        })
+        .collect()
+}
+
+/// Callbacks per hour as an inline SVG bar chart (first deliveries and repeats).
+fn chart(overview: &Overview) -> Markup {
+    let hours = last_hours(Utc::now());
+    let mut per_hour: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for row in &overview.hourly {
+        let entry = per_hour.entry(row.hour.as_str()).or_default();
+        if row.duplicate {
+            entry.1 += row.count;
+        } else {
+            entry.0 += row.count;
+        }
+    }
+    let max = per_hour
+        .values()
+        .map(|(a, b)| a + b)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (width, height, bar) = (600_i64, 120_i64, 25_i64);
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" width=(width) height=(height + 20)
+            viewBox={ "0 0 " (width) " " (height + 20) } role="img"
+            aria-label="callbacks per hour, last 24 hours" {
+            @for (i, hour) in hours.iter().enumerate() {
+                @let (first, repeats) = per_hour.get(hour.as_str()).copied().unwrap_or((0, 0));
+                @let x = i as i64 * bar;
+                @let first_h = first * height / max;
+                @let repeat_h = repeats * height / max;
+                g {
+                    title { (hour) ":00 UTC: " (first) " callbacks, " (repeats) " repeats" }
+                    rect x=(x + 2) y=(height - first_h - repeat_h) width=(bar - 4) height=(repeat_h) fill="#d9a441" {}
+                    rect x=(x + 2) y=(height - first_h) width=(bar - 4) height=(first_h) fill="#3b73b9" {}
+                }
+                @if i % 6 == 0 {
+                    text x=(x + 2) y=(height + 15) font-size="11" { (hour.get(11..).unwrap_or("")) ":00" }
+                }
+            }
+        }
+    }
+}
+
+pub fn overview(o: &Overview) -> Markup {
+    // kind -> answer -> (first deliveries, repeats)
+    let mut by_kind: BTreeMap<&str, BTreeMap<&str, (i64, i64)>> = BTreeMap::new();
+    let (mut total, mut repeats) = (0, 0);
+    for row in &o.hourly {
+        let answer = row.answer_status.as_deref().unwrap_or("none");
+        let cell = by_kind
+            .entry(&row.kind)
+            .or_default()
+            .entry(answer)
+            .or_default();
+        if row.duplicate {
+            cell.1 += row.count;
+            repeats += row.count;
+        } else {
+            cell.0 += row.count;
+        }
+        total += row.count;
+    }
+    html! {
+        (page("Overview: the last 24 hours", html! {
+            p {
+                "Callbacks: " strong id="total-callbacks" { (total) }
+                ", of them repeats of an earlier delivery: " strong id="total-repeats" { (repeats) }
+                ". Payments needing a refund: "
+                a href="#needing-refund" { strong id="count-needing-refund" { (o.needing_refund.len()) } }
+                ". Tasks failed or overdue: "
+                a href="#tasks" { strong id="count-tasks" { (o.tasks_needing_attention.len()) } }
+                "."
+            }
+            h2 { "Callbacks per hour (UTC)" }
+            (chart(o))
+            h2 { "By kind and answer" }
+            table id="by-kind" {
+                tr { th { "kind" } th { "answer" } th { "first deliveries" } th { "repeats" } }
+                @for (kind, answers) in &by_kind {
+                    @for (answer, (first, dup)) in answers {
+                        tr {
+                            td { (kind) } td { (answer) }
+                            td class="num" { (first) } td class="num dup" { (dup) }
+                        }
+                    }
+                }
+                @if by_kind.is_empty() { tr { td colspan="4" { "none" } } }
+            }
+            h2 id="needing-refund" { "Payments needing a refund" }
+            table {
+                tr { th { "merchant" } th { "order" } th { "payment" } th { "amount" } th { "refunded" } th { "card" } th { "updated" } }
+                @for p in &o.needing_refund {
+                    tr {
+                        td { (p.merchant_id) }
+                        td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
+                        td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
+                        td class="num" { (p.amount) " " (p.currency) }
+                        td class="num" { (p.refunded_amount) }
+                        td { (opt(p.card_mask.as_deref())) }
+                        td { (time(p.updated_at)) }
+                    }
+                }
+                @if o.needing_refund.is_empty() { tr { td colspan="7" { "none" } } }
+            }
+            h2 id="tasks" { "Tasks failed or overdue" }
+            table {
+                tr { th { "task" } th { "merchant" } th { "subject" } th { "state" } th { "attempts" } th { "due" } th { "last error" } }
+                @for t in &o.tasks_needing_attention {
+                    @let href = if t.task == "payment_status" || t.task == "refund" {
+                        payment_link(&t.merchant_id, &t.subject_id)
+                    } else {
+                        order_link(&t.merchant_id, &t.subject_id)
+                    };
+                    tr {
+                        td { "#" (t.id) " " (t.task) }
+                        td { (t.merchant_id) }
+                        td { a href=(href) { (t.subject_id) } }
+                        td class=(if t.state == "failed" { "bad" } else { "" }) { (t.state) }
+                        td class="num" { (t.attempts) }
+                        td { (time(t.next_attempt_at)) }
+                        td { (opt(t.last_error.as_deref())) }
+                    }
+                }
+                @if o.tasks_needing_attention.is_empty() { tr { td colspan="7" { "none" } } }
+            }
+            p { small { "Lists show at most " (LIST_LIMIT) " rows. Signature failures and 503 answers are not stored: see /metrics." } }
+        }))
+    }
+}
+
+pub fn search(query: &str, results: &SearchResults) -> Markup {
+    html! {
+        (page("Search", html! {
+            form method="get" action="/search" {
+                input type="search" name="q" value=(query) placeholder="order id, payment id, card suffix";
+                " "
+                button type="submit" { "Search" }
+            }
+            @if !query.trim().is_empty() {
+                p { "Results for " code { (query) } ":" }
+                h2 { "Orders" }
+                table id="orders" {
+                    tr { th { "merchant" } th { "order" } th { "amount" } th { "status" } th { "updated" } }
+                    @for o in &results.orders {
+                        tr {
+                            td { (o.merchant_id) }
+                            td { a href=(order_link(&o.merchant_id, &o.order_id)) { (o.order_id) } }
+                            td class="num" { (o.amount) " " (o.currency) }
+                            td { (o.status) }
+                            td { (time(o.updated_at)) }
+                        }
+                    }
+                    @if results.orders.is_empty() { tr { td colspan="5" { "none" } } }
+                }
+                h2 { "Payments" }
+                table id="payments" {
+                    tr { th { "merchant" } th { "order" } th { "payment" } th { "amount" } th { "status" } th { "card" } th { "refunded" } }
+                    @for p in &results.payments {
+                        tr {
+                            td { (p.merchant_id) }
+                            td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
+                            td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
+                            td class="num" { (p.amount) " " (p.currency) }
+                            td { (p.status) @if p.needs_refund { " " span class="bad" { "needs refund" } } }
+                            td { (opt(p.card_mask.as_deref())) }
+                            td class="num" { (p.refunded_amount) }
+                        }
+                    }
+                    @if results.payments.is_empty() { tr { td colspan="7" { "none" } } }
+                }
+            }
+        }))
+    }
+}
+
+pub fn timeline(h: &History) -> Markup {
+    let title = format!("Order {}", h.order_id.as_deref().unwrap_or("(unknown)"));
+    html! {
+        (page(&title, html! {
+            p { "Merchant " (h.merchant_id) ". Times in UTC." }
+            h2 { "State" }
+            ul id="summary" {
+                @for line in h.summary() { li { (line) } }
+            }
+            h2 { "Order" }
+            @if let Some(o) = &h.order {
+                table id="order" {
+                    tr { th { "amount" } th { "status" } th { "expires" } th { "paid by" } th { "created" } th { "updated" } }
+                    tr {
+                        td class="num" { (o.amount) " " (o.currency) }
+                        td { (o.status) }
+                        td { (o.expires_at.map(time).unwrap_or_else(|| "-".to_owned())) }
+                        td { (opt(o.paid_payment_id.as_deref())) }
+                        td { (time(o.created_at)) }
+                        td { (time(o.updated_at)) }
+                    }
+                }
+            } @else {
+                p { "Not in the orders table." }
+            }
+            h2 { "Payments" }
+            table id="payments" {
+                tr { th { "payment" } th { "status" } th { "amount" } th { "card" } th { "captured" } th { "needs refund" } th { "refunded" } th { "failure" } }
+                @for p in &h.payments {
+                    tr {
+                        td { (p.payment_id) @if p.testing_mode { " (test)" } }
+                        td { (p.status) }
+                        td class="num" { (p.amount) " " (p.currency) }
+                        td { (opt(p.card_mask.as_deref())) }
+                        td { (p.captured.map_or("-", |c| if c { "yes" } else { "no" })) }
+                        td class=(if p.needs_refund { "bad" } else { "" }) { (if p.needs_refund { "yes" } else { "no" }) }
+                        td class="num" { (p.refunded_amount) }
+                        td { (opt(p.failure_code.as_deref())) " " (opt(p.failure_description.as_deref())) }
+                    }
+                }
+                @if h.payments.is_empty() { tr { td colspan="8" { "none" } } }
+            }
+            @if let Some(p) = &h.payout {
+                h2 { "Payout" }
+                p { (p.order_id) ": " (p.status) ", amount " (opt(p.amount.as_deref())) ", card " (opt(p.card_mask.as_deref())) }
+            }
+            h2 { "Events" }
+            table id="events" {
+                tr { th { "received" } th { "#" } th { "kind" } th { "payment" } th { "answer" } th { "repeat" } th { "signature" } th { "fields" } }
+                @for e in &h.events {
+                    tr {
+                        td { (time(e.received_at)) }
+                        td class="num" { (e.id) }
+                        td { (e.kind) }
+                        td { (opt(e.payment_id.as_deref())) }
+                        td { (opt(e.answer_status.as_deref())) " " (e.answer_description.as_deref().unwrap_or("")) }
+                        td class="dup" { @if e.duplicate { "duplicate" } }
+                        td { (opt(e.signature_variant.as_deref())) " / " (opt(e.key_label.as_deref())) }
+                        td {
+                            @for (name, value) in e.key_fields() { code { (name) "=" (value) } " " }
+                            details {
+                                summary { "all fields" }
+                                table {
+                                    @for (name, value) in e.pairs() { tr { td { code { (name) } } td { code { (value) } } } }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if h.events.is_empty() { tr { td colspan="8" { "none" } } }
+            }
+            h2 { "Outbound tasks" }
+            table id="tasks" {
+                tr { th { "#" } th { "task" } th { "subject" } th { "state" } th { "stage" } th { "amount" } th { "attempts" } th { "next attempt" } th { "last error" } th { "outcome" } }
+                @for t in &h.tasks {
+                    tr {
+                        td class="num" { (t.id) }
+                        td { (t.task) }
+                        td { (t.subject_id) }
+                        td class=(if t.state == "failed" { "bad" } else { "" }) { (t.state) }
+                        td { (opt(t.stage.as_deref())) }
+                        td class="num" { (opt(t.amount.as_deref())) }
+                        td class="num" { (t.attempts) }
+                        td { @if t.state == "open" { (time(t.next_attempt_at)) } @else { "-" } }
+                        td { (opt(t.last_error.as_deref())) }
+                        td { (opt(t.outcome.as_deref())) }
+                    }
+                }
+                @if h.tasks.is_empty() { tr { td colspan="10" { "none" } } }
+            }
+        }))
+    }
+}

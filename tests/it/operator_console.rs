@@ -1,0 +1,289 @@
+//! The read-only console: its own loopback listener behind a token, pages
+//! that escape what came from the internet, and, in a real headless
+//! Chromium, the overview and a timeline.
+
+use std::path::{Path, PathBuf};
+
+use freedompay_receiver::protocol::Status;
+
+use crate::on_both_backends;
+use crate::support::{Backend, MERCHANT, TestApp, freedompay};
+
+const TOKEN: &str = "console-token-0123456789";
+const HOSTILE: &str = "<script>alert('x')</script>";
+
+/// A receiver with the console on, and the console's base URL.
+struct Console {
+    app: TestApp,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A loopback port free right now (the console binds it a moment later).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+impl Console {
+    async fn start(backend: Backend) -> Console {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("console.token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+        let port = free_port();
+        let app = TestApp::spawn_with(backend, |toml| {
+            toml.push_str(&format!(
+                "\n[console]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\n",
+                token_file.display()
+            ));
+        })
+        .await;
+        Console {
+            app,
+            base: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.app
+            .fp
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.text().await.unwrap()
+    }
+
+    /// An order paid with a check that carries a hostile merchant field, and
+    /// a repeated result.
+    async fn paid_order(&self, order: &str, payment: &str) {
+        self.app.order(order, "1000", "KZT").await;
+        let fp = &self.app.fp;
+        fp.send(
+            "check",
+            &freedompay::check(order, payment, "1000").set("customer_ref", HOSTILE),
+        )
+        .await
+        .assert_answer("check", Status::Ok);
+        let result = freedompay::result(order, payment, "1000");
+        fp.send("result", &result)
+            .await
+            .assert_answer("result", Status::Ok);
+        fp.send("result", &result)
+            .await
+            .assert_answer("result", Status::Ok);
+    }
+}
+
+on_both_backends! {
+    async fn console_needs_the_token_and_is_never_cached(backend) {
+        let console = Console::start(backend).await;
+        let http = &console.app.fp.http;
+        let url = format!("{}/", console.base);
+        let anonymous = http.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        assert!(anonymous.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic "));
+        assert_eq!(anonymous.headers()["cache-control"], "no-store");
+        let wrong = http.get(&url).bearer_auth("console-token-0123456788").send().await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        let short = http.get(&url).bearer_auth("console").send().await.unwrap();
+        assert_eq!(short.status(), 401);
+        let wrong_basic = http.get(&url).basic_auth("operator", Some("nope")).send().await.unwrap();
+        assert_eq!(wrong_basic.status(), 401);
+
+        let bearer = console.get("/").await;
+        assert_eq!(bearer.status(), 200);
+        assert_eq!(bearer.headers()["cache-control"], "no-store");
+        assert!(bearer.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+        let basic = http.get(&url).basic_auth("anyone", Some(TOKEN)).send().await.unwrap();
+        assert_eq!(basic.status(), 200);
+
+        // Read-only: nothing but GET is routed, even with the token.
+        let post = http.post(&url).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(post.status(), 405);
+        let anonymous_post = http.post(&url).send().await.unwrap();
+        assert_eq!(anonymous_post.status(), 401);
+        // The callback port does not serve the console.
+        let on_callback_port = http.get(console.app.url("/search?q=1")).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(on_callback_port.status(), 404);
+        console.app.stop().await;
+    }
+
+    async fn console_pages_show_the_stored_facts_escaped(backend) {
+        let console = Console::start(backend).await;
+        console.paid_order("O-C1", "9601").await;
+        let mask = console.app.store.payment(MERCHANT, "9601").await.unwrap().unwrap().card_mask.unwrap();
+
+        let timeline = console.page("/order/545774/O-C1").await;
+        assert!(timeline.contains("order O-C1 is paid (1000 KZT)"), "{timeline}");
+        assert!(timeline.contains("nothing is waiting"), "{timeline}");
+        assert!(timeline.contains(&mask), "{timeline}");
+        assert!(timeline.contains("duplicate"), "{timeline}");
+        assert!(timeline.contains("Order O-C1 can be paid"), "{timeline}");
+        // The hostile merchant field is shown as text, never as markup.
+        assert!(timeline.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "{timeline}");
+        assert!(!timeline.contains("<script"), "{timeline}");
+        assert_eq!(console.page("/payment/545774/9601").await, timeline);
+        let missing = console.get("/order/545774/NO-SUCH").await;
+        assert_eq!(missing.status(), 404);
+
+        // Search by order id, payment id, and the card mask's last digits.
+        let suffix = &mask[mask.len() - 4..];
+        for query in ["O-C1", "9601", suffix] {
+            let found = console.page(&format!("/search?q={query}")).await;
+            assert!(found.contains("href=\"/payment/545774/9601\""), "{query}: {found}");
+            assert!(found.contains("href=\"/order/545774/O-C1\""), "{query}: {found}");
+        }
+        let hostile = console.page("/search?q=%3Cscript%3E%25").await;
+        assert!(!hostile.contains("<script"), "{hostile}");
+        assert!(hostile.contains("&lt;script&gt;%"), "{hostile}");
+        assert!(!hostile.contains("9601"), "a LIKE wildcard in the query matched: {hostile}");
+
+        let overview = console.page("/").await;
+        assert!(overview.contains("<strong id=\"total-callbacks\">3</strong>"), "{overview}");
+        assert!(overview.contains("<strong id=\"total-repeats\">1</strong>"), "{overview}");
+        assert!(overview.contains("<svg"), "{overview}");
+        console.app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_refuses_to_start_off_loopback_or_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    for (console, expected) in [
+        (
+            "listen = \"0.0.0.0:0\"\ntoken_file = \"/dev/null\"",
+            "console.listen",
+        ),
+        ("listen = \"127.0.0.1:0\"", "console.token_file"),
+        (
+            "listen = \"127.0.0.1:0\"\ntoken_file = \"/dev/null\"",
+            "at least 16",
+        ),
+    ] {
+        let toml = format!("{}\n[console]\n{console}\n", crate::support::base_toml(&db));
+        let settings = freedompay_receiver::config::Settings::from_toml(&toml).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let error = freedompay_receiver::server::run(settings, listener, async {})
+            .await
+            .expect_err(console);
+        assert!(error.to_string().contains(expected), "{console}: {error}");
+    }
+}
+
+/// The headless browser: from `scripts/test`, or on the PATH.
+fn chromium() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("FPR_TEST_CHROMIUM") {
+        return Some(PathBuf::from(path));
+    }
+    ["chromium", "chromium-browser"].iter().find_map(|name| {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    })
+}
+
+/// Runs headless Chromium on `url` with `args`; returns its standard output.
+async fn browse(chromium: &Path, profile: &Path, args: &[String], url: &str) -> String {
+    let out = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .arg(url)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let Some(chromium) = chromium() else {
+        let reason = std::env::var("FPR_TEST_CHROMIUM_MISSING")
+            .unwrap_or_else(|_| "chromium is not installed".to_owned());
+        eprintln!("\n!!!!!!!! SKIPPED console_in_a_real_browser: {reason} !!!!!!!!\n");
+        return;
+    };
+    let console = Console::start(Backend::Sqlite).await;
+    console.paid_order("O-B1", "9701").await;
+    console.paid_order("O-B2", "9702").await;
+    let profile = tempfile::tempdir().unwrap();
+    // Basic credentials in the URL: the browser sends them on the first request.
+    let base = console
+        .base
+        .replace("http://", &format!("http://operator:{TOKEN}@"));
+
+    let dom = browse(
+        &chromium,
+        profile.path(),
+        &["--dump-dom".to_owned()],
+        &format!("{base}/"),
+    )
+    .await;
+    assert!(dom.contains("Overview: the last 24 hours"), "{dom}");
+    assert!(
+        dom.contains("<strong id=\"total-callbacks\">6</strong>"),
+        "{dom}"
+    );
+    assert!(dom.contains("<svg"), "{dom}");
+    let dom = browse(
+        &chromium,
+        profile.path(),
+        &["--dump-dom".to_owned()],
+        &format!("{base}/order/545774/O-B1"),
+    )
+    .await;
+    assert!(dom.contains("order O-B1 is paid (1000 KZT)"), "{dom}");
+    assert!(
+        dom.contains("&lt;script&gt;alert('x')&lt;/script&gt;"),
+        "{dom}"
+    );
+    assert!(!dom.contains("<script"), "{dom}");
+
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    for (name, path) in [("overview", "/"), ("timeline", "/order/545774/O-B1")] {
+        let file = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&file);
+        browse(
+            &chromium,
+            profile.path(),
+            &[
+                format!("--screenshot={}", file.display()),
+                "--window-size=1280,1400".to_owned(),
+            ],
+            &format!("{base}{path}"),
+        )
+        .await;
+        assert!(
+            std::fs::metadata(&file).unwrap().len() > 1000,
+            "{}",
+            file.display()
+        );
+    }
+    console.app.stop().await;
+}
