@@ -175,13 +175,14 @@ fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
         };
         writeln!(
             out,
-            "  {}  #{} {}  payment {}  -> {}{}  signed {}/{}",
+            "  {}  #{} {}  payment {}  -> {}{}{}  signed {}/{}",
             time(e.received_at),
             e.id,
             e.kind,
             or_dash(e.payment_id.as_deref()),
             answer,
             if e.duplicate { "  DUPLICATE" } else { "" },
+            if e.conflict { "  CONFLICT" } else { "" },
             or_dash(e.signature_variant.as_deref()),
             or_dash(e.key_label.as_deref())
         )?;
@@ -192,6 +193,9 @@ fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
             .collect();
         if !fields.is_empty() {
             writeln!(out, "      {}", fields.join(" "))?;
+        }
+        if let Some(flag) = &e.flag {
+            writeln!(out, "      flagged: {flag}")?;
         }
     }
     writeln!(out, "\noutbound tasks")?;

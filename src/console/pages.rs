@@ -318,7 +318,11 @@ pub fn timeline(h: &History) -> Markup {
                         td { (e.kind) }
                         td { (opt(e.payment_id.as_deref())) }
                         td { (opt(e.answer_status.as_deref())) " " (e.answer_description.as_deref().unwrap_or("")) }
-                        td class="dup" { @if e.duplicate { "duplicate" } }
+                        td class="dup" {
+                            @if e.duplicate { "duplicate" }
+                            @if e.conflict { " conflict" }
+                            @if let Some(flag) = &e.flag { br; "flagged: " (flag) }
+                        }
                         td { (opt(e.signature_variant.as_deref())) " / " (opt(e.key_label.as_deref())) }
                         td {
                             @for (name, value) in e.key_fields() { code { (name) "=" (value) } " " }

@@ -71,6 +71,10 @@ pub struct EventRecord {
     pub answer_status: Option<String>,
     pub answer_description: Option<String>,
     pub duplicate: bool,
+    /// A repeat of an already-claimed key whose signed content differs.
+    pub conflict: bool,
+    /// Why an operator must look at this event (`events.flag`), if anything.
+    pub flag: Option<String>,
     pub signature_variant: Option<String>,
     pub key_label: Option<String>,
 }
@@ -168,7 +172,7 @@ macro_rules! event_columns {
         concat!(
             "SELECT id, received_at, kind, order_id, payment_id, ",
             $fields,
-            " AS fields, answer_status, answer_description, duplicate, \
+            " AS fields, answer_status, answer_description, duplicate, conflict, flag, \
              signature_variant, key_label FROM events WHERE merchant_id = $1"
         )
     };
