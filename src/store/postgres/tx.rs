@@ -8,9 +8,10 @@ use sqlx::{Postgres, Transaction};
 
 use crate::domain::{Confirm, CurrentState, IdempotencyKey, Plan};
 use crate::protocol::Status;
+use crate::reconcile::task::confirm_task;
 use crate::store::callbacks::{CallbackTx, Claim, Lookup, Mark, StoredDecision};
 use crate::store::rows;
-use crate::store::{Delivery, StoreError, outbound};
+use crate::store::{Delivery, StoreError};
 
 // Row reads lock the row when run inside a callback transaction (outside one,
 // the lock ends with the statement), so the same text serves both uses.
@@ -96,7 +97,7 @@ impl CallbackTx for PgTx {
     }
 
     async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
-        let (task, subject) = outbound::confirm_task(confirm);
+        let (task, subject) = confirm_task(confirm);
         // A finished query of the same subject is opened again: this is a new
         // question about it.
         sqlx::query(

@@ -8,9 +8,10 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::domain::{Confirm, CurrentState, IdempotencyKey, Plan};
 use crate::protocol::Status;
+use crate::reconcile::task::confirm_task;
 use crate::store::callbacks::{CallbackTx, Claim, Lookup, Mark, StoredDecision};
 use crate::store::rows;
-use crate::store::{Delivery, StoreError, outbound};
+use crate::store::{Delivery, StoreError};
 
 pub(super) const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
      FROM orders WHERE merchant_id = ?1 AND order_id = ?2";
@@ -116,7 +117,7 @@ impl CallbackTx for SqliteTx {
     }
 
     async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
-        let (task, subject) = outbound::confirm_task(confirm);
+        let (task, subject) = confirm_task(confirm);
         // A finished query of the same subject is opened again: this is a new
         // question about it.
         sqlx::query(
