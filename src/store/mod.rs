@@ -2,17 +2,42 @@
 //! PostgreSQL for production and SQLite as the embedded default. This is the
 //! only module with SQL.
 //!
-//! Every callback is handled in one transaction ([`Store::process`]): claim
-//! the idempotency key (with the delivery's content fingerprint), read the
-//! current state, decide, write the state changes, the event and the
-//! decision, commit. The answer leaves only after the commit. A repeated
-//! delivery finds the key already claimed: with the same content it gets the
-//! stored answer, recorded as a duplicate event; with different content it is
-//! a conflict (see `callbacks::process_steps`). Checks claim no key: each is decided
-//! against the state of its moment. Concurrent duplicates are
-//! serialised by the database (a unique key, plus on PostgreSQL a
-//! transaction-scoped advisory lock per payment), never by process memory, so
-//! several instances may share one database.
+//! Layout: the backends in `postgres/` and `sqlite/` (each its store, its
+//! callback transaction `tx`, its group paths) over the backend-neutral core
+//! in `callbacks/` (the per-callback steps, the group-commit queue and the
+//! pure group decision); `rows` turns database rows into domain values;
+//! `outbound` stores the reconciler's tasks; `testing` holds reads used only
+//! by the benchmark and the tests. Dependencies point one way: backends, then
+//! `callbacks`, then this module's types and the domain.
+//!
+//! Every callback ([`Store::process`]) queues for its backend's group-commit
+//! writer (`callbacks::group_commit`), whose tasks take every callback
+//! waiting as a group. Whatever the path, a callback's answer leaves only
+//! after the commit that holds it; a repeated delivery finds its key claimed
+//! and gets the stored answer (a duplicate) or, with different content, is a
+//! conflict; checks claim no key and are decided against the state of their
+//! moment. Concurrent duplicates are serialised by the database (a unique
+//! key, plus on PostgreSQL transaction-scoped advisory locks per subject),
+//! never by process memory, so several instances may share one database.
+//!
+//! Which callback takes which path:
+//!
+//! | callback | PostgreSQL | SQLite |
+//! |---|---|---|
+//! | fresh result, refund or capture (idempotency key new, first in its group) | optimistic group (`postgres::pg_optimistic`, even for one callback): read, decide in memory, one guarded write that commits; on a conflict the locked group (`postgres::pg_group`), or the per-callback steps when one callback is left | batch (`sqlite::sqlite_group::run_batch`) inside the group's one transaction, when the group has two or more of them; else the per-callback steps in that transaction |
+//! | a group with a repeat, or a decision that flags, schedules a status query or defers (`Plan::needs_single_path`) | nothing written by the group paths; every such callback of the group takes the per-callback steps, one transaction each | the whole group takes the per-callback steps, in the group's one transaction |
+//! | check (no key), payout, a key repeated within the group | per-callback steps (`callbacks::process_steps`), one transaction each | per-callback steps in the group's one transaction |
+//! | a group whose statements fail (not an outage) | the group's callbacks retried one by one, one transaction each | the group run again with a savepoint per callback, so only the failing one fails |
+//! | database unavailable | every callback of the group gets the error at once (non-`ok`, FreedomPay retries) | the same |
+//!
+//! Why: the group paths cost a few round trips and one commit for the whole
+//! group, which is what throughput is bound by (BENCHMARKS.md); they cover
+//! only plain first decisions, so that repeats, conflicts, checks, flags,
+//! scheduled status queries and deferred decisions have one implementation,
+//! the per-callback steps, on every path. Redirects
+//! ([`Store::record_redirect`]) and unparsed deliveries
+//! ([`Store::record_event`]) take one transaction of their own, outside the
+//! writer.
 
 mod callbacks;
 pub mod outbound;

@@ -1,13 +1,11 @@
-//! Group commit: callbacks queue here, and one writer task takes every callback
-//! that is waiting as a group. For SQLite's single writer the group runs in one
-//! transaction, then commits once (each callback in a savepoint of its own
-//! only when one of them fails).
-//! (PostgreSQL's groups are in `pg_group`.) One fsync then covers the whole
-//! group, and no connection spins on SQLite's busy lock. Each caller gets its
-//! answer only after the shared commit; if the commit fails, every callback of
-//! the group gets the error (so FreedomPay retries it). If a callback's own
-//! steps fail, the group runs again with a savepoint per callback, so that
-//! callback is rolled back to its savepoint without touching the others.
+//! Group commit, backend-neutral: callbacks queue here ([`Writer::process`]),
+//! and writer tasks each take every callback waiting as a group ([`Job`]s)
+//! and hand it to the backend's group function, given to [`Writer::start`]
+//! (SQLite: `sqlite::sqlite_group`, one worker; PostgreSQL: `postgres::pg_group`,
+//! a few workers). Each caller gets its answer through its job's reply, which
+//! the backend sends only after the commit that holds the callback; when a
+//! group fails as a whole, [`fail_all`] gives every caller the error (so
+//! FreedomPay retries it).
 
 use tokio::sync::{mpsc, oneshot};
 

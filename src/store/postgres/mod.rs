@@ -1,5 +1,8 @@
-//! PostgreSQL backend: `NUMERIC` money, row locks and a per-payment advisory
-//! lock inside each callback transaction, and `NOTIFY freedompay_events`.
+//! PostgreSQL backend: the store ([`PgStore`]: pools, migrations, reads,
+//! order inserts) and the start of its group-commit writer, whose groups
+//! `pg_group` runs (first `pg_optimistic`, then under locks, then callback by
+//! callback through `tx`). `NUMERIC` money, row locks and per-subject advisory
+//! locks inside each callback transaction, and `NOTIFY freedompay_events`.
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,7 +1,10 @@
 //! SQLite backend, the embedded default: WAL journal, `synchronous=FULL` (a
 //! commit is on disk before the answer leaves), money as canonical decimal
 //! text, and `BEGIN IMMEDIATE` so that callback transactions take the single
-//! write lock up front and run one after another.
+//! write lock up front and run one after another. The store ([`SqliteStore`])
+//! reads on a pool of its own and writes callbacks through one writer
+//! connection, whose groups `sqlite_group` runs; `tx` is the SQL of one
+//! callback's steps.
 
 use std::str::FromStr;
 use std::time::Duration;
