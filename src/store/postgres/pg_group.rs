@@ -14,7 +14,8 @@
 //!
 //! Payouts, checks, a callback whose idempotency key repeats within the group
 //! or was claimed before, a decision that flags, schedules or defers, and a
-//! group of one take the per-callback path. If any statement of the group fails,
+//! group of one (left after the optimistic path, which runs first: see
+//! `pg_optimistic`) take the per-callback path. If any statement of the group fails,
 //! the whole group is retried callback by callback, so that one bad row cannot
 //! fail the callbacks that happen to share its group.
 
