@@ -12,8 +12,8 @@ use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, Settings, runtime};
 use crate::api::RefundMethod;
 use crate::protocol::Amount;
 use crate::reconcile::Reconciler;
+use crate::reconcile::task::{NewTask, RefundStage, TaskKind, TaskState};
 use crate::store::Store;
-use crate::store::outbound::{NewTask, RefundStage, TaskKind, TaskState};
 
 #[derive(Debug, Args)]
 pub struct RefundArgs {

@@ -14,8 +14,8 @@ use super::callback::read_and_verify;
 use super::{AppState, reply};
 use crate::domain::pan::mask_card_numbers;
 use crate::domain::{Callback, CallbackKind};
+use crate::reconcile::task::{NewTask, TaskKind};
 use crate::store::RedirectRecord;
-use crate::store::outbound::{NewTask, TaskKind};
 use crate::telemetry::metrics::REDIRECT_REPEATS;
 
 pub async fn handle(

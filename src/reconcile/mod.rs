@@ -22,6 +22,7 @@
 mod facts;
 mod refunds;
 mod status;
+pub mod task;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,7 +37,7 @@ use crate::config::{ConfigError, ReconcileSettings, Settings};
 use crate::domain::pan::masked_fields_json;
 use crate::domain::{Callback, CurrentState, Payment, Rules, state};
 use crate::protocol::Message;
-use crate::store::outbound::{RefundStage, Task, TaskKind, TaskState};
+use crate::reconcile::task::{RefundStage, Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
 use crate::telemetry::metrics::RECONCILE_TASKS;
 

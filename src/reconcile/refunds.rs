@@ -13,8 +13,8 @@
 use super::{Reconciler, Step, refund_fact, refunded_total};
 use crate::api::{ApiClient, ApiError, RefundMethod, RefundRequest};
 use crate::protocol::Amount;
+use crate::reconcile::task::{RefundStage, Task};
 use crate::store::StoreError;
-use crate::store::outbound::{RefundStage, Task};
 
 /// The task key of the automatic refund of a payment (one per payment).
 pub const AUTO_REFUND_KEY: &str = "auto";

@@ -4,8 +4,8 @@
 use super::{PaymentFacts, Reconciler, Step, payment_facts, payout_fact};
 use crate::api::{ApiClient, ApiError, PaymentStatusReport};
 use crate::domain::{OrderStatus, PaymentStatus};
+use crate::reconcile::task::{CONFIRM_KEY, Task};
 use crate::store::StoreError;
-use crate::store::outbound::{CONFIRM_KEY, Task};
 
 impl Reconciler {
     /// A payment seen at check, still without a result.

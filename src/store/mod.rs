@@ -2,42 +2,56 @@
 //! PostgreSQL for production and SQLite as the embedded default. This is the
 //! only module with SQL.
 //!
-//! Every callback is handled in one transaction ([`Store::process`]): claim
-//! the idempotency key (with the delivery's content fingerprint), read the
-//! current state, decide, write the state changes, the event and the
-//! decision, commit. The answer leaves only after the commit. A repeated
-//! delivery finds the key already claimed: with the same content it gets the
-//! stored answer, recorded as a duplicate event; with different content it is
-//! a conflict (see [`process_steps`]). Checks claim no key: each is decided
-//! against the state of its moment. Concurrent duplicates are
-//! serialised by the database (a unique key, plus on PostgreSQL a
-//! transaction-scoped advisory lock per payment), never by process memory, so
-//! several instances may share one database.
+//! Layout: the backends in `postgres/` and `sqlite/` (each its store, its
+//! callback transaction `tx`, its group paths) over the backend-neutral core
+//! in `callbacks/` (the per-callback steps, the group-commit queue and the
+//! pure group decision); `rows` turns database rows into domain values;
+//! `outbound` stores the reconciler's tasks; `testing` holds reads used only
+//! by the benchmark and the tests. Dependencies point one way: backends, then
+//! `callbacks`, then this module's types and the domain.
+//!
+//! Every callback ([`Store::process`]) queues for its backend's group-commit
+//! writer (`callbacks::group_commit`), whose tasks take every callback
+//! waiting as a group. Whatever the path, a callback's answer leaves only
+//! after the commit that holds it; a repeated delivery finds its key claimed
+//! and gets the stored answer (a duplicate) or, with different content, is a
+//! conflict; checks claim no key and are decided against the state of their
+//! moment. Concurrent duplicates are serialised by the database (a unique
+//! key, plus on PostgreSQL transaction-scoped advisory locks per subject),
+//! never by process memory, so several instances may share one database.
+//!
+//! Which callback takes which path:
+//!
+//! | callback | PostgreSQL | SQLite |
+//! |---|---|---|
+//! | fresh result, refund or capture (idempotency key new, first in its group) | optimistic group (`postgres::pg_optimistic`, even for one callback): read, decide in memory, one guarded write that commits; on a conflict the locked group (`postgres::pg_group`), or the per-callback steps when one callback is left | batch (`sqlite::sqlite_group::run_batch`) inside the group's one transaction, when the group has two or more of them; else the per-callback steps in that transaction |
+//! | a group with a repeat, or a decision that flags, schedules a status query or defers (`Plan::needs_single_path`) | nothing written by the group paths; every such callback of the group takes the per-callback steps, one transaction each | the whole group takes the per-callback steps, in the group's one transaction |
+//! | check (no key), payout, a key repeated within the group | per-callback steps (`callbacks::process_steps`), one transaction each | per-callback steps in the group's one transaction |
+//! | a group whose statements fail (not an outage) | the group's callbacks retried one by one, one transaction each | the group run again with a savepoint per callback, so only the failing one fails |
+//! | database unavailable | every callback of the group gets the error at once (non-`ok`, FreedomPay retries) | the same |
+//!
+//! Why: the group paths cost a few round trips and one commit for the whole
+//! group, which is what throughput is bound by (BENCHMARKS.md); they cover
+//! only plain first decisions, so that repeats, conflicts, checks, flags,
+//! scheduled status queries and deferred decisions have one implementation,
+//! the per-callback steps, on every path. Redirects
+//! ([`Store::record_redirect`]) and unparsed deliveries
+//! ([`Store::record_event`]) take one transaction of their own, outside the
+//! writer.
 
-mod group_commit;
-mod group_decide;
+mod callbacks;
 mod history;
 pub mod outbound;
-mod pg_columns;
-mod pg_group;
-mod pg_optimistic;
 mod postgres;
 mod rows;
 mod sqlite;
-mod sqlite_group;
 
-use std::future::Future;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
-use crate::domain::callback::differing_fields;
-use crate::domain::state::repeat_confirmation;
-use crate::domain::{
-    Callback, CallbackKind, Confirm, CurrentState, Detail, IdempotencyKey, Order, Payment, Payout,
-    Plan,
-};
+use crate::domain::{Callback, CurrentState, Order, Payment, Payout, Plan};
 use crate::protocol::{Amount, Status};
 
 pub use history::{
@@ -47,6 +61,8 @@ pub use history::{
 };
 pub use postgres::{NOTIFY_CHANNEL, PgStore};
 pub use sqlite::SqliteStore;
+
+use callbacks::{record_in, redirect_in};
 
 /// A storage failure. Every one of them means "not committed": the caller
 /// answers 503 so that FreedomPay retries.
@@ -169,6 +185,9 @@ macro_rules! dispatch {
     };
 }
 
+// After `dispatch!`, which it uses (a macro is seen only below its definition).
+mod testing;
+
 impl Store {
     /// Opens a connection pool for `settings.url` and starts the backend's
     /// group-commit writer, so it must be called inside a Tokio runtime. No
@@ -290,123 +309,9 @@ impl Store {
     ) -> Result<Option<Payout>, StoreError> {
         dispatch!(self.payout(merchant_id, order_id))
     }
-
-    /// Events of a kind (all kinds when `None`), split by the duplicate flag.
-    pub async fn count_events(
-        &self,
-        kind: Option<CallbackKind>,
-    ) -> Result<EventCounts, StoreError> {
-        self.count_events_named(kind.map(CallbackKind::as_str))
-            .await
-    }
-
-    /// Events of a kind by its `events.kind` name (e.g. `reconcile`).
-    pub async fn count_events_named(&self, kind: Option<&str>) -> Result<EventCounts, StoreError> {
-        dispatch!(self.count_events(kind))
-    }
 }
 
 impl Store {
-    /// For the benchmark's correctness check: orders with `prefix` that are
-    /// paid, and first-delivery result events for them.
-    pub async fn bench_counts(
-        &self,
-        merchant_id: &str,
-        prefix: &str,
-    ) -> Result<(i64, i64), StoreError> {
-        let pattern = format!("{prefix}%");
-        let paid = self
-            .count(
-                "SELECT count(*) FROM orders WHERE merchant_id = $1 AND order_id LIKE $2 AND status = 'paid'",
-                merchant_id,
-                &pattern,
-            )
-            .await?;
-        let events = self
-            .count(
-                "SELECT count(*) FROM events WHERE merchant_id = $1 AND kind = 'result' \
-                 AND order_id LIKE $2 AND NOT duplicate",
-                merchant_id,
-                &pattern,
-            )
-            .await?;
-        Ok((paid, events))
-    }
-
-    /// A `count(*)` query with two text parameters, written `$1`, `$2` (which
-    /// SQLite reads as named parameters, numbered in order of appearance).
-    async fn count(&self, sql: &'static str, first: &str, second: &str) -> Result<i64, StoreError> {
-        let (count,): (i64,) = match self {
-            Store::Postgres(s) => {
-                sqlx::query_as(sql)
-                    .bind(first)
-                    .bind(second)
-                    .fetch_one(s.pool())
-                    .await?
-            }
-            Store::Sqlite(s) => {
-                sqlx::query_as(sql)
-                    .bind(first)
-                    .bind(second)
-                    .fetch_one(s.pool())
-                    .await?
-            }
-        };
-        Ok(count)
-    }
-
-    /// The events of `kind` (all when `None`) with their marks, oldest first
-    /// (operators, tests).
-    pub async fn event_marks(&self, kind: Option<&str>) -> Result<Vec<EventMarks>, StoreError> {
-        Ok(match self {
-            Store::Postgres(s) => sqlx::query_as(
-                "SELECT id, kind, payment_id, answer_status, duplicate, conflict, flag FROM events \
-                     WHERE $1::text IS NULL OR kind = $1 ORDER BY id",
-            )
-            .bind(kind)
-            .fetch_all(s.pool())
-            .await?,
-            Store::Sqlite(s) => sqlx::query_as(
-                "SELECT id, kind, payment_id, answer_status, duplicate, conflict, flag FROM events \
-                     WHERE ?1 IS NULL OR kind = ?1 ORDER BY id",
-            )
-            .bind(kind)
-            .fetch_all(s.pool())
-            .await?,
-        })
-    }
-
-    /// How often the redirect `key` was repeated after its first delivery.
-    pub async fn redirect_repeats(&self, key: &IdempotencyKey) -> Result<i64, StoreError> {
-        let (repeats,): (i64,) = match self {
-            Store::Postgres(s) => {
-                sqlx::query_as(
-                    "SELECT coalesce(sum(repeats), 0)::bigint FROM callback_decisions WHERE merchant_id = $1 \
-                     AND kind = $2 AND subject_id = $3 AND discriminator = $4",
-                )
-                .bind(&key.merchant_id)
-                .bind(key.kind)
-                .bind(&key.subject_id)
-                .bind(&key.discriminator)
-                .fetch_one(s.pool())
-                .await?
-            }
-            Store::Sqlite(s) => {
-                sqlx::query_as(
-                    "SELECT coalesce(sum(repeats), 0) FROM callback_decisions WHERE merchant_id = ?1 \
-                     AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
-                )
-                .bind(&key.merchant_id)
-                .bind(key.kind)
-                .bind(&key.subject_id)
-                .bind(&key.discriminator)
-                .fetch_one(s.pool())
-                .await?
-            }
-        };
-        Ok(repeats)
-    }
-
     /// Payments flagged `needs_refund` (the metric of the same name).
     pub async fn count_needing_refund(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM payments WHERE needs_refund";
@@ -462,288 +367,4 @@ pub struct EventMarks {
 pub struct EventCounts {
     pub first: i64,
     pub duplicate: i64,
-}
-
-/// What a callback's transaction reads: its subject's rows.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Lookup<'a> {
-    pub order_id: Option<&'a str>,
-    pub payment_id: Option<&'a str>,
-    pub payout_order_id: Option<&'a str>,
-}
-
-impl<'a> Lookup<'a> {
-    /// The rows `callback` is about: its payment and order, or its payout.
-    pub(crate) fn of(callback: &'a Callback) -> Self {
-        let payout = callback.kind == CallbackKind::Payout;
-        Lookup {
-            order_id: callback.order_id.as_deref(),
-            payment_id: callback.payment_id.as_deref().filter(|_| !payout),
-            payout_order_id: callback.order_id.as_deref().filter(|_| payout),
-        }
-    }
-}
-
-/// What claiming a key found.
-#[derive(Debug)]
-pub(crate) enum Claim {
-    /// The claim is ours: decide.
-    New,
-    /// Decided before.
-    Stored(StoredDecision),
-}
-
-/// A decision stored under a key, with what its first delivery said.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct StoredDecision {
-    pub answer_status: Option<String>,
-    pub answer_description: Option<String>,
-    pub fingerprint: Option<String>,
-    /// The first delivery's `events.fields`, as JSON text.
-    pub first_fields: Option<String>,
-}
-
-/// How an event is marked besides its answer.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Mark<'a> {
-    pub duplicate: bool,
-    pub conflict: bool,
-    pub flag: Option<&'a str>,
-}
-
-/// The steps of one callback transaction; each backend supplies the SQL.
-pub(crate) trait CallbackTx: Send + Sized {
-    /// Claims `key`, storing `fingerprint` with a new claim. On PostgreSQL
-    /// it first takes the subject's advisory lock ([`CallbackTx::lock`]).
-    fn claim(
-        &mut self,
-        key: &IdempotencyKey,
-        fingerprint: Option<&str>,
-    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
-
-    /// Gives back a claim made in this transaction (nothing was decided).
-    fn unclaim(
-        &mut self,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Serialises every transaction about `subject` of `merchant_id` until
-    /// commit (PostgreSQL: the claim's advisory lock; SQLite: its one writer
-    /// does already).
-    fn lock(
-        &mut self,
-        merchant_id: &str,
-        subject: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Creates the status query `confirm` unless one is open already.
-    fn schedule(
-        &mut self,
-        merchant_id: &str,
-        confirm: &Confirm,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Counts a repeat of the redirect `key` on its decision row.
-    fn count_repeat(
-        &mut self,
-        key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Reads (and on PostgreSQL locks) the rows the callback is about. An
-    /// order not named by the callback is found through its payment.
-    fn load(
-        &mut self,
-        merchant_id: &str,
-        lookup: Lookup<'_>,
-    ) -> impl Future<Output = Result<CurrentState, StoreError>> + Send;
-
-    fn apply(
-        &mut self,
-        merchant_id: &str,
-        plan: &Plan,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Appends the event (and on PostgreSQL announces it with NOTIFY).
-    fn insert_event(
-        &mut self,
-        delivery: &Delivery,
-        answer: Option<(Status, &str)>,
-        mark: Mark<'_>,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-
-    /// Stores the answer under the claimed key.
-    fn settle(
-        &mut self,
-        key: &IdempotencyKey,
-        status: Status,
-        description: &str,
-        event_id: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn commit(self) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// The steps of one callback inside an open transaction; the caller commits.
-///
-/// - A check claims nothing: under its payment's lock it is decided against
-///   the state of now, on every delivery, and recorded with the answer sent.
-/// - A new key: decided, recorded, its answer stored under the key.
-/// - A repeat with the same content (or a claim without a fingerprint): the
-///   stored answer, recorded as a duplicate.
-/// - A repeat with different content, a **conflict**: recorded with
-///   `conflict = true`, the differing fields named in a warning. A result is
-///   decided again against the current state (decisions only move forward,
-///   so nothing decided moves back, and a rejection FreedomPay completed
-///   anyway is taken as paid); every other kind gets the stored answer.
-/// - A repeated refund without a refund id, and any refund or payout
-///   conflict, schedules a status query whose signed answer settles it.
-pub(crate) async fn process_steps<T: CallbackTx>(
-    tx: &mut T,
-    delivery: &Delivery,
-    decide: &Decide,
-) -> Result<Processed, StoreError> {
-    let callback = &delivery.callback;
-    if let Detail::Check(notice) = &callback.detail {
-        tx.lock(&callback.merchant_id, &notice.payment_id).await?;
-        return decide_and_record(tx, delivery, decide, None, Mark::default()).await;
-    }
-    let Some(key) = callback.idempotency_key() else {
-        let mark = Mark {
-            flag: delivery.flag.as_deref(),
-            ..Mark::default()
-        };
-        let event_id = tx.insert_event(delivery, None, mark).await?;
-        return Ok(Processed {
-            flag: delivery.flag.clone(),
-            ..Processed::new(Status::Ok, String::new(), event_id)
-        });
-    };
-    let stored = match tx.claim(&key, delivery.fingerprint.as_deref()).await? {
-        Claim::New => {
-            return decide_and_record(tx, delivery, decide, Some(&key), Mark::default()).await;
-        }
-        Claim::Stored(stored) => stored,
-    };
-    let conflict = matches!(
-        (&stored.fingerprint, &delivery.fingerprint),
-        (Some(first), Some(now)) if first != now
-    );
-    if conflict {
-        let parse = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
-        let fields = differing_fields(
-            &parse(stored.first_fields.as_deref().unwrap_or("null")),
-            &parse(&delivery.fields_json),
-        );
-        tracing::warn!(
-            endpoint = callback.event_kind(),
-            subject = %key.subject_id,
-            differing_fields = %fields.join(","),
-            "a repeated delivery says something else than the first one (conflict)"
-        );
-        metrics::counter!(
-            crate::telemetry::metrics::CONFLICTING_REPEATS,
-            "endpoint" => callback.event_kind()
-        )
-        .increment(1);
-    }
-    let mark = Mark {
-        duplicate: true,
-        conflict,
-        flag: delivery.flag.as_deref(),
-    };
-    if conflict && matches!(callback.detail, Detail::Result(_)) {
-        return decide_and_record(tx, delivery, decide, None, mark).await;
-    }
-    let (status, description) =
-        rows::stored_answer((stored.answer_status, stored.answer_description))?;
-    let event_id = tx
-        .insert_event(delivery, Some((status, &description)), mark)
-        .await?;
-    if let Some(confirm) = repeat_confirmation(callback, conflict) {
-        tx.schedule(&callback.merchant_id, &confirm).await?;
-    }
-    Ok(Processed {
-        duplicate: true,
-        conflict,
-        ..Processed::new(status, description, event_id)
-    })
-}
-
-/// Reads the state, decides, writes the plan and the event, and stores the
-/// answer under `key` when there is one to store.
-async fn decide_and_record<T: CallbackTx>(
-    tx: &mut T,
-    delivery: &Delivery,
-    decide: &Decide,
-    key: Option<&IdempotencyKey>,
-    mark: Mark<'_>,
-) -> Result<Processed, StoreError> {
-    let callback = &delivery.callback;
-    let state = tx.load(&callback.merchant_id, Lookup::of(callback)).await?;
-    let plan = decide(callback, &state);
-    let flag = delivery.flag.clone().or_else(|| plan.flag.clone());
-    let mark = Mark {
-        flag: flag.as_deref(),
-        ..mark
-    };
-    if plan.retry_later {
-        // Nothing decided: the key stays free for the next delivery.
-        if let Some(key) = key {
-            tx.unclaim(key).await?;
-        }
-    } else {
-        tx.apply(&callback.merchant_id, &plan).await?;
-    }
-    let event_id = tx
-        .insert_event(delivery, Some((plan.status, &plan.description)), mark)
-        .await?;
-    if let Some(key) = key
-        && !plan.retry_later
-    {
-        tx.settle(key, plan.status, &plan.description, event_id)
-            .await?;
-    }
-    if let Some(confirm) = &plan.confirm {
-        tx.schedule(&callback.merchant_id, confirm).await?;
-    }
-    Ok(Processed {
-        duplicate: mark.duplicate,
-        conflict: mark.conflict,
-        flag,
-        retry_later: plan.retry_later,
-        ..Processed::new(plan.status, plan.description, event_id)
-    })
-}
-
-async fn record_in<T: CallbackTx>(mut tx: T, delivery: &Delivery) -> Result<i64, StoreError> {
-    let mark = Mark {
-        flag: delivery.flag.as_deref(),
-        ..Mark::default()
-    };
-    let event_id = tx.insert_event(delivery, None, mark).await?;
-    tx.commit().await?;
-    Ok(event_id)
-}
-
-async fn redirect_in<T: CallbackTx>(
-    mut tx: T,
-    delivery: &Delivery,
-) -> Result<RedirectRecord, StoreError> {
-    let record = match delivery.callback.redirect_key() {
-        Some(key) => match tx.claim(&key, delivery.fingerprint.as_deref()).await? {
-            Claim::New => {
-                let event_id = tx.insert_event(delivery, None, Mark::default()).await?;
-                tx.settle(&key, Status::Ok, "", event_id).await?;
-                RedirectRecord::First(event_id)
-            }
-            Claim::Stored(_) => {
-                tx.count_repeat(&key).await?;
-                RedirectRecord::Repeat
-            }
-        },
-        // Neither payment nor order named: nothing to count it under.
-        None => RedirectRecord::First(tx.insert_event(delivery, None, Mark::default()).await?),
-    };
-    tx.commit().await?;
-    Ok(record)
 }

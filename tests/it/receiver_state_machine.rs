@@ -6,7 +6,7 @@
 use chrono::{Duration, Utc};
 use freedompay_receiver::domain::{CallbackKind, OrderStatus, PaymentStatus};
 use freedompay_receiver::protocol::{Amount, Status};
-use freedompay_receiver::store::outbound::{CONFIRM_KEY, TaskKind};
+use freedompay_receiver::reconcile::task::{CONFIRM_KEY, TaskKind};
 use freedompay_receiver::store::{EventMarks, NewOrder};
 
 use crate::on_both_backends;

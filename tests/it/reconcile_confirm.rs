@@ -4,7 +4,7 @@
 
 use freedompay_receiver::domain::{PaymentStatus, PayoutStatus};
 use freedompay_receiver::protocol::{Amount, Status};
-use freedompay_receiver::store::outbound::{CONFIRM_KEY, Task, TaskKind, TaskState};
+use freedompay_receiver::reconcile::task::{CONFIRM_KEY, Task, TaskKind, TaskState};
 
 use crate::on_both_backends;
 use crate::support::MERCHANT;

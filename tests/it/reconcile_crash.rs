@@ -8,8 +8,8 @@ use std::time::Duration;
 use freedompay_receiver::config::DatabaseSettings;
 use freedompay_receiver::domain::PaymentStatus;
 use freedompay_receiver::protocol::Status;
+use freedompay_receiver::reconcile::task::{RefundStage, TaskKind};
 use freedompay_receiver::store::Store;
-use freedompay_receiver::store::outbound::{RefundStage, TaskKind};
 
 use crate::on_both_backends;
 use crate::support::fake_freedompay::{Behaviour, FakeFreedomPay};

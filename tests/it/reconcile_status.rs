@@ -5,7 +5,7 @@
 
 use freedompay_receiver::domain::{OrderStatus, PaymentStatus, PayoutStatus};
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::store::outbound::{TaskKind, TaskState};
+use freedompay_receiver::reconcile::task::{TaskKind, TaskState};
 
 use crate::on_both_backends;
 use crate::support::MERCHANT;

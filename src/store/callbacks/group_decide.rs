@@ -13,10 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Processed;
 use super::group_commit::Job;
 use crate::domain::{CallbackKind, CurrentState, IdempotencyKey, Order, Payment, Plan};
 use crate::protocol::Status;
+use crate::store::Processed;
 
 /// (merchant, id): the key of a payment or an order.
 pub(crate) type Key = (String, String);

@@ -1,177 +1,25 @@
-//! SQLite backend, the embedded default: WAL journal, `synchronous=FULL` (a
-//! commit is on disk before the answer leaves), money as canonical decimal
-//! text, and `BEGIN IMMEDIATE` so that callback transactions take the single
-//! write lock up front and run one after another.
+//! One callback transaction on SQLite ([`SqliteTx`]), begun with
+//! `BEGIN IMMEDIATE` so that it holds the single write lock: the SQL of each
+//! per-callback step ([`CallbackTx`]), and the savepoints the group writer
+//! uses. Also the row reads the store shares with it.
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, Transaction};
 
-use super::group_commit::Writer;
-use super::rows;
-use super::{
-    CallbackTx, Claim, Decide, Delivery, EventCounts, Lookup, Mark, NewOrder, Processed,
-    StoreError, StoredDecision, outbound,
-};
-use crate::domain::{Confirm, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
+use crate::domain::{Confirm, CurrentState, IdempotencyKey, Plan};
 use crate::protocol::Status;
+use crate::reconcile::task::confirm_task;
+use crate::store::callbacks::{CallbackTx, Claim, Lookup, Mark, StoredDecision};
+use crate::store::rows;
+use crate::store::{Delivery, StoreError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
-/// How long a writer waits for the write lock before the callback gets a 503.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Clone, Debug)]
-pub struct SqliteStore {
-    /// Reads, migrations, and writes outside the callback path.
-    pool: SqlitePool,
-    /// The single writer of callbacks (group commit).
-    writer: Writer,
-}
-
-const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
+pub(super) const SELECT_ORDER: &str = "SELECT order_id, amount, currency, status, expires_at, paid_payment_id \
      FROM orders WHERE merchant_id = ?1 AND order_id = ?2";
-const SELECT_PAYMENT: &str = "SELECT payment_id, order_id, amount, currency, status, captured, testing_mode, \
+pub(super) const SELECT_PAYMENT: &str = "SELECT payment_id, order_id, amount, currency, status, captured, testing_mode, \
      card_mask, failure_code, failure_description, needs_refund, refunded_amount \
      FROM payments WHERE merchant_id = ?1 AND payment_id = ?2";
-const SELECT_PAYOUT: &str = "SELECT order_id, payment_id, status, amount, card_mask \
+pub(super) const SELECT_PAYOUT: &str = "SELECT order_id, payment_id, status, amount, card_mask \
      FROM payouts WHERE merchant_id = ?1 AND order_id = ?2";
-
-impl SqliteStore {
-    pub(crate) fn connect(
-        url: &str,
-        max_connections: u32,
-        acquire_timeout: Duration,
-    ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(acquire_timeout)
-            .connect_lazy_with(options.clone());
-        // The writer's connection is not pinged before every group: each
-        // statement is a round trip to the connection's worker thread, and an
-        // embedded file has no server to lose.
-        let writer_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(acquire_timeout)
-            .connect_lazy_with(options);
-        Ok(SqliteStore {
-            pool,
-            writer: Writer::start_sqlite(writer_pool),
-        })
-    }
-
-    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        Ok(MIGRATOR.run(&self.pool).await?)
-    }
-
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    pub(crate) async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    pub(crate) async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        SqliteTx::begin(&self.pool).await
-    }
-
-    /// One callback, through the group-commit writer.
-    pub(crate) async fn process(
-        &self,
-        delivery: Delivery,
-        decide: Decide,
-    ) -> Result<Processed, StoreError> {
-        self.writer.process(delivery, decide).await
-    }
-
-    /// Inserts orders in one transaction.
-    pub(crate) async fn insert_orders(
-        &self,
-        merchant_id: &str,
-        orders: &[NewOrder<'_>],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for order in orders {
-            sqlx::query(
-                "INSERT INTO orders (merchant_id, order_id, amount, currency, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(merchant_id)
-            .bind(order.order_id)
-            .bind(order.amount.canonical())
-            .bind(order.currency)
-            .bind(order.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(tx.commit().await?)
-    }
-
-    pub(crate) async fn order(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<Order>, StoreError> {
-        rows::fetch_keyed(&self.pool, SELECT_ORDER, merchant_id, order_id, rows::order).await
-    }
-
-    pub(crate) async fn payment(
-        &self,
-        merchant_id: &str,
-        payment_id: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        rows::fetch_keyed(
-            &self.pool,
-            SELECT_PAYMENT,
-            merchant_id,
-            payment_id,
-            rows::payment,
-        )
-        .await
-    }
-
-    pub(crate) async fn payout(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<Payout>, StoreError> {
-        rows::fetch_keyed(
-            &self.pool,
-            SELECT_PAYOUT,
-            merchant_id,
-            order_id,
-            rows::payout,
-        )
-        .await
-    }
-
-    pub(crate) async fn count_events(&self, kind: Option<&str>) -> Result<EventCounts, StoreError> {
-        let (first, duplicate): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) \
-             FROM events WHERE ?1 IS NULL OR kind = ?1",
-        )
-        .bind(kind)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(EventCounts { first, duplicate })
-    }
-}
 
 /// One callback transaction on SQLite, holding the write lock.
 #[derive(Debug)]
@@ -269,7 +117,7 @@ impl CallbackTx for SqliteTx {
     }
 
     async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
-        let (task, subject) = outbound::confirm_task(confirm);
+        let (task, subject) = confirm_task(confirm);
         // A finished query of the same subject is opened again: this is a new
         // question about it.
         sqlx::query(

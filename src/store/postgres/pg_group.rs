@@ -14,7 +14,8 @@
 //!
 //! Payouts, checks, a callback whose idempotency key repeats within the group
 //! or was claimed before, a decision that flags, schedules or defers, and a
-//! group of one take the per-callback path. If any statement of the group fails,
+//! group of one (left after the optimistic path, which runs first: see
+//! `pg_optimistic`) take the per-callback path. If any statement of the group fails,
 //! the whole group is retried callback by callback, so that one bad row cannot
 //! fail the callbacks that happen to share its group.
 
@@ -23,16 +24,18 @@ use std::collections::{HashMap, HashSet};
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
-use super::group_commit::{Job, fail_all};
-use super::group_decide::{
-    Decided, Key, NewEvent, Settle, decide_group, final_rows, groupable, processed,
-};
 use super::pg_columns::{bind_events, bind_payments, lock_names};
-use super::postgres::PgTx;
-use super::rows::{self, OrderRow, PaymentRow};
-use super::{CallbackTx, Processed, StoreError, pg_optimistic, process_steps};
+use super::pg_optimistic;
+use super::tx::PgTx;
 use crate::domain::{IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
+use crate::store::callbacks::group_commit::{Job, fail_all};
+use crate::store::callbacks::group_decide::{
+    Decided, Key, NewEvent, Settle, decide_group, final_rows, groupable, processed,
+};
+use crate::store::callbacks::{CallbackTx, process_steps};
+use crate::store::rows::{self, OrderRow, PaymentRow};
+use crate::store::{Processed, StoreError};
 use crate::telemetry::metrics::GROUP_CALLBACKS;
 
 /// The connections of the group writers: the optimistic path's (generic

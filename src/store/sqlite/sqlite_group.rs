@@ -8,18 +8,31 @@
 //! Only the group's writer runs at the time (SQLite has one writer, and the
 //! group's transaction holds the write lock from its start), so what the
 //! reads return cannot change before the writes.
+//!
+//! Also SQLite's group writer ([`start_writer`]): one task takes every
+//! callback waiting in the group-commit queue as a group and runs it in one
+//! transaction, committed once (one fsync for the group). It first runs the
+//! group without savepoints: the groupable callbacks through [`run_batch`],
+//! the others (and all of them when the batch declines) through the
+//! per-callback steps (`process_steps`). If one callback's steps fail, the
+//! group runs again with a savepoint per callback, so that only that callback
+//! is rolled back. Each caller gets its answer only after the shared commit;
+//! if the commit fails, every callback of the group gets the error.
 
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
+use sqlx::{SqliteConnection, SqlitePool};
+use tracing::Instrument;
 
-use super::group_commit::Job;
-use super::group_decide::{Key, decide_group, final_rows, processed};
-use super::rows::{self, DecisionRow, OrderRow, PaymentRow};
-use super::{Processed, StoreError};
+use super::tx::SqliteTx;
 use crate::domain::{IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
+use crate::store::callbacks::group_commit::{Job, Writer, fail_all};
+use crate::store::callbacks::group_decide::{Key, decide_group, final_rows, groupable, processed};
+use crate::store::callbacks::{CallbackTx, process_steps};
+use crate::store::rows::{self, DecisionRow, OrderRow, PaymentRow};
+use crate::store::{Processed, StoreError};
 
 /// Decides and writes `jobs` inside the open transaction of `connection`.
 /// The results are in job order; nothing is committed here. `None` when the
@@ -267,4 +280,105 @@ where
         }
     }
     Ok(found)
+}
+
+/// Starts the SQLite writer task on `pool` (which should hold one connection).
+pub(crate) fn start_writer(pool: SqlitePool) -> Writer {
+    let closing = pool.clone();
+    Writer::start(
+        move |group| {
+            let pool = pool.clone();
+            async move { run_group(&pool, group).await }
+        },
+        async move { closing.close().await },
+        1,
+    )
+}
+
+async fn run_group(pool: &SqlitePool, group: Vec<Job>) {
+    // First the whole group in one transaction without savepoints: two
+    // statements fewer per callback. If one callback's steps fail, nothing of
+    // that attempt is kept, and the group runs again with a savepoint per
+    // callback, so that only the failing callback fails.
+    match run_without_savepoints(pool, &group).await {
+        Ok(results) => {
+            for (job, result) in group.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(result));
+            }
+        }
+        Err(error) if group.len() == 1 || error.is_unavailable() => {
+            fail_all(group.into_iter().map(|j| j.reply), &error);
+        }
+        Err(_) => run_with_savepoints(pool, group).await,
+    }
+}
+
+async fn run_without_savepoints(
+    pool: &SqlitePool,
+    group: &[Job],
+) -> Result<Vec<Processed>, StoreError> {
+    let mut tx = SqliteTx::begin(pool).await?;
+    // The groupable callbacks are decided together in a few group-wide
+    // statements; the others one by one after them, in the same transaction.
+    let keyed = groupable(group);
+    let mut results: Vec<Option<Processed>> = group.iter().map(|_| None).collect();
+    if keyed.len() > 1 {
+        let pairs: Vec<(&Job, &IdempotencyKey)> =
+            keyed.iter().map(|(i, k)| (&group[*i], k)).collect();
+        // `None`: a repeat or a decision the group path does not take; all
+        // of the group then takes the per-callback steps below.
+        if let Some(batched) = run_batch(tx.connection(), &pairs).await? {
+            for ((index, _), processed) in keyed.iter().zip(batched) {
+                results[*index] = Some(processed);
+            }
+        }
+    }
+    for (index, job) in group.iter().enumerate() {
+        if results[index].is_none() {
+            let steps = process_steps(&mut tx, &job.delivery, &job.decide);
+            results[index] = Some(steps.instrument(job.span.clone()).await?);
+        }
+    }
+    tx.commit().await?;
+    Ok(results.into_iter().flatten().collect())
+}
+
+async fn run_with_savepoints(pool: &SqlitePool, group: Vec<Job>) {
+    let mut tx = match SqliteTx::begin(pool).await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(group.into_iter().map(|j| j.reply), &e),
+    };
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        let steps = async {
+            tx.savepoint().await?;
+            let result = process_steps(&mut tx, &job.delivery, &job.decide).await;
+            match &result {
+                Ok(_) => tx.release().await?,
+                Err(_) => tx.rollback_to_savepoint().await?,
+            }
+            Ok::<_, StoreError>(result)
+        }
+        .instrument(job.span)
+        .await;
+        match steps {
+            Ok(result) => outcomes.push((job.reply, result)),
+            Err(e) => {
+                // The transaction itself is unusable: nothing of the group commits.
+                let replies = outcomes
+                    .into_iter()
+                    .map(|(reply, _)| reply)
+                    .chain(std::iter::once(job.reply));
+                return fail_all(replies, &e);
+            }
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => {
+            for (reply, result) in outcomes {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => fail_all(outcomes.into_iter().map(|(reply, _)| reply), &e),
+    }
 }

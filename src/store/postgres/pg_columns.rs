@@ -6,9 +6,9 @@ use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::{Query, QueryAs};
 
-use super::Delivery;
-use super::group_decide::{Key, NewEvent};
 use crate::domain::{IdempotencyKey, Payment};
+use crate::store::Delivery;
+use crate::store::callbacks::group_decide::{Key, NewEvent};
 
 /// Something that takes binds: a query, with or without a row type.
 pub(crate) trait Binds<'q>: Sized {

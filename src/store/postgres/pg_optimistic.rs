@@ -29,13 +29,15 @@ use std::collections::HashMap;
 
 use sqlx::postgres::{PgConnection, PgPool};
 
-use super::group_commit::Job;
-use super::group_decide::{Decided, Key, Settle, decide_group, final_rows, processed};
 use super::pg_columns::{bind_events, bind_payments, lock_names};
-use super::rows::{self, OrderRow, PaymentRow};
-use super::{Processed, StoreError};
 use crate::domain::{IdempotencyKey, Order, Payment};
 use crate::protocol::Status;
+use crate::store::callbacks::group_commit::Job;
+use crate::store::callbacks::group_decide::{
+    Decided, Key, Settle, decide_group, final_rows, processed,
+};
+use crate::store::rows::{self, OrderRow, PaymentRow};
+use crate::store::{Processed, StoreError};
 
 /// SQLSTATEs that mean "decide again under locks": our conflict guard
 /// (serialization_failure), a deadlock, a unique violation.
