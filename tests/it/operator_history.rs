@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::store::outbound::{NewTask, TaskKind};
+use freedompay_receiver::reconcile::task::{NewTask, TaskKind};
 
 use crate::on_both_backends;
 use crate::support::reconcile::Rig;
