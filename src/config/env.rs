@@ -24,6 +24,9 @@ use super::{ConfigError, Settings};
 
 const PREFIX: &str = "FPR__";
 
+/// Merchants one configuration may list through the environment.
+const MAX_MERCHANTS: usize = 256;
+
 /// Adds an override for every `FPR__…` variable among `vars` to `builder`.
 pub(super) fn apply(
     mut builder: ConfigBuilder<DefaultState>,
@@ -69,6 +72,14 @@ fn key_path(name: &str) -> Result<String, ConfigError> {
         let index: usize = index
             .parse()
             .map_err(|_| ConfigError::new(name, "the merchant index must be a number"))?;
+        // The config crate grows its array up to the index: a huge index
+        // would allocate (or overflow) before any check could refuse it.
+        if index >= MAX_MERCHANTS {
+            return Err(ConfigError::new(
+                name,
+                format!("the merchant index must be below {MAX_MERCHANTS}"),
+            ));
+        }
         if key.is_empty() {
             return Err(ConfigError::new(
                 name,

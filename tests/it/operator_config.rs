@@ -576,6 +576,17 @@ fn numbers_from_the_environment_keep_their_text() {
 }
 
 #[test]
+fn a_huge_merchant_index_from_the_environment_is_refused_not_a_crash() {
+    let out = check_with_env(VALID, &[("FPR__MERCHANTS__4000000000__SECRET_KEY", "x")]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let lines = stderr_lines(&out);
+    assert!(
+        lines[0].starts_with("error: FPR__MERCHANTS__4000000000__SECRET_KEY: the merchant index"),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn an_empty_key_is_shown_as_empty_not_as_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
