@@ -109,7 +109,7 @@ on_both_backends! {
 async fn no_card_number_reaches_the_logs_or_metrics_of_a_running_server() {
     let key = "known-secret-key-Pan4";
     let server = ServerProcess::start(key, "[rules]\nrequire_known_order = false\n").await;
-    let simulator = Simulator::new();
+    let simulator = Simulator::new().expect("an HTTP client");
     let facts = PaymentFacts {
         merchant_id: None,
         // The order id is on every log line of the request.
