@@ -50,6 +50,33 @@ on_both_backends! {
         app.store.close().await;
     }
 
+    async fn a_rejection_freedompay_reverted_is_confirmed_and_nothing_changes(backend) {
+        let rig = Rig::start(backend, "").await;
+        let app = &rig.app;
+        app.order("O", "1000", "KZT").await;
+        // Reverted as `revoked`, as `refunded`, or as a refunded total that
+        // covers the amount: the rejection stands, nothing to refund.
+        for (payment, status, refunded) in [("1", "revoked", None), ("2", "refunded", None), ("3", "success", Some("5"))] {
+            let wrong = freedompay::result("O", payment, "5").set("pg_can_reject", "1");
+            app.fp.send("result", &wrong).await.assert_answer("result", Status::Rejected);
+            rig.fake.add_payment(payment, "O", "5", status);
+            if let Some(total) = refunded {
+                rig.fake.state.payments.lock().unwrap().get_mut(payment).unwrap().refunded = amount(total);
+            }
+            let task = confirmation(&rig, TaskKind::PaymentStatus, payment).await;
+            assert!(rig.reconciler.run_task(task.id).await.unwrap());
+            let stored = app.store.payment(MERCHANT, payment).await.unwrap().unwrap();
+            assert_eq!(
+                (stored.status, stored.needs_refund, stored.refunded_amount),
+                (PaymentStatus::Rejected, false, Amount::default()),
+                "{status}"
+            );
+            let task = app.store.task(task.id).await.unwrap().unwrap();
+            assert_eq!(task.state, TaskState::Done, "{status}");
+        }
+        app.store.close().await;
+    }
+
     async fn contradicting_payout_statuses_are_flagged_and_settled_by_a_status_query(backend) {
         let rig = Rig::start(backend, "").await;
         let app = &rig.app;
