@@ -5,6 +5,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::protocol::signature::Variant;
 use crate::protocol::{Amount, Field, Message, Value};
 
 use super::pan::mask_pan;
@@ -302,15 +303,20 @@ impl Callback {
     }
 }
 
-/// The content fingerprint of a delivery: SHA-256 (hex) of its signed
-/// fields without `pg_salt` and `pg_sig`, in name order (as the signature
-/// orders them), so that two deliveries of one key can be told apart by what
-/// they say and not by their salt.
-pub fn fingerprint(message: &Message) -> String {
-    fn feed(hasher: &mut Sha256, prefix: &str, fields: &[Field]) {
+/// The content fingerprint of a delivery: SHA-256 (hex) of the fields its
+/// signature covered under `variant`, in name order, so that two deliveries
+/// of one key are told apart by what FreedomPay signed and not by their salt
+/// or by unsigned additions. Left out: `pg_salt`, `pg_sig`, the empty values
+/// the drop-empty variant does not sign, and `pg_can_reject`, which FreedomPay
+/// changes on a routine retry (protocol reference §3.2) and which the
+/// idempotency steps look at on their own.
+pub fn fingerprint(message: &Message, variant: Variant) -> String {
+    fn feed(hasher: &mut Sha256, prefix: &str, fields: &[Field], drop_empty: bool) {
+        let top = prefix.is_empty();
         let mut sorted: Vec<_> = fields
             .iter()
-            .filter(|f| !(prefix.is_empty() && matches!(f.name.as_str(), "pg_salt" | "pg_sig")))
+            .filter(|f| !(top && matches!(f.name.as_str(), "pg_salt" | "pg_sig" | "pg_can_reject")))
+            .filter(|f| !(drop_empty && matches!(&f.value, Value::Text(t) if t.is_empty())))
             .collect();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         for field in sorted {
@@ -322,12 +328,17 @@ pub fn fingerprint(message: &Message) -> String {
                     hasher.update(text.as_bytes());
                     hasher.update([0]);
                 }
-                Value::Nested(children) => feed(hasher, &format!("{name}/"), children),
+                Value::Nested(children) => feed(hasher, &format!("{name}/"), children, drop_empty),
             }
         }
     }
     let mut hasher = Sha256::new();
-    feed(&mut hasher, "", message.fields());
+    feed(
+        &mut hasher,
+        "",
+        message.fields(),
+        variant == Variant::DropEmpty,
+    );
     hex::encode(hasher.finalize())
 }
 

@@ -589,6 +589,9 @@ pub(crate) trait CallbackTx: Send + Sized {
 ///   decided again against the current state (decisions only move forward,
 ///   so nothing decided moves back, and a rejection FreedomPay completed
 ///   anyway is taken as paid); every other kind gets the stored answer.
+/// - A repeat of a rejected result with `pg_can_reject=0` (the fingerprint
+///   leaves that field out): decided again like a conflict, but not marked
+///   nor counted as one.
 /// - A repeated refund without a refund id, and any refund or payout
 ///   conflict, schedules a status query whose signed answer settles it.
 pub(crate) async fn process_steps<T: CallbackTx>(
@@ -645,11 +648,15 @@ pub(crate) async fn process_steps<T: CallbackTx>(
         conflict,
         flag: delivery.flag.as_deref(),
     };
-    if conflict && matches!(callback.detail, Detail::Result(_)) {
-        return decide_and_record(tx, delivery, decide, None, mark).await;
-    }
     let (status, description) =
         rows::stored_answer((stored.answer_status, stored.answer_description))?;
+    // A result we rejected, retried with `pg_can_reject=0` (routine for
+    // FreedomPay, outside the fingerprint): decided again, not a conflict.
+    let flipped = matches!(&callback.detail, Detail::Result(result) if !result.can_reject)
+        && status == Status::Rejected;
+    if (conflict || flipped) && matches!(callback.detail, Detail::Result(_)) {
+        return decide_and_record(tx, delivery, decide, None, mark).await;
+    }
     let event_id = tx
         .insert_event(delivery, Some((status, &description)), mark)
         .await?;

@@ -10,8 +10,10 @@ use freedompay_receiver::store::outbound::{CONFIRM_KEY, TaskKind};
 use freedompay_receiver::store::{EventMarks, NewOrder};
 
 use crate::on_both_backends;
-use crate::support::freedompay;
-use crate::support::{Backend, MERCHANT, TestApp};
+use freedompay_receiver::protocol::Message;
+
+use crate::support::freedompay::{self, Encoding, FreedomPay};
+use crate::support::{Backend, KEY, MERCHANT, TestApp};
 
 async fn marks(app: &TestApp, kind: &str) -> Vec<EventMarks> {
     app.store.event_marks(Some(kind)).await.unwrap()
@@ -104,6 +106,34 @@ on_both_backends! {
 
         let metrics = freedompay_receiver::telemetry::metrics::render();
         assert!(metrics.contains("freedompay_conflicting_repeats_total{endpoint=\"result\"}"), "{metrics}");
+        app.stop().await;
+    }
+
+    async fn routine_retries_are_repeats_not_conflicts(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        // A rejected result retried with pg_can_reject=0 (FreedomPay's
+        // routine retry): decided again, not a conflict.
+        let wrong = freedompay::result("O", "1", "5").set("pg_can_reject", "1");
+        app.fp.send("result", &wrong).await.assert_answer("result", Status::Rejected);
+        app.fp.send("result", &wrong.clone().set("pg_can_reject", "0")).await.assert_answer("result", Status::Ok);
+        let payment = app.store.payment(MERCHANT, "1").await.unwrap().unwrap();
+        assert_eq!((payment.status, payment.needs_refund), (PaymentStatus::Succeeded, true));
+
+        // A repeat carrying an empty merchant field that its signature left
+        // out (the drop-empty variant): the same signed content.
+        let first = freedompay::result("O", "2", "1000");
+        app.fp.send("result", &first).await.assert_answer("result", Status::Ok);
+        let signed = FreedomPay::sign("result", KEY, &first);
+        let mut pairs = signed.to_pairs();
+        pairs.push(("note".to_owned(), String::new()));
+        let with_empty = Message::from_pairs(pairs).unwrap();
+        let reply = app.fp.deliver("/freedompay/result", Encoding::Form, &with_empty).await;
+        reply.assert_answer("result", Status::Ok);
+
+        let results = marks(&app, "result").await;
+        let flags: Vec<_> = results.iter().map(|e| (e.duplicate, e.conflict)).collect();
+        assert_eq!(flags, [(false, false), (true, false), (false, false), (true, false)]);
         app.stop().await;
     }
 
