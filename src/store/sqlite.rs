@@ -271,13 +271,16 @@ impl CallbackTx for SqliteTx {
     async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
         let (task, subject) = outbound::confirm_task(confirm);
         // A finished query of the same subject is opened again: this is a new
-        // question about it.
+        // question about it. An open one is only brought forward, never put off.
         sqlx::query(
             "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
              VALUES (?1, ?2, ?3, 'confirm', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?4 || ' seconds')) \
              ON CONFLICT (merchant_id, task, subject_id, task_key) DO UPDATE SET state = 'open', \
-             attempts = 0, last_error = NULL, next_attempt_at = excluded.next_attempt_at, \
-             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE outbound_tasks.state <> 'open'",
+             attempts = CASE WHEN outbound_tasks.state <> 'open' THEN 0 ELSE outbound_tasks.attempts END, \
+             last_error = CASE WHEN outbound_tasks.state <> 'open' THEN NULL ELSE outbound_tasks.last_error END, \
+             next_attempt_at = CASE WHEN outbound_tasks.state <> 'open' THEN excluded.next_attempt_at \
+               ELSE min(outbound_tasks.next_attempt_at, excluded.next_attempt_at) END, \
+             updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         )
         .bind(merchant_id)
         .bind(task.as_str())

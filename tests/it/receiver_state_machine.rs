@@ -137,6 +137,25 @@ on_both_backends! {
         app.stop().await;
     }
 
+    async fn a_capture_of_a_rejected_payment_is_flagged_and_confirmed_now(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let wrong = freedompay::result("O", "1", "5").set("pg_can_reject", "1");
+        app.fp.send("result", &wrong).await.assert_answer("result", Status::Rejected);
+        // The rejection's confirmation is not due yet.
+        assert!(app.store.claim_tasks("early", 60, 10).await.unwrap().is_empty());
+        app.fp.send("capture", &freedompay::capture("O", "1", "5")).await.assert_answer("capture", Status::Ok);
+        let captures = marks(&app, "capture").await;
+        assert_eq!(captures[0].flag.as_deref(), Some("capture_of_rejected: the payment was rejected"));
+        let payment = app.store.payment(MERCHANT, "1").await.unwrap().unwrap();
+        assert_eq!((payment.status, payment.captured), (PaymentStatus::Rejected, Some(true)));
+        // The confirmation is due now.
+        let due = app.store.claim_tasks("now", 60, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{due:?}");
+        assert_eq!((due[0].kind, due[0].subject_id.as_str(), due[0].task_key.as_str()), (TaskKind::PaymentStatus, "1", CONFIRM_KEY));
+        app.stop().await;
+    }
+
     async fn a_rejected_payment_redelivered_with_can_reject_0_is_taken_and_flagged_for_refund(backend) {
         let app = TestApp::spawn(backend).await;
         app.order("O", "1000", "KZT").await;
