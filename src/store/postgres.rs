@@ -13,6 +13,7 @@ use super::{
     CallbackTx, Claim, Decide, Delivery, EventCounts, Lookup, Mark, NewOrder, Processed,
     StoreError, StoredDecision, outbound, pg_group,
 };
+use crate::domain::pan::mask_card_numbers;
 use crate::domain::{Confirm, CurrentState, IdempotencyKey, Order, Payment, Payout, Plan};
 use crate::protocol::Status;
 
@@ -429,7 +430,8 @@ impl CallbackTx for PgTx {
         .bind(delivery.signature_variant)
         .bind(delivery.key_label)
         .bind(mark.conflict)
-        .bind(mark.flag)
+        // A flag may quote a field's value (an unparseable one): card numbers masked.
+        .bind(mark.flag.map(|flag| mask_card_numbers(flag).into_owned()))
         .fetch_one(&mut *self.0)
         .await?;
         Ok(id)

@@ -156,6 +156,19 @@ on_both_backends! {
         app.stop().await;
     }
 
+    async fn a_flag_quoting_a_card_number_is_stored_masked(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O", "1000", "KZT").await;
+        let pan = "4111111111111111";
+        let reply = app.fp.send("result", &freedompay::result("O", "1", "1000").set("pg_can_reject", pan)).await;
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        let flag = marks(&app, "result").await[0].flag.clone().unwrap();
+        assert!(flag.starts_with("unparseable: "), "{flag}");
+        assert!(!flag.contains(pan), "{flag}");
+        assert!(flag.contains("411111XXXXXX1111"), "{flag}");
+        app.stop().await;
+    }
+
     async fn a_rejected_payment_redelivered_with_can_reject_0_is_taken_and_flagged_for_refund(backend) {
         let app = TestApp::spawn(backend).await;
         app.order("O", "1000", "KZT").await;
