@@ -537,11 +537,13 @@ pub(crate) trait CallbackTx: Send + Sized {
         confirm: &Confirm,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts a repeat of the redirect `key` on its decision row.
-    fn count_repeat(
+    /// Claims the redirect `key` (true), or counts a repeat of it on its
+    /// decision row (false), in one statement without the subject's lock.
+    fn claim_redirect(
         &mut self,
         key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        fingerprint: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Reads (and on PostgreSQL locks) the rows the callback is about. An
     /// order not named by the callback is found through its payment.
@@ -731,17 +733,18 @@ async fn redirect_in<T: CallbackTx>(
     delivery: &Delivery,
 ) -> Result<RedirectRecord, StoreError> {
     let record = match delivery.callback.redirect_key() {
-        Some(key) => match tx.claim(&key, delivery.fingerprint.as_deref()).await? {
-            Claim::New => {
+        Some(key) => {
+            if tx
+                .claim_redirect(&key, delivery.fingerprint.as_deref())
+                .await?
+            {
                 let event_id = tx.insert_event(delivery, None, Mark::default()).await?;
                 tx.settle(&key, Status::Ok, "", event_id).await?;
                 RedirectRecord::First(event_id)
-            }
-            Claim::Stored(_) => {
-                tx.count_repeat(&key).await?;
+            } else {
                 RedirectRecord::Repeat
             }
-        },
+        }
         // Neither payment nor order named: nothing to count it under.
         None => RedirectRecord::First(tx.insert_event(delivery, None, Mark::default()).await?),
     };

@@ -292,18 +292,27 @@ impl CallbackTx for SqliteTx {
         Ok(())
     }
 
-    async fn count_repeat(&mut self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE callback_decisions SET repeats = repeats + 1 \
-             WHERE merchant_id = ?1 AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+    async fn claim_redirect(
+        &mut self,
+        key: &IdempotencyKey,
+        fingerprint: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        // One statement, no subject lock: a payer replaying a redirect URL
+        // cannot queue behind the payment's callbacks or hold a connection.
+        let repeats: i32 = sqlx::query_scalar(
+            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, fingerprint) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (merchant_id, kind, subject_id, discriminator) \
+             DO UPDATE SET repeats = callback_decisions.repeats + 1 RETURNING repeats",
         )
         .bind(&key.merchant_id)
         .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
-        .execute(&mut *self.0)
+        .bind(fingerprint)
+        .fetch_one(&mut *self.0)
         .await?;
-        Ok(())
+        Ok(repeats == 0)
     }
 
     async fn load(

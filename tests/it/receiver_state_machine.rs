@@ -316,6 +316,48 @@ on_both_backends! {
         app.stop().await;
     }
 
+    async fn a_redirect_repeat_does_not_wait_for_its_payments_lock(backend) {
+        let app = TestApp::spawn(backend).await;
+        let fields = freedompay::Fields::default().set("pg_order_id", "RD").set("pg_payment_id", "43");
+        let redirect = || app.fp.send_as("success", freedompay::Encoding::Get, crate::support::KEY, &fields);
+        assert_eq!(redirect().await.status, 200);
+        // A long callback transaction about the payment holds its lock (on
+        // PostgreSQL; SQLite has none): a replayed redirect does not queue
+        // behind it. Before, it waited for the lock; the bound only keeps a
+        // failing run from hanging.
+        let holder = match backend {
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+                let mut conn = pool.acquire().await.unwrap().detach();
+                sqlx::query("SELECT pg_advisory_lock(hashtextextended($1 || '/' || $2, 0))")
+                    .bind(MERCHANT)
+                    .bind("43")
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                pool.close().await;
+                Some(conn)
+            }
+            Backend::Sqlite => None,
+        };
+        for _ in 0..3 {
+            let reply = tokio::time::timeout(std::time::Duration::from_secs(30), redirect())
+                .await
+                .expect("the repeat is not held by the payment's lock");
+            assert_eq!(reply.status, 200);
+        }
+        drop(holder);
+        let key = freedompay_receiver::domain::IdempotencyKey {
+            merchant_id: MERCHANT.into(),
+            kind: "success",
+            subject_id: "43".into(),
+            discriminator: String::new(),
+        };
+        assert_eq!(app.store.redirect_repeats(&key).await.unwrap(), 3);
+        assert_eq!(app.store.count_events(Some(CallbackKind::Success)).await.unwrap().first, 1);
+        app.stop().await;
+    }
+
     async fn a_redirect_is_recorded_once_per_payment_and_outcome(backend) {
         let app = TestApp::spawn(backend).await;
         let fields = freedompay::Fields::default().set("pg_order_id", "RD").set("pg_payment_id", "42");
