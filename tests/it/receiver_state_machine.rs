@@ -316,6 +316,63 @@ on_both_backends! {
         app.stop().await;
     }
 
+    async fn a_burst_mixing_fresh_results_with_notices_out_of_order_keeps_every_case(backend) {
+        // Sent together, these reach the group paths (SQLite's batch,
+        // PostgreSQL's optimistic and locked groups), which must hand the
+        // early refund, the over-refund and the conflicting repeat to the
+        // per-callback steps. Several rounds, so that they share a group.
+        let app = TestApp::spawn(backend).await;
+        for round in 0..4 {
+            let order = |name: &str| format!("B{round}-{name}");
+            app.order(&order("A"), "1000", "KZT").await;
+            app.order(&order("L"), "10", "KZT").await;
+            let paid = freedompay::result(&order("A"), &order("PA"), "1000");
+            app.fp.send("result", &paid).await.assert_answer("result", Status::Ok);
+            let mut burst = Vec::new();
+            for i in 0..7 {
+                app.order(&order(&i.to_string()), "10", "KZT").await;
+                burst.push(("result", freedompay::result(&order(&i.to_string()), &order(&format!("P{i}")), "10")));
+            }
+            let early = freedompay::refund(&order("L"), &order("PL"), "10");
+            burst.push(("refund", early.clone()));
+            burst.push(("refund", freedompay::refund(&order("A"), &order("PA"), "1000").set("pg_refund_amount", "2000")));
+            burst.push(("result", paid.clone().set("pg_amount", "999")));
+            let replies = futures_util::future::join_all(burst.iter().map(|(kind, fields)| app.fp.send(kind, fields))).await;
+
+            for (i, reply) in replies.iter().enumerate() {
+                if i == 7 {
+                    assert_eq!(reply.status, 503, "early refund: {}", reply.body);
+                } else {
+                    reply.assert_answer(burst[i].0, Status::Ok);
+                }
+            }
+            // Every `ok` is committed.
+            for i in 0..7 {
+                let payment = app.store.payment(MERCHANT, &order(&format!("P{i}"))).await.unwrap().unwrap();
+                assert_eq!(payment.status, PaymentStatus::Succeeded);
+                let stored = app.store.order(MERCHANT, &order(&i.to_string())).await.unwrap().unwrap();
+                assert_eq!(stored.status, OrderStatus::Paid);
+            }
+            let pa = app.store.payment(MERCHANT, &order("PA")).await.unwrap().unwrap();
+            assert_eq!(pa.refunded_amount, amount("2000"));
+            let about_pa = |events: Vec<EventMarks>| -> Vec<EventMarks> {
+                events.into_iter().filter(|e| e.payment_id.as_deref() == Some(order("PA").as_str())).collect()
+            };
+            let refunds = about_pa(marks(&app, "refund").await);
+            assert!(refunds.iter().any(|e| e.flag.as_deref().is_some_and(|f| f.starts_with("over_refund: "))), "{refunds:?}");
+            let results = about_pa(marks(&app, "result").await);
+            let flags: Vec<_> = results.iter().map(|e| (e.duplicate, e.conflict)).collect();
+            assert_eq!(flags, [(false, false), (true, true)]);
+            // The early refund was left with FreedomPay: once its payment is
+            // known, its next delivery is applied.
+            app.fp.send("result", &freedompay::result(&order("L"), &order("PL"), "10")).await.assert_answer("result", Status::Ok);
+            app.fp.send("refund", &early).await.assert_answer("refund", Status::Ok);
+            let pl = app.store.payment(MERCHANT, &order("PL")).await.unwrap().unwrap();
+            assert_eq!((pl.status, pl.refunded_amount), (PaymentStatus::Refunded, amount("10")));
+        }
+        app.stop().await;
+    }
+
     async fn a_redirect_repeat_does_not_wait_for_its_payments_lock(backend) {
         let app = TestApp::spawn(backend).await;
         let fields = freedompay::Fields::default().set("pg_order_id", "RD").set("pg_payment_id", "43");
