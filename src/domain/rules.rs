@@ -117,7 +117,17 @@ impl Rules {
             OrderStatus::Cancelled => {
                 return fail("order_status", format!("Order {id} is cancelled"));
             }
-            OrderStatus::Expired => return fail("order_status", format!("Order {id} has expired")),
+            // `expired` set by an internal service once `expires_at` passed
+            // says no more than `expires_at` itself: a payment made before it
+            // (or approved by a check, `paid_at` unset) goes ahead. Without
+            // `expires_at` there is no time to judge by, so it is refused.
+            OrderStatus::Expired
+                if !order
+                    .expires_at
+                    .is_some_and(|expires_at| paid_at.is_none_or(|paid| paid < expires_at)) =>
+            {
+                return fail("order_status", format!("Order {id} has expired"));
+            }
             OrderStatus::Refunded | OrderStatus::PartiallyRefunded => {
                 return fail("order_status", format!("Order {id} has been refunded"));
             }

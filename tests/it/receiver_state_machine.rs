@@ -48,6 +48,36 @@ async fn damage_order(app: &TestApp, backend: Backend, order_id: &str) {
     }
 }
 
+/// Sets an order's status as an internal service would.
+async fn set_order_status(app: &TestApp, backend: Backend, order_id: &str, status: &str) {
+    let sql = match backend {
+        Backend::Sqlite => "UPDATE orders SET status = ?1 WHERE order_id = ?2",
+        Backend::Postgres => "UPDATE orders SET status = $1 WHERE order_id = $2",
+    };
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+            sqlx::query(sql)
+                .bind(status)
+                .bind(order_id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+            sqlx::query(sql)
+                .bind(status)
+                .bind(order_id)
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
 on_both_backends! {
     async fn a_check_is_decided_against_the_state_of_now(backend) {
         let app = TestApp::spawn(backend).await;
@@ -256,6 +286,35 @@ on_both_backends! {
         let reply = app.fp.send("result", &after).await;
         reply.assert_answer("result", Status::Rejected);
         assert_eq!(reply.description(), "Order AFTER has expired");
+        app.stop().await;
+    }
+
+    async fn an_order_marked_expired_is_judged_like_its_expires_at(backend) {
+        let app = TestApp::spawn(backend).await;
+        let expired = Utc::now() - Duration::hours(1);
+        for (id, expires_at) in [("LATE", Some(expired)), ("AFTER", Some(expired)), ("NOTIME", None)] {
+            app.store
+                .insert_order(MERCHANT, &NewOrder { order_id: id, amount: amount("100"), currency: "KZT", expires_at })
+                .await
+                .unwrap();
+            // An internal service marks it expired.
+            set_order_status(&app, backend, id, "expired").await;
+        }
+        let almaty = |at: chrono::DateTime<Utc>| (at + Duration::hours(5)).format("%Y-%m-%d %H:%M:%S").to_string();
+        let paid = almaty(Utc::now() - Duration::hours(2));
+        // Paid before expires_at: taken.
+        let late = freedompay::result("LATE", "1", "100").set("pg_payment_date", &paid);
+        app.fp.send("result", &late).await.assert_answer("result", Status::Ok);
+        assert_eq!(app.store.order(MERCHANT, "LATE").await.unwrap().unwrap().status, OrderStatus::Paid);
+        // Paid after it: refused.
+        let after = freedompay::result("AFTER", "2", "100").set("pg_payment_date", &almaty(Utc::now() - Duration::minutes(10)));
+        let reply = app.fp.send("result", &after).await;
+        reply.assert_answer("result", Status::Rejected);
+        assert_eq!(reply.description(), "Order AFTER has expired");
+        // No expires_at to judge by: refused, whatever the payment date.
+        let reply = app.fp.send("result", &freedompay::result("NOTIME", "3", "100").set("pg_payment_date", &paid)).await;
+        reply.assert_answer("result", Status::Rejected);
+        assert_eq!(reply.description(), "Order NOTIME has expired");
         app.stop().await;
     }
 
