@@ -2,7 +2,7 @@
 //! required fields present, amounts exact, flags read. Only this module reads
 //! protocol field names; everything later works on these types.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 
 use crate::protocol::signature::Variant;
@@ -92,8 +92,11 @@ pub struct ResultNotice {
     pub can_reject: bool,
     pub captured: Option<bool>,
     pub card_mask: Option<String>,
-    /// When FreedomPay says the payer paid (`pg_payment_date`), if readable.
-    pub payment_date: Option<DateTime<Utc>>,
+    /// When FreedomPay says the payer paid (`pg_payment_date`), if readable,
+    /// as written: its time zone is not stated (see [`Rules::payment_date_utc`]).
+    ///
+    /// [`Rules::payment_date_utc`]: super::Rules::payment_date_utc
+    pub payment_date: Option<NaiveDateTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -377,19 +380,12 @@ pub fn differing_fields(first: &serde_json::Value, now: &serde_json::Value) -> V
     names
 }
 
-/// `pg_payment_date` (`YYYY-MM-DD HH:MM:SS`), read as Almaty time (UTC+5):
-/// FreedomPay does not state the zone (protocol reference §2). A value in
-/// another shape is not an error (the field decides nothing else): the
-/// payment is then judged at its arrival.
-fn payment_date(text: &str) -> Option<DateTime<Utc>> {
-    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()?;
-    let almaty = FixedOffset::east_opt(5 * 3600)?;
-    Some(
-        local
-            .and_local_timezone(almaty)
-            .single()?
-            .with_timezone(&Utc),
-    )
+/// `pg_payment_date` (`YYYY-MM-DD HH:MM:SS`) as written; FreedomPay does not
+/// state the zone (protocol reference §2). A value in another shape is not an
+/// error (the field decides nothing else): the payment is then judged at its
+/// arrival.
+fn payment_date(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()
 }
 
 fn result_code(outcome: &ResultOutcome) -> &str {

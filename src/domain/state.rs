@@ -359,8 +359,12 @@ fn decide_result(
         .payment
         .as_ref()
         .is_some_and(|p| p.status == PaymentStatus::Pending);
-    let paid_at =
-        (!approved_by_check).then(|| notice.payment_date.map_or(now, |date| date.min(now)));
+    let paid_at = (!approved_by_check).then(|| {
+        notice
+            .payment_date
+            .and_then(|local| rules.payment_date_utc(local))
+            .map_or(now, |date| date.min(now))
+    });
     match &notice.outcome {
         ResultOutcome::Succeeded => {
             match state.payment.as_ref().map(|p| p.status) {

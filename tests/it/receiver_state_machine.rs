@@ -318,6 +318,22 @@ on_both_backends! {
         app.stop().await;
     }
 
+    async fn the_zone_of_the_payment_date_is_a_setting(backend) {
+        let app = TestApp::spawn_with(backend, |t| t.push_str("\n[rules]\npayment_date_utc_offset = \"+00:00\"\n")).await;
+        let expired = Utc::now() - Duration::hours(1);
+        app.store
+            .insert_order(MERCHANT, &NewOrder { order_id: "Z", amount: amount("100"), currency: "KZT", expires_at: Some(expired) })
+            .await
+            .unwrap();
+        // Half an hour ago in UTC: after expiry. Read at the default +05:00 it
+        // would be five and a half hours ago, before it.
+        let written = (Utc::now() - Duration::minutes(30)).format("%Y-%m-%d %H:%M:%S").to_string();
+        let reply = app.fp.send("result", &freedompay::result("Z", "1", "100").set("pg_payment_date", &written)).await;
+        reply.assert_answer("result", Status::Rejected);
+        assert_eq!(reply.description(), "Order Z has expired");
+        app.stop().await;
+    }
+
     async fn authenticated_callbacks_that_fail_parsing_are_recorded_and_flagged(backend) {
         let app = TestApp::spawn(backend).await;
         app.order("O", "7000", "KZT").await;
