@@ -138,9 +138,9 @@ impl Rules {
             // (or approved by a check, `paid_at` unset) goes ahead. Without
             // `expires_at` there is no time to judge by, so it is refused.
             OrderStatus::Expired
-                if !order
+                if order
                     .expires_at
-                    .is_some_and(|expires_at| paid_at.is_none_or(|paid| paid < expires_at)) =>
+                    .is_none_or(|expires_at| paid_at.is_some_and(|paid| paid >= expires_at)) =>
             {
                 return fail("order_status", format!("Order {id} has expired"));
             }
