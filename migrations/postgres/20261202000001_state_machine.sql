@@ -15,7 +15,12 @@ ALTER TABLE events ADD COLUMN conflict boolean NOT NULL DEFAULT false;
 ALTER TABLE events ADD COLUMN flag text NULL;
 ALTER TABLE callback_decisions ADD COLUMN fingerprint text NULL;
 ALTER TABLE callback_decisions ADD COLUMN repeats integer NOT NULL DEFAULT 0;
-CREATE INDEX events_flagged ON events (received_at) WHERE flag IS NOT NULL OR conflict;
+-- Payments already rejected before this version get the confirming status
+-- query that rejections now schedule (task key 'confirm', due now), so that
+-- one FreedomPay completed anyway (a retry with pg_can_reject=0) is found.
+INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key)
+    SELECT merchant_id, 'payment_status', payment_id, 'confirm' FROM payments WHERE status = 'rejected'
+    ON CONFLICT DO NOTHING;
 
 -- The optimistic group path stores the fingerprint with each decision it
 -- claims: the write function gains one array.

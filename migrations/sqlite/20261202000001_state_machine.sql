@@ -16,3 +16,10 @@ ALTER TABLE events ADD COLUMN flag TEXT NULL;
 ALTER TABLE callback_decisions ADD COLUMN fingerprint TEXT NULL;
 ALTER TABLE callback_decisions ADD COLUMN repeats INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX events_flagged ON events (received_at) WHERE flag IS NOT NULL OR conflict;
+
+-- Payments already rejected before this version get the confirming status
+-- query that rejections now schedule (task key 'confirm', due now), so that
+-- one FreedomPay completed anyway (a retry with pg_can_reject=0) is found.
+INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key)
+    SELECT merchant_id, 'payment_status', payment_id, 'confirm' FROM payments WHERE status = 'rejected'
+    ON CONFLICT DO NOTHING;

@@ -288,6 +288,9 @@ pub struct RulesSettings {
     pub reject_expired: bool,
     pub reject_already_paid: bool,
     pub reject_testing_mode: bool,
+    /// The UTC offset `pg_payment_date` is read at (`+05:00`, Almaty, by
+    /// default; FreedomPay does not state it).
+    pub payment_date_utc_offset: String,
 }
 
 impl Default for RulesSettings {
@@ -302,6 +305,7 @@ impl Default for RulesSettings {
             reject_expired: true,
             reject_already_paid: true,
             reject_testing_mode: false,
+            payment_date_utc_offset: "+05:00".into(),
         }
     }
 }

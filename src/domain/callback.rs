@@ -2,9 +2,10 @@
 //! required fields present, amounts exact, flags read. Only this module reads
 //! protocol field names; everything later works on these types.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};
 
+use crate::protocol::signature::Variant;
 use crate::protocol::{Amount, Field, Message, Value};
 
 use super::pan::mask_pan;
@@ -91,8 +92,11 @@ pub struct ResultNotice {
     pub can_reject: bool,
     pub captured: Option<bool>,
     pub card_mask: Option<String>,
-    /// When FreedomPay says the payer paid (`pg_payment_date`), if readable.
-    pub payment_date: Option<DateTime<Utc>>,
+    /// When FreedomPay says the payer paid (`pg_payment_date`), if readable,
+    /// as written: its time zone is not stated (see [`Rules::payment_date_utc`]).
+    ///
+    /// [`Rules::payment_date_utc`]: super::Rules::payment_date_utc
+    pub payment_date: Option<NaiveDateTime>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -302,15 +306,20 @@ impl Callback {
     }
 }
 
-/// The content fingerprint of a delivery: SHA-256 (hex) of its signed
-/// fields without `pg_salt` and `pg_sig`, in name order (as the signature
-/// orders them), so that two deliveries of one key can be told apart by what
-/// they say and not by their salt.
-pub fn fingerprint(message: &Message) -> String {
-    fn feed(hasher: &mut Sha256, prefix: &str, fields: &[Field]) {
+/// The content fingerprint of a delivery: SHA-256 (hex) of the fields its
+/// signature covered under `variant`, in name order, so that two deliveries
+/// of one key are told apart by what FreedomPay signed and not by their salt
+/// or by unsigned additions. Left out: `pg_salt`, `pg_sig`, the empty values
+/// the drop-empty variant does not sign, and `pg_can_reject`, which FreedomPay
+/// changes on a routine retry (protocol reference §3.2) and which the
+/// idempotency steps look at on their own.
+pub fn fingerprint(message: &Message, variant: Variant) -> String {
+    fn feed(hasher: &mut Sha256, prefix: &str, fields: &[Field], drop_empty: bool) {
+        let top = prefix.is_empty();
         let mut sorted: Vec<_> = fields
             .iter()
-            .filter(|f| !(prefix.is_empty() && matches!(f.name.as_str(), "pg_salt" | "pg_sig")))
+            .filter(|f| !(top && matches!(f.name.as_str(), "pg_salt" | "pg_sig" | "pg_can_reject")))
+            .filter(|f| !(drop_empty && matches!(&f.value, Value::Text(t) if t.is_empty())))
             .collect();
         sorted.sort_by(|a, b| a.name.cmp(&b.name));
         for field in sorted {
@@ -322,12 +331,17 @@ pub fn fingerprint(message: &Message) -> String {
                     hasher.update(text.as_bytes());
                     hasher.update([0]);
                 }
-                Value::Nested(children) => feed(hasher, &format!("{name}/"), children),
+                Value::Nested(children) => feed(hasher, &format!("{name}/"), children, drop_empty),
             }
         }
     }
     let mut hasher = Sha256::new();
-    feed(&mut hasher, "", message.fields());
+    feed(
+        &mut hasher,
+        "",
+        message.fields(),
+        variant == Variant::DropEmpty,
+    );
     hex::encode(hasher.finalize())
 }
 
@@ -366,19 +380,12 @@ pub fn differing_fields(first: &serde_json::Value, now: &serde_json::Value) -> V
     names
 }
 
-/// `pg_payment_date` (`YYYY-MM-DD HH:MM:SS`), read as Almaty time (UTC+5):
-/// FreedomPay does not state the zone (protocol reference §2). A value in
-/// another shape is not an error (the field decides nothing else): the
-/// payment is then judged at its arrival.
-fn payment_date(text: &str) -> Option<DateTime<Utc>> {
-    let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()?;
-    let almaty = FixedOffset::east_opt(5 * 3600)?;
-    Some(
-        local
-            .and_local_timezone(almaty)
-            .single()?
-            .with_timezone(&Utc),
-    )
+/// `pg_payment_date` (`YYYY-MM-DD HH:MM:SS`) as written; FreedomPay does not
+/// state the zone (protocol reference §2). A value in another shape is not an
+/// error (the field decides nothing else): the payment is then judged at its
+/// arrival.
+fn payment_date(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok()
 }
 
 fn result_code(outcome: &ResultOutcome) -> &str {

@@ -2,7 +2,7 @@
 //! go ahead. A failed rule names itself and explains itself in words a payer
 //! can read, because FreedomPay shows `pg_description` to the payer.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 
 use crate::config::{ConfigError, RulesSettings};
 use crate::protocol::Amount;
@@ -22,6 +22,8 @@ pub struct Rules {
     pub reject_expired: bool,
     pub reject_already_paid: bool,
     pub reject_testing_mode: bool,
+    /// The zone `pg_payment_date` is read in (`rules.payment_date_utc_offset`).
+    pub payment_date_offset: FixedOffset,
 }
 
 /// The rule that said no, and why.
@@ -57,7 +59,21 @@ impl Rules {
             reject_expired: settings.reject_expired,
             reject_already_paid: settings.reject_already_paid,
             reject_testing_mode: settings.reject_testing_mode,
+            payment_date_offset: settings
+                .payment_date_utc_offset
+                .parse::<FixedOffset>()
+                .map_err(|e| ConfigError::new("rules.payment_date_utc_offset", e.to_string()))?,
         })
+    }
+
+    /// `pg_payment_date` as an instant, read at `rules.payment_date_utc_offset`
+    /// (FreedomPay does not state the zone). `None` when that local time does
+    /// not exist once.
+    pub fn payment_date_utc(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        local
+            .and_local_timezone(self.payment_date_offset)
+            .single()
+            .map(|at| at.with_timezone(&Utc))
     }
 
     /// Checks every rule in a fixed order and returns the first that fails.
@@ -117,7 +133,17 @@ impl Rules {
             OrderStatus::Cancelled => {
                 return fail("order_status", format!("Order {id} is cancelled"));
             }
-            OrderStatus::Expired => return fail("order_status", format!("Order {id} has expired")),
+            // `expired` set by an internal service once `expires_at` passed
+            // says no more than `expires_at` itself: a payment made before it
+            // (or approved by a check, `paid_at` unset) goes ahead. Without
+            // `expires_at` there is no time to judge by, so it is refused.
+            OrderStatus::Expired
+                if order
+                    .expires_at
+                    .is_none_or(|expires_at| paid_at.is_some_and(|paid| paid >= expires_at)) =>
+            {
+                return fail("order_status", format!("Order {id} has expired"));
+            }
             OrderStatus::Refunded | OrderStatus::PartiallyRefunded => {
                 return fail("order_status", format!("Order {id} has been refunded"));
             }

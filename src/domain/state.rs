@@ -359,8 +359,12 @@ fn decide_result(
         .payment
         .as_ref()
         .is_some_and(|p| p.status == PaymentStatus::Pending);
-    let paid_at =
-        (!approved_by_check).then(|| notice.payment_date.map_or(now, |date| date.min(now)));
+    let paid_at = (!approved_by_check).then(|| {
+        notice
+            .payment_date
+            .and_then(|local| rules.payment_date_utc(local))
+            .map_or(now, |date| date.min(now))
+    });
     match &notice.outcome {
         ResultOutcome::Succeeded => {
             match state.payment.as_ref().map(|p| p.status) {
@@ -544,10 +548,21 @@ fn decide_capture(notice: &CaptureNotice, state: &CurrentState) -> Plan {
     let Some(payment) = &state.payment else {
         return Plan::early("capture", &notice.payment_id);
     };
+    // Money captured on a payment we rejected: FreedomPay may have completed
+    // it. Flagged, and asked about now rather than at the rejection's delay.
+    let rejected = payment.status == PaymentStatus::Rejected;
+    if rejected {
+        warn!(payment_id = %payment.payment_id, "capture of a rejected payment: flagged, asking FreedomPay");
+    }
     Plan {
         payment: Some(Payment {
             captured: Some(true),
             ..payment.clone()
+        }),
+        flag: rejected.then(|| "capture_of_rejected: the payment was rejected".to_owned()),
+        confirm: rejected.then(|| Confirm {
+            subject: ConfirmSubject::Payment(payment.payment_id.clone()),
+            due_in_secs: 0,
         }),
         ..Plan::answer(Status::Ok, "Capture recorded")
     }

@@ -42,7 +42,7 @@ impl Verified<'_> {
             fields_json: masked_fields_json(&self.message),
             signature_variant: self.auth.variant.as_str(),
             key_label: self.auth.key_label.as_str(),
-            fingerprint: Some(fingerprint(&self.message)),
+            fingerprint: Some(fingerprint(&self.message, self.auth.variant)),
             flag: None,
         }
     }

@@ -92,6 +92,17 @@ pub fn payment_facts(
     PaymentFacts::Final(facts)
 }
 
+/// Whether a status answer shows the payment reverted: `revoked` or
+/// `refunded`, or a refunded total that covers `amount`. For a payment we
+/// rejected, that is FreedomPay confirming the rejection (the money went
+/// back), not a completed payment to refund again.
+pub fn shows_reverted(report: &PaymentStatusReport, amount: Amount) -> bool {
+    matches!(report.payment_status.as_str(), "revoked" | "refunded")
+        || report
+            .refund_amount
+            .is_some_and(|total| !total.is_zero() && total >= amount)
+}
+
 /// The refunded total a status answer shows, if any.
 pub fn refunded_total(report: &PaymentStatusReport) -> Option<Amount> {
     let total = report.refund_amount.filter(|a| !a.is_zero());

@@ -41,7 +41,9 @@ use crate::reconcile::task::{RefundStage, Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
 use crate::telemetry::metrics::RECONCILE_TASKS;
 
-pub use facts::{PaymentFacts, payment_facts, payout_fact, refund_fact, refunded_total};
+pub use facts::{
+    PaymentFacts, payment_facts, payout_fact, refund_fact, refunded_total, shows_reverted,
+};
 
 /// Longest wait between two attempts of one task.
 const MAX_BACKOFF_SECS: u64 = 3600;

@@ -1,7 +1,7 @@
 //! Status tasks: ask FreedomPay about a payment, an order or a payout whose
 //! callback never came, and apply a final answer.
 
-use super::{PaymentFacts, Reconciler, Step, payment_facts, payout_fact};
+use super::{PaymentFacts, Reconciler, Step, payment_facts, payout_fact, shows_reverted};
 use crate::api::{ApiClient, ApiError, PaymentStatusReport};
 use crate::domain::{OrderStatus, PaymentStatus};
 use crate::reconcile::task::{CONFIRM_KEY, Task};
@@ -85,6 +85,22 @@ impl Reconciler {
         fallback: Option<(&str, crate::protocol::Amount, &str)>,
         report: &PaymentStatusReport,
     ) -> Result<Step, StoreError> {
+        // A payment we rejected that FreedomPay shows reverted: the rejection
+        // is confirmed. Applied as a result, `revoked`/`refunded` would read
+        // as a completed payment and flag a refund of money already returned.
+        if let Some(payment_id) = report
+            .payment_id
+            .as_deref()
+            .or(fallback.map(|(id, _, _)| id))
+            && let Some(payment) = self.store.payment(merchant_id, payment_id).await?
+            && payment.status == PaymentStatus::Rejected
+            && shows_reverted(report, payment.amount)
+        {
+            return Ok(Step::Done(format!(
+                "the rejection is confirmed: FreedomPay reports the payment as {}",
+                report.payment_status
+            )));
+        }
         match payment_facts(merchant_id, order_id, fallback, report) {
             PaymentFacts::NotFinal(status) => Ok(Step::Again(format!(
                 "FreedomPay reports the payment as {status}"

@@ -7,9 +7,10 @@ use freedompay_receiver::protocol::{Amount, Status};
 use freedompay_receiver::reconcile::task::{CONFIRM_KEY, Task, TaskKind, TaskState};
 
 use crate::on_both_backends;
-use crate::support::MERCHANT;
 use crate::support::freedompay;
 use crate::support::reconcile::Rig;
+use crate::support::{Backend, MERCHANT, TestApp, TestDb, base_toml};
+use freedompay_receiver::config::Settings;
 
 async fn confirmation(rig: &Rig, kind: TaskKind, subject: &str) -> Task {
     let tasks = rig
@@ -28,7 +29,77 @@ fn amount(text: &str) -> Amount {
     text.parse().unwrap()
 }
 
+/// A database migrated as the previous version left it, with a payment that
+/// version rejected.
+async fn database_before_the_state_machine(backend: Backend) -> TestDb {
+    let db = TestDb::new(backend).await;
+    let dir = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(dir))
+        .await
+        .unwrap();
+    let earlier: Vec<_> = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20261202000001)
+        .cloned()
+        .collect();
+    migrator.migrations = earlier.into();
+    match backend {
+        Backend::Sqlite => {
+            let options = std::str::FromStr::from_str(&db.url)
+                .map(|o: sqlx::sqlite::SqliteConnectOptions| o.create_if_missing(true))
+                .unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            sqlx::query("INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status) VALUES (?1, 'OLD-1', 'O', '5', 'KZT', 'rejected')").bind(MERCHANT).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            sqlx::query("INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status) VALUES ($1, 'OLD-1', 'O', 5, 'KZT', 'rejected')").bind(MERCHANT).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+    db
+}
+
 on_both_backends! {
+    async fn a_payment_rejected_before_the_upgrade_gets_a_confirmation(backend) {
+        let db = database_before_the_state_machine(backend).await;
+        let settings = Settings::from_toml(&base_toml(&db.url)).unwrap();
+        let app = TestApp::spawn_settings(settings, Some(db)).await;
+        let tasks = app.store.tasks_for(MERCHANT, TaskKind::PaymentStatus, "OLD-1").await.unwrap();
+        assert!(tasks.iter().any(|t| t.task_key == CONFIRM_KEY && t.state == TaskState::Open), "{tasks:?}");
+        // The flagged-events index is built (on PostgreSQL concurrently, by a
+        // migration of its own outside a transaction).
+        let indexes: i64 = match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+                let n = sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name = 'events_flagged'").fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+                let n = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                     WHERE c.relname = 'events_flagged' AND i.indisvalid",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                pool.close().await;
+                n
+            }
+        };
+        assert_eq!(indexes, 1);
+        app.stop().await;
+    }
+
     async fn a_rejection_freedompay_did_not_revert_is_found_and_flagged_for_refund(backend) {
         let rig = Rig::start(backend, "").await;
         let app = &rig.app;
@@ -47,6 +118,33 @@ on_both_backends! {
         let reverted = app.store.payment(MERCHANT, "2").await.unwrap().unwrap();
         assert_eq!((reverted.status, reverted.needs_refund), (PaymentStatus::Rejected, false));
         assert_eq!(rig.fake.calls_to("get_status3.php"), 2);
+        app.store.close().await;
+    }
+
+    async fn a_rejection_freedompay_reverted_is_confirmed_and_nothing_changes(backend) {
+        let rig = Rig::start(backend, "").await;
+        let app = &rig.app;
+        app.order("O", "1000", "KZT").await;
+        // Reverted as `revoked`, as `refunded`, or as a refunded total that
+        // covers the amount: the rejection stands, nothing to refund.
+        for (payment, status, refunded) in [("1", "revoked", None), ("2", "refunded", None), ("3", "success", Some("5"))] {
+            let wrong = freedompay::result("O", payment, "5").set("pg_can_reject", "1");
+            app.fp.send("result", &wrong).await.assert_answer("result", Status::Rejected);
+            rig.fake.add_payment(payment, "O", "5", status);
+            if let Some(total) = refunded {
+                rig.fake.state.payments.lock().unwrap().get_mut(payment).unwrap().refunded = amount(total);
+            }
+            let task = confirmation(&rig, TaskKind::PaymentStatus, payment).await;
+            assert!(rig.reconciler.run_task(task.id).await.unwrap());
+            let stored = app.store.payment(MERCHANT, payment).await.unwrap().unwrap();
+            assert_eq!(
+                (stored.status, stored.needs_refund, stored.refunded_amount),
+                (PaymentStatus::Rejected, false, Amount::default()),
+                "{status}"
+            );
+            let task = app.store.task(task.id).await.unwrap().unwrap();
+            assert_eq!(task.state, TaskState::Done, "{status}");
+        }
         app.store.close().await;
     }
 

@@ -95,11 +95,13 @@ pub(crate) trait CallbackTx: Send + Sized {
         confirm: &Confirm,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Counts a repeat of the redirect `key` on its decision row.
-    fn count_repeat(
+    /// Claims the redirect `key` (true), or counts a repeat of it on its
+    /// decision row (false), in one statement without the subject's lock.
+    fn claim_redirect(
         &mut self,
         key: &IdempotencyKey,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        fingerprint: Option<&str>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Reads (and on PostgreSQL locks) the rows the callback is about. An
     /// order not named by the callback is found through its payment.
@@ -147,6 +149,9 @@ pub(crate) trait CallbackTx: Send + Sized {
 ///   decided again against the current state (decisions only move forward,
 ///   so nothing decided moves back, and a rejection FreedomPay completed
 ///   anyway is taken as paid); every other kind gets the stored answer.
+/// - A repeat of a rejected result with `pg_can_reject=0` (the fingerprint
+///   leaves that field out): decided again like a conflict, but not marked
+///   nor counted as one.
 /// - A repeated refund without a refund id, and any refund or payout
 ///   conflict, schedules a status query whose signed answer settles it.
 pub(crate) async fn process_steps<T: CallbackTx>(
@@ -203,11 +208,15 @@ pub(crate) async fn process_steps<T: CallbackTx>(
         conflict,
         flag: delivery.flag.as_deref(),
     };
-    if conflict && matches!(callback.detail, Detail::Result(_)) {
-        return decide_and_record(tx, delivery, decide, None, mark).await;
-    }
     let (status, description) =
         rows::stored_answer((stored.answer_status, stored.answer_description))?;
+    // A result we rejected, retried with `pg_can_reject=0` (routine for
+    // FreedomPay, outside the fingerprint): decided again, not a conflict.
+    let flipped = matches!(&callback.detail, Detail::Result(result) if !result.can_reject)
+        && status == Status::Rejected;
+    if (conflict || flipped) && matches!(callback.detail, Detail::Result(_)) {
+        return decide_and_record(tx, delivery, decide, None, mark).await;
+    }
     let event_id = tx
         .insert_event(delivery, Some((status, &description)), mark)
         .await?;
@@ -285,17 +294,18 @@ pub(crate) async fn redirect_in<T: CallbackTx>(
     delivery: &Delivery,
 ) -> Result<RedirectRecord, StoreError> {
     let record = match delivery.callback.redirect_key() {
-        Some(key) => match tx.claim(&key, delivery.fingerprint.as_deref()).await? {
-            Claim::New => {
+        Some(key) => {
+            if tx
+                .claim_redirect(&key, delivery.fingerprint.as_deref())
+                .await?
+            {
                 let event_id = tx.insert_event(delivery, None, Mark::default()).await?;
                 tx.settle(&key, Status::Ok, "", event_id).await?;
                 RedirectRecord::First(event_id)
-            }
-            Claim::Stored(_) => {
-                tx.count_repeat(&key).await?;
+            } else {
                 RedirectRecord::Repeat
             }
-        },
+        }
         // Neither payment nor order named: nothing to count it under.
         None => RedirectRecord::First(tx.insert_event(delivery, None, Mark::default()).await?),
     };

@@ -6,6 +6,7 @@
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 
+use crate::domain::pan::mask_card_numbers;
 use crate::domain::{Confirm, CurrentState, IdempotencyKey, Plan};
 use crate::protocol::Status;
 use crate::reconcile::task::confirm_task;
@@ -99,13 +100,16 @@ impl CallbackTx for PgTx {
     async fn schedule(&mut self, merchant_id: &str, confirm: &Confirm) -> Result<(), StoreError> {
         let (task, subject) = confirm_task(confirm);
         // A finished query of the same subject is opened again: this is a new
-        // question about it.
+        // question about it. An open one is only brought forward, never put off.
         sqlx::query(
             "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
              VALUES ($1, $2, $3, 'confirm', now() + make_interval(secs => $4::bigint)) \
              ON CONFLICT (merchant_id, task, subject_id, task_key) DO UPDATE SET state = 'open', \
-             attempts = 0, last_error = NULL, next_attempt_at = EXCLUDED.next_attempt_at, \
-             updated_at = now() WHERE outbound_tasks.state <> 'open'",
+             attempts = CASE WHEN outbound_tasks.state <> 'open' THEN 0 ELSE outbound_tasks.attempts END, \
+             last_error = CASE WHEN outbound_tasks.state <> 'open' THEN NULL ELSE outbound_tasks.last_error END, \
+             next_attempt_at = CASE WHEN outbound_tasks.state <> 'open' THEN EXCLUDED.next_attempt_at \
+               ELSE LEAST(outbound_tasks.next_attempt_at, EXCLUDED.next_attempt_at) END, \
+             updated_at = now()",
         )
         .bind(merchant_id)
         .bind(task.as_str())
@@ -116,18 +120,27 @@ impl CallbackTx for PgTx {
         Ok(())
     }
 
-    async fn count_repeat(&mut self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE callback_decisions SET repeats = repeats + 1 \
-             WHERE merchant_id = $1 AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+    async fn claim_redirect(
+        &mut self,
+        key: &IdempotencyKey,
+        fingerprint: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        // One statement, no subject lock: a payer replaying a redirect URL
+        // cannot queue behind the payment's callbacks or hold a connection.
+        let repeats: i32 = sqlx::query_scalar(
+            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, fingerprint) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (merchant_id, kind, subject_id, discriminator) \
+             DO UPDATE SET repeats = callback_decisions.repeats + 1 RETURNING repeats",
         )
         .bind(&key.merchant_id)
         .bind(key.kind)
         .bind(&key.subject_id)
         .bind(&key.discriminator)
-        .execute(&mut *self.0)
+        .bind(fingerprint)
+        .fetch_one(&mut *self.0)
         .await?;
-        Ok(())
+        Ok(repeats == 0)
     }
 
     async fn load(
@@ -264,7 +277,8 @@ impl CallbackTx for PgTx {
         .bind(delivery.signature_variant)
         .bind(delivery.key_label)
         .bind(mark.conflict)
-        .bind(mark.flag)
+        // A flag may quote a field's value (an unparseable one): card numbers masked.
+        .bind(mark.flag.map(|flag| mask_card_numbers(flag).into_owned()))
         .fetch_one(&mut *self.0)
         .await?;
         Ok(id)
