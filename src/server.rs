@@ -181,7 +181,11 @@ async fn serve_connections<F>(
     loop {
         // Backpressure: at the cap, stop accepting until a connection closes.
         let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed; were it, stop accepting.
+                Err(_) => break,
+            },
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {

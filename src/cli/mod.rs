@@ -147,11 +147,19 @@ fn report_problems(problems: &[crate::config::ConfigError]) -> ExitCode {
 }
 
 /// The async runtime for commands that talk to the database or the network.
+/// When the system refuses one (no threads or file descriptors left), the
+/// command ends with one line naming the cause and exit code 1, not a panic.
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .expect("the async runtime starts")
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(i32::from(EXIT_FAILURE));
+        }
+    }
 }
 
 /// Parses `name=value` command-line pairs (split at the first `=`).

@@ -81,9 +81,11 @@ const BUCKETS: [f64; 14] = [
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
+        // Only an empty bucket list is refused, and BUCKETS is not empty; the
+        // default buckets would still give a working exporter.
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
-            .expect("buckets are not empty");
+            .unwrap_or_else(|_| PrometheusBuilder::new());
         let handle = builder.install_recorder().unwrap_or_else(|_| {
             // Another recorder is already installed (only possible when the
             // library is embedded): render this one's view regardless.
