@@ -72,6 +72,9 @@ def cell_summary(out, name, concurrency):
         "non2xx": wrk["non2xx"],
         "socket_errors": errors,
         "failed_checks": [check for check, passed in checks.items() if not passed],
+        # PostgreSQL only: how payments were read during the cell.
+        "payments_index_scans_and_rows": db.get("payments_index_scans_and_rows"),
+        "payments_seq_scans_and_rows": db.get("payments_seq_scans_and_rows"),
         "correct": all(checks.values()),
     }
 
@@ -117,6 +120,7 @@ def main(out):
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print_table(summary, cells)
+    write_markdown(out, summary, cells)
     plot(out, summary, cells)
     return 0 if summary["correct"] else 1
 
@@ -146,6 +150,28 @@ def print_table(summary, cells):
     print(f"  SQLite: ceiling {summary['sqlite_fresh_vs_ceiling']:.2f}x fresh, "
           f"{summary['sqlite_grown_vs_ceiling']:.2f}x grown")
     print("correctness (every cell): " + ("yes" if summary["correct"] else "NO"))
+
+
+def write_markdown(out, summary, cells):
+    """The results table as BENCHMARKS.md shows it (target/bench/summary.md)."""
+    lines = [
+        "| Cell | req/s | p50 | p99 | worst second after 5 s | worst / mean | correct |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for cell in cells.values():
+        lines.append(
+            f"| {cell['label']} | {cell['rps']:,.0f} | {cell['p50_ms']:.1f} ms | {cell['p99_ms']:.1f} ms "
+            f"| {cell['min_rps']:,} | {cell['min_over_mean']:.2f} | {'yes' if cell['correct'] else 'NO'} |")
+    lines.append(f"| pgbench, reference transaction, C=16 | {summary['pgbench_c16_tps']:,.0f} TPS | | | | | |")
+    lines.append(f"| pgbench, reference transaction, C=64 | {summary['pgbench_c64_tps']:,.0f} TPS | | | | | |")
+    lines.append(f"| SQLite in-process ceiling | {summary['sqlite_ceiling_tps']:,.0f} TPS | | | | | |")
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+        for name, cell in cells.items():
+            f.write(f"\n{name}: {', '.join(str(n) for n in cell['series'])}\n")
+            if cell["payments_index_scans_and_rows"]:
+                f.write(f"{name} payments reads [scans, rows]: index {cell['payments_index_scans_and_rows']}, "
+                        f"sequential {cell['payments_seq_scans_and_rows']}\n")
 
 
 def plot(out, summary, cells):
