@@ -72,9 +72,9 @@ def cell_summary(out, name, concurrency):
         "non2xx": wrk["non2xx"],
         "socket_errors": errors,
         "failed_checks": [check for check, passed in checks.items() if not passed],
-        # PostgreSQL only: how payments were read during the cell.
-        "payments_index_scans_and_rows": db.get("payments_index_scans_and_rows"),
-        "payments_seq_scans_and_rows": db.get("payments_seq_scans_and_rows"),
+        # PostgreSQL only: how the tables were read during the cell.
+        "index_scans_and_rows": db.get("index_scans_and_rows"),
+        "seq_scans_and_rows": db.get("seq_scans_and_rows"),
         "correct": all(checks.values()),
     }
 
@@ -169,9 +169,9 @@ def write_markdown(out, summary, cells):
         f.write("\n".join(lines) + "\n")
         for name, cell in cells.items():
             f.write(f"\n{name}: {', '.join(str(n) for n in cell['series'])}\n")
-            if cell["payments_index_scans_and_rows"]:
-                f.write(f"{name} payments reads [scans, rows]: index {cell['payments_index_scans_and_rows']}, "
-                        f"sequential {cell['payments_seq_scans_and_rows']}\n")
+            if cell["index_scans_and_rows"] is not None:
+                f.write(f"{name} reads [scans, rows]: by index {cell['index_scans_and_rows']}, "
+                        f"sequential {cell['seq_scans_and_rows']}\n")
 
 
 def plot(out, summary, cells):
