@@ -1,4 +1,6 @@
-//! `bench`: the load generator of `scripts/bench` (see BENCHMARKS.md).
+//! `bench`: a burst of signed result callbacks at a running service, with a
+//! correctness check afterwards; and `--sqlite-ceiling`, the SQLite ceiling
+//! that `scripts/bench` measures the service against (see BENCHMARKS.md).
 
 use std::process::ExitCode;
 
