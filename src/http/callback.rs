@@ -188,7 +188,12 @@ pub async fn handle(
             metrics::counter!(FLAGGED_EVENTS, "endpoint" => kind.as_str(), "flag" => "unparseable")
                 .increment(1);
             if let Err(store_error) = app.store.record_event(&delivery).await {
-                warn!(endpoint = kind.as_str(), error = %store_error, "malformed callback not recorded");
+                // Not in the log yet: 503, so that FreedomPay delivers it
+                // again and it is recorded once the database is back.
+                metrics::counter!(DATABASE_ERRORS, "endpoint" => kind.as_str()).increment(1);
+                warn!(endpoint = kind.as_str(), error = %store_error, "malformed callback not recorded; answering 503 so FreedomPay retries");
+                let answer = Answer::new(Status::Error, "Temporarily unavailable, please retry");
+                return reply::signed(StatusCode::SERVICE_UNAVAILABLE, &answer, script, auth);
             }
             let answer = Answer::new(Status::Error, format!("Malformed request: {e}"));
             return reply::signed(StatusCode::BAD_REQUEST, &answer, script, auth);
