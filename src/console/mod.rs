@@ -1,8 +1,14 @@
 //! The read-only operator console: server-rendered HTML pages (no
 //! JavaScript) on a listener of its own, never the callback port.
 //!
-//! - `/`: the last 24 hours of deliveries (by kind and answer, repeats, a
-//!   chart per hour), payments needing a refund, failed or overdue tasks;
+//! - `/`: the last 24 hours of deliveries (by kind and answer, repeats,
+//!   conflicts, flagged events, a chart per hour), payments needing a
+//!   refund, failed or overdue tasks, and, since the process started, the
+//!   signature failures and database failures it counted in its metrics
+//!   ([`process_counts`]); each stored number links to the event list;
+//! - `/events?since=24h&kind=&answer=&duplicate=&conflict=&flagged=`: the
+//!   events behind a number, newest first, at most
+//!   [`EVENT_LIST_LIMIT`](crate::store::EVENT_LIST_LIMIT);
 //! - `/search?q=`: orders and payments by order id, payment id or card mask suffix;
 //! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`:
 //!   the timeline of one order, as `history` prints it, with each event's
@@ -14,6 +20,7 @@
 
 pub mod auth;
 mod pages;
+mod process_counts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,8 +36,9 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{ConfigError, ConsoleSettings};
-use crate::store::{HistoryKey, Store};
+use crate::store::{EventFilter, HistoryKey, Store};
 use auth::Credentials;
+use process_counts::ProcessCounts;
 
 struct Console {
     store: Store,
@@ -86,6 +94,7 @@ pub fn router(store: Store, credentials: Credentials) -> Router {
     Router::new()
         .route("/", get(overview))
         .route("/search", get(search))
+        .route("/events", get(events))
         .route("/order/{merchant}/{order_id}", get(order_timeline))
         .route("/payment/{merchant}/{payment_id}", get(payment_timeline))
         .layer(middleware::from_fn_with_state(
@@ -156,7 +165,9 @@ fn unavailable(error: &crate::store::StoreError) -> Response {
 
 async fn overview(State(console): State<Arc<Console>>) -> Response {
     match console.store.overview().await {
-        Ok(overview) => Html(pages::overview(&overview).into_string()).into_response(),
+        Ok(overview) => {
+            Html(pages::overview(&overview, &ProcessCounts::read()).into_string()).into_response()
+        }
         Err(e) => unavailable(&e),
     }
 }
@@ -170,6 +181,72 @@ struct SearchQuery {
 async fn search(State(console): State<Arc<Console>>, Query(query): Query<SearchQuery>) -> Response {
     match console.store.search(&query.q).await {
         Ok(results) => Html(pages::search(&query.q, &results).into_string()).into_response(),
+        Err(e) => unavailable(&e),
+    }
+}
+
+/// The event list's query string; absent and empty values do not filter.
+#[derive(Debug, Default, serde::Deserialize)]
+struct EventsQuery {
+    since: Option<String>,
+    kind: Option<String>,
+    /// An answer status, or `none` for events without an answer.
+    answer: Option<String>,
+    duplicate: Option<String>,
+    conflict: Option<String>,
+    flagged: Option<String>,
+}
+
+/// The longest window the event list accepts, in hours (30 days).
+const MAX_SINCE_HOURS: i64 = 720;
+
+impl EventsQuery {
+    fn filter(&self) -> Result<EventFilter, String> {
+        fn given(value: &Option<String>) -> Option<&str> {
+            value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        fn flag(name: &str, value: &Option<String>) -> Result<Option<bool>, String> {
+            match given(value) {
+                None => Ok(None),
+                Some("1") => Ok(Some(true)),
+                Some("0") => Ok(Some(false)),
+                Some(other) => Err(format!("{name} must be 1 or 0, not {other:?}")),
+            }
+        }
+        let since_hours = match given(&self.since) {
+            None => 24,
+            Some(since) => since
+                .strip_suffix('h')
+                .and_then(|hours| hours.parse::<i64>().ok())
+                .filter(|hours| (1..=MAX_SINCE_HOURS).contains(hours))
+                .ok_or_else(|| {
+                    format!("since must be a number of hours from 1h to {MAX_SINCE_HOURS}h, not {since:?}")
+                })?,
+        };
+        Ok(EventFilter {
+            since_hours,
+            kind: given(&self.kind).map(str::to_owned),
+            answer: given(&self.answer).map(|a| (a != "none").then(|| a.to_owned())),
+            duplicate: flag("duplicate", &self.duplicate)?,
+            conflict: flag("conflict", &self.conflict)? == Some(true),
+            flagged: flag("flagged", &self.flagged)? == Some(true),
+        })
+    }
+}
+
+async fn events(State(console): State<Arc<Console>>, Query(query): Query<EventsQuery>) -> Response {
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(message) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Html(pages::error_page(&message).into_string()),
+            )
+                .into_response();
+        }
+    };
+    match console.store.events(&filter).await {
+        Ok(rows) => Html(pages::events(&filter, &rows).into_string()).into_response(),
         Err(e) => unavailable(&e),
     }
 }

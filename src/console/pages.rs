@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use maud::{DOCTYPE, Markup, html};
 
-use crate::store::{History, LIST_LIMIT, Overview, SearchResults};
+use super::process_counts::ProcessCounts;
+use crate::store::{
+    EVENT_LIST_LIMIT, EventFilter, History, LIST_LIMIT, ListedEvent, Overview, SearchResults,
+};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
     nav{margin-bottom:1rem}nav a{margin-right:1rem}\
@@ -59,6 +62,17 @@ fn order_link(merchant: &str, order_id: &str) -> String {
 
 fn payment_link(merchant: &str, payment_id: &str) -> String {
     link(&["payment", merchant, payment_id])
+}
+
+/// A link to the event list of the last 24 hours with `filters`, its query
+/// string form-encoded.
+fn events_link(filters: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("since", "24h");
+    for (name, value) in filters {
+        query.append_pair(name, value);
+    }
+    format!("/events?{}", query.finish())
 }
 
 fn time(at: DateTime<Utc>) -> String {
@@ -130,7 +144,7 @@ fn chart(overview: &Overview) -> Markup {
     }
 }
 
-pub fn overview(o: &Overview) -> Markup {
+pub fn overview(o: &Overview, process: &ProcessCounts) -> Markup {
     // kind -> answer -> (first deliveries, repeats)
     let mut by_kind: BTreeMap<&str, BTreeMap<&str, (i64, i64)>> = BTreeMap::new();
     let (mut total, mut repeats) = (0, 0);
@@ -152,12 +166,25 @@ pub fn overview(o: &Overview) -> Markup {
     html! {
         (page("Overview: the last 24 hours", html! {
             p {
-                "Callbacks: " strong id="total-callbacks" { (total) }
-                ", of them repeats of an earlier delivery: " strong id="total-repeats" { (repeats) }
+                "Callbacks: " a href=(events_link(&[])) { strong id="total-callbacks" { (total) } }
+                ", of them repeats of an earlier delivery: "
+                a href=(events_link(&[("duplicate", "1")])) { strong id="total-repeats" { (repeats) } }
+                ", repeats whose content differs (conflicts): "
+                a href=(events_link(&[("conflict", "1")])) { strong id="total-conflicts" { (o.marked.conflicts) } }
+                ", flagged for an operator: "
+                a href=(events_link(&[("flagged", "1")])) { strong id="total-flagged" { (o.marked.flagged) } }
                 ". Payments needing a refund: "
                 a href="#needing-refund" { strong id="count-needing-refund" { (o.needing_refund.len()) } }
                 ". Tasks failed or overdue: "
                 a href="#tasks" { strong id="count-tasks" { (o.tasks_needing_attention.len()) } }
+                "."
+            }
+            p id="process-counts" {
+                "Since the process started (counted in memory, never stored): requests whose \
+                 signature or merchant did not verify: "
+                strong id="signature-failures" { (process.signature_failures) }
+                ", callbacks answered 503 because the database failed: "
+                strong id="database-errors" { (process.database_errors) }
                 "."
             }
             h2 { "Callbacks per hour (UTC)" }
@@ -169,7 +196,12 @@ pub fn overview(o: &Overview) -> Markup {
                     @for (answer, (first, dup)) in answers {
                         tr {
                             td { (kind) } td { (answer) }
-                            td class="num" { (first) } td class="num dup" { (dup) }
+                            td class="num" {
+                                a href=(events_link(&[("kind", kind), ("answer", answer), ("duplicate", "0")])) { (first) }
+                            }
+                            td class="num dup" {
+                                a href=(events_link(&[("kind", kind), ("answer", answer), ("duplicate", "1")])) { (dup) }
+                            }
                         }
                     }
                 }
@@ -212,7 +244,68 @@ pub fn overview(o: &Overview) -> Markup {
                 }
                 @if o.tasks_needing_attention.is_empty() { tr { td colspan="7" { "none" } } }
             }
-            p { small { "Lists show at most " (LIST_LIMIT) " rows. Signature failures and 503 answers are not stored: see /metrics." } }
+            p { small { "Lists show at most " (LIST_LIMIT) " rows. Signature failures and 503 answers are not stored; the process also reports them at /metrics." } }
+        }))
+    }
+}
+
+/// The filter in words, for the event list's heading.
+fn describe(filter: &EventFilter) -> String {
+    let mut parts = vec![format!("received in the last {} h", filter.since_hours)];
+    if let Some(kind) = &filter.kind {
+        parts.push(format!("kind {kind}"));
+    }
+    match &filter.answer {
+        Some(Some(answer)) => parts.push(format!("answered {answer}")),
+        Some(None) => parts.push("without an answer".to_owned()),
+        None => {}
+    }
+    match filter.duplicate {
+        Some(true) => parts.push("repeats only".to_owned()),
+        Some(false) => parts.push("first deliveries only".to_owned()),
+        None => {}
+    }
+    if filter.conflict {
+        parts.push("conflicting repeats only".to_owned());
+    }
+    if filter.flagged {
+        parts.push("flagged only".to_owned());
+    }
+    parts.join(", ")
+}
+
+pub fn events(filter: &EventFilter, rows: &[ListedEvent]) -> Markup {
+    html! {
+        (page("Events", html! {
+            p id="event-filter" { "Events " (describe(filter)) ", newest first, at most " (EVENT_LIST_LIMIT) " rows." }
+            @if rows.len() as i64 >= EVENT_LIST_LIMIT {
+                p class="bad" { "The list is cut at " (EVENT_LIST_LIMIT) " rows: older matching events are not shown." }
+            }
+            table id="events" {
+                tr { th { "received (UTC)" } th { "merchant" } th { "kind" } th { "order" } th { "payment" } th { "answer" } th { "marks" } }
+                @for e in rows {
+                    tr class="event" {
+                        td { (time(e.received_at)) }
+                        td { (e.merchant_id) }
+                        td { (e.kind) }
+                        td { @match &e.order_id {
+                            Some(order) => a href=(order_link(&e.merchant_id, order)) { (order) },
+                            None => "-",
+                        } }
+                        td { @match &e.payment_id {
+                            Some(payment) => a href=(payment_link(&e.merchant_id, payment)) { (payment) },
+                            None => "-",
+                        } }
+                        td { (opt(e.answer_status.as_deref())) }
+                        td {
+                            @if e.duplicate { span class="dup" { "duplicate " } }
+                            @if e.conflict { span class="bad" { "conflict " } }
+                            @if let Some(flag) = &e.flag { span class="bad" { "flag: " (flag) } }
+                        }
+                    }
+                }
+                @if rows.is_empty() { tr { td colspan="7" { "none" } } }
+            }
         }))
     }
 }

@@ -599,8 +599,47 @@ pub struct ListedTask {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Overview {
     pub hourly: Vec<HourlyCount>,
+    /// Events of the last 24 hours recorded as conflicting repeats, and flagged.
+    pub marked: MarkedCounts,
     pub needing_refund: Vec<ListedPayment>,
     pub tasks_needing_attention: Vec<ListedTask>,
+}
+
+/// Events of the last 24 hours that carry a mark for an operator.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct MarkedCounts {
+    pub conflicts: i64,
+    pub flagged: i64,
+}
+
+/// Which events the console's event list shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only events received in the last this many hours.
+    pub since_hours: i64,
+    pub kind: Option<String>,
+    /// `Some(None)`: only events without an answer.
+    pub answer: Option<Option<String>>,
+    pub duplicate: Option<bool>,
+    /// Only conflicting repeats.
+    pub conflict: bool,
+    /// Only flagged events.
+    pub flagged: bool,
+}
+
+/// An event in the console's event list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ListedEvent {
+    pub id: i64,
+    pub merchant_id: String,
+    pub received_at: DateTime<Utc>,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub payment_id: Option<String>,
+    pub answer_status: Option<String>,
+    pub duplicate: bool,
+    pub conflict: bool,
+    pub flag: Option<String>,
 }
 
 /// What a search found.
@@ -613,9 +652,14 @@ pub struct SearchResults {
 /// Lists are cut at this many rows.
 pub const LIST_LIMIT: i64 = 100;
 
+/// The event list is cut at this many rows.
+pub const EVENT_LIST_LIMIT: i64 = 200;
+
 /// The console's queries where the backends differ.
 struct ConsoleDialect {
     hourly: &'static str,
+    marked: &'static str,
+    events: &'static str,
     needing_refund: &'static str,
     tasks_needing_attention: &'static str,
     search_orders: &'static str,
@@ -629,6 +673,19 @@ const CONSOLE_POSTGRES: ConsoleDialect = ConsoleDialect {
              AS hour, kind, answer_status, duplicate, count(*) AS count FROM events \
              WHERE received_at > now() - interval '24 hours' \
              GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
+    marked: "SELECT count(*) FILTER (WHERE conflict) AS conflicts, \
+             count(*) FILTER (WHERE flag IS NOT NULL) AS flagged FROM events \
+             WHERE received_at > now() - interval '24 hours'",
+    // $1 hours; $2 kind or NULL; $3 whether to filter by answer, $4 the
+    // answer (NULL: none); $5 duplicate or NULL; $6 conflicts only; $7 flagged only.
+    events: "SELECT id, merchant_id, received_at, kind, order_id, payment_id, answer_status, \
+             duplicate, conflict, flag FROM events \
+             WHERE received_at > now() - make_interval(hours => $1::int) \
+             AND ($2::text IS NULL OR kind = $2) \
+             AND (NOT $3::boolean OR answer_status IS NOT DISTINCT FROM $4::text) \
+             AND ($5::boolean IS NULL OR duplicate = $5) \
+             AND (NOT $6::boolean OR conflict) AND (NOT $7::boolean OR flag IS NOT NULL) \
+             ORDER BY received_at DESC, id DESC LIMIT $8",
     needing_refund: "SELECT merchant_id, payment_id, order_id, amount::text AS amount, currency, \
              status, card_mask, needs_refund, refunded_amount::text AS refunded_amount, updated_at \
              FROM payments WHERE needs_refund ORDER BY updated_at DESC LIMIT $1",
@@ -649,6 +706,17 @@ const CONSOLE_SQLITE: ConsoleDialect = ConsoleDialect {
              count(*) AS count FROM events \
              WHERE received_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-24 hours') \
              GROUP BY 1, 2, 3, 4 ORDER BY 1, 2",
+    marked: "SELECT coalesce(sum(CASE WHEN conflict THEN 1 ELSE 0 END), 0) AS conflicts, \
+             coalesce(sum(CASE WHEN flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS flagged FROM events \
+             WHERE received_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-24 hours')",
+    events: "SELECT id, merchant_id, received_at, kind, order_id, payment_id, answer_status, \
+             duplicate, conflict, flag FROM events \
+             WHERE received_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || $1 || ' hours') \
+             AND ($2 IS NULL OR kind = $2) \
+             AND (NOT $3 OR answer_status IS $4) \
+             AND ($5 IS NULL OR duplicate = $5) \
+             AND (NOT $6 OR conflict) AND (NOT $7 OR flag IS NOT NULL) \
+             ORDER BY received_at DESC, id DESC LIMIT $8",
     needing_refund: "SELECT merchant_id, payment_id, order_id, amount, currency, status, card_mask, \
              needs_refund, refunded_amount, updated_at \
              FROM payments WHERE needs_refund ORDER BY updated_at DESC LIMIT $1",
@@ -694,6 +762,9 @@ impl Store {
         let hourly: Vec<HourlyCount> = on_console_backend!(self, |pool, sql| {
             sqlx::query_as(sql.hourly).fetch_all(pool).await?
         });
+        let marked: MarkedCounts = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.marked).fetch_one(pool).await?
+        });
         let needing_refund: Vec<ListedPayment> = on_console_backend!(self, |pool, sql| {
             sqlx::query_as(sql.needing_refund)
                 .bind(LIST_LIMIT)
@@ -708,6 +779,7 @@ impl Store {
         });
         Ok(Overview {
             hourly,
+            marked,
             needing_refund: needing_refund
                 .into_iter()
                 .map(normalise_listed_payment)
@@ -760,5 +832,25 @@ impl Store {
                 .map(normalise_listed_payment)
                 .collect::<Result<_, _>>()?,
         })
+    }
+
+    /// The events `filter` selects (all merchants), newest first, at most
+    /// [`EVENT_LIST_LIMIT`]. Every filter value is a bound parameter.
+    pub async fn events(&self, filter: &EventFilter) -> Result<Vec<ListedEvent>, StoreError> {
+        let answer = filter.answer.as_ref();
+        let rows: Vec<ListedEvent> = on_console_backend!(self, |pool, sql| {
+            sqlx::query_as(sql.events)
+                .bind(filter.since_hours)
+                .bind(filter.kind.as_deref())
+                .bind(answer.is_some())
+                .bind(answer.and_then(|a| a.as_deref()))
+                .bind(filter.duplicate)
+                .bind(filter.conflict)
+                .bind(filter.flagged)
+                .bind(EVENT_LIST_LIMIT)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
     }
 }

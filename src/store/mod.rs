@@ -55,9 +55,9 @@ use crate::domain::{Callback, CurrentState, Order, Payment, Payout, Plan};
 use crate::protocol::{Amount, Status};
 
 pub use history::{
-    EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS, LIST_LIMIT, ListedOrder,
-    ListedPayment, ListedTask, OrderRecord, Overview, PaymentRecord, PayoutRecord, SearchResults,
-    TaskRecord,
+    EVENT_LIST_LIMIT, EventFilter, EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS,
+    LIST_LIMIT, ListedEvent, ListedOrder, ListedPayment, ListedTask, MarkedCounts, OrderRecord,
+    Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
 };
 pub use postgres::{NOTIFY_CHANNEL, PgStore};
 pub use sqlite::SqliteStore;

@@ -155,6 +155,124 @@ on_both_backends! {
     }
 }
 
+/// Every link to the event list on a page, with the number it shows.
+fn event_links(page: &str) -> Vec<(String, i64)> {
+    let mut links = Vec::new();
+    let mut rest = page;
+    while let Some(start) = rest.find("<a href=\"/events?") {
+        rest = &rest[start + "<a href=\"".len()..];
+        let href_end = rest.find('"').unwrap();
+        let href = rest[..href_end].replace("&amp;", "&");
+        let text_start = rest.find('>').unwrap() + 1;
+        let text_end = rest.find("</a>").unwrap();
+        let text = &rest[text_start..text_end];
+        // The number, with or without a <strong> around it.
+        let digits: String = text
+            .trim_end_matches("</strong>")
+            .rsplit('>')
+            .next()
+            .unwrap()
+            .to_owned();
+        links.push((href, digits.parse().unwrap()));
+        rest = &rest[text_end..];
+    }
+    links
+}
+
+/// The number in `<strong id="{id}">`.
+fn strong(page: &str, id: &str) -> i64 {
+    let open = format!("<strong id=\"{id}\">");
+    let start = page
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {id}: {page}"))
+        + open.len();
+    let end = start + page[start..].find('<').unwrap();
+    page[start..end].parse().unwrap()
+}
+
+fn rows(list: &str) -> usize {
+    list.matches("<tr class=\"event\">").count()
+}
+
+on_both_backends! {
+    async fn every_overview_number_links_to_the_events_behind_it(backend) {
+        let console = Console::start(backend).await;
+        console.paid_order("O-E1", "9801").await;
+        console.paid_order("O-E2", "9802").await;
+        let fp = &console.app.fp;
+        // A repeat with other content (a conflict) and a refund larger than
+        // the payment (flagged).
+        let conflicting = freedompay::result("O-E1", "9801", "1000").set("pg_amount", "999");
+        fp.send("result", &conflicting).await.assert_answer("result", Status::Ok);
+        fp.send("refund", &freedompay::refund("O-E2", "9802", "5000")).await.assert_answer("refund", Status::Ok);
+        // A check about an order nobody created, whose id is markup.
+        fp.send("check", &freedompay::check(HOSTILE, "9803", "10")).await;
+
+        let overview = console.page("/").await;
+        assert_eq!(strong(&overview, "total-callbacks"), 9, "{overview}");
+        assert_eq!(strong(&overview, "total-repeats"), 3, "{overview}");
+        assert_eq!(strong(&overview, "total-conflicts"), 1, "{overview}");
+        assert_eq!(strong(&overview, "total-flagged"), 1, "{overview}");
+        let links = event_links(&overview);
+        // Totals, repeats, conflicts, flagged, and two per kind and answer.
+        assert!(links.len() >= 4 + 2 * 3, "{links:?}");
+        for (href, count) in &links {
+            let list = console.page(href).await;
+            assert_eq!(rows(&list) as i64, *count, "{href}: {list}");
+        }
+
+        // The filters, one by one and together.
+        let repeats = console.page("/events?kind=result&answer=ok&duplicate=1").await;
+        assert_eq!(rows(&repeats), 3, "{repeats}");
+        let first = console.page("/events?kind=result&answer=ok&duplicate=0&since=24h").await;
+        assert_eq!(rows(&first), 2, "{first}");
+        assert!(first.contains("href=\"/order/545774/O-E2\""), "{first}");
+        assert!(first.contains("href=\"/payment/545774/9802\""), "{first}");
+        // Newest first.
+        assert!(first.find("O-E2").unwrap() < first.find("O-E1").unwrap(), "{first}");
+        let conflicts = console.page("/events?conflict=1").await;
+        assert_eq!(rows(&conflicts), 1, "{conflicts}");
+        assert!(conflicts.contains("conflict") && conflicts.contains("9801"), "{conflicts}");
+        let flagged = console.page("/events?flagged=1").await;
+        assert_eq!(rows(&flagged), 1, "{flagged}");
+        assert!(flagged.contains("over_refund"), "{flagged}");
+        assert_eq!(rows(&console.page("/events?kind=payout").await), 0);
+        assert_eq!(rows(&console.page("/events?kind=result&answer=rejected").await), 0);
+        assert!(console.page("/events").await.contains("at most 200 rows"));
+
+        // A stored field with markup is shown as text on the list.
+        let checks = console.page("/events?kind=check").await;
+        assert_eq!(rows(&checks), 3, "{checks}");
+        assert!(checks.contains("&lt;script&gt;alert('x')&lt;/script&gt;"), "{checks}");
+        assert!(!checks.contains("<script"), "{checks}");
+
+        // A filter that does not parse is refused, not ignored.
+        for bad in ["/events?since=forever", "/events?since=0h", "/events?duplicate=yes"] {
+            assert_eq!(console.get(bad).await.status(), 400, "{bad}");
+        }
+        console.app.stop().await;
+    }
+
+    async fn a_forged_request_shows_in_the_signature_failures_since_start(backend) {
+        let console = Console::start(backend).await;
+        let before = console.page("/").await;
+        assert!(before.contains("Since the process started"), "{before}");
+        let failures = strong(&before, "signature-failures");
+        console
+            .app
+            .fp
+            .send_as("check", freedompay::Encoding::Form, "forged", &freedompay::check("O-F", "9901", "10"))
+            .await;
+        let after = console.page("/").await;
+        // Other servers in this test process count too: at least one more.
+        assert!(strong(&after, "signature-failures") > failures, "{after}");
+        // Nothing about it is stored.
+        assert_eq!(strong(&after, "total-callbacks"), 0, "{after}");
+        strong(&after, "database-errors");
+        console.app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_refuses_to_start_off_loopback_or_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
