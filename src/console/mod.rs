@@ -20,7 +20,7 @@
 
 pub mod auth;
 mod pages;
-mod process_counts;
+pub mod process_counts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

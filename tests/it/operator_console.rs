@@ -405,3 +405,18 @@ async fn console_in_a_real_browser() {
     }
     console.app.stop().await;
 }
+
+/// The signature-failure and 503 counts of the overview add up every series
+/// of exactly one counter of the Prometheus text.
+#[test]
+fn process_counts_sum_every_series_of_one_counter_only() {
+    use freedompay_receiver::console::process_counts::total;
+    let text = "# TYPE freedompay_signature_failures_total counter\n\
+        freedompay_signature_failures_total{endpoint=\"check\",reason=\"signature\"} 3\n\
+        freedompay_signature_failures_total{endpoint=\"result\",reason=\"merchant\"} 2\n\
+        freedompay_signature_failures_total_other 7\n\
+        freedompay_database_errors_total 4\n";
+    assert_eq!(total(text, "freedompay_signature_failures_total"), 5);
+    assert_eq!(total(text, "freedompay_database_errors_total"), 4);
+    assert_eq!(total(text, "freedompay_duplicates_total"), 0);
+}
