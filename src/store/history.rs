@@ -237,19 +237,10 @@ const SQLITE: Dialect = Dialect {
     ),
 };
 
-/// Runs `$body` with the pool and the SQL of the backend in use.
+/// Runs `$body` with the pool and the history SQL of the backend in use.
 macro_rules! on_backend {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
-        match $store {
-            Store::Postgres(s) => {
-                let ($pool, $sql) = (s.pool(), &POSTGRES);
-                $body
-            }
-            Store::Sqlite(s) => {
-                let ($pool, $sql) = (s.pool(), &SQLITE);
-                $body
-            }
-        }
+        with_dialect!($store, &POSTGRES, &SQLITE, |$pool, $sql| $body)
     };
 }
 
@@ -742,16 +733,9 @@ fn normalise_listed_payment(mut p: ListedPayment) -> Result<ListedPayment, Store
 /// Runs `$body` with the pool and the console SQL of the backend in use.
 macro_rules! on_console_backend {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
-        match $store {
-            Store::Postgres(s) => {
-                let ($pool, $sql) = (s.pool(), &CONSOLE_POSTGRES);
-                $body
-            }
-            Store::Sqlite(s) => {
-                let ($pool, $sql) = (s.pool(), &CONSOLE_SQLITE);
-                $body
-            }
-        }
+        with_dialect!($store, &CONSOLE_POSTGRES, &CONSOLE_SQLITE, |$pool, $sql| {
+            $body
+        })
     };
 }
 

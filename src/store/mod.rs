@@ -39,6 +39,24 @@
 //! ([`Store::record_event`]) take one transaction of their own, outside the
 //! writer.
 
+/// Runs `$body` with the pool and the statement table (`$postgres` or
+/// `$sqlite`) of the backend in use: the body is the same code for both
+/// backends, only the SQL differs. Defined before the modules that use it.
+macro_rules! with_dialect {
+    ($store:expr, $postgres:expr, $sqlite:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match $store {
+            Store::Postgres(s) => {
+                let ($pool, $sql) = (s.pool(), $postgres);
+                $body
+            }
+            Store::Sqlite(s) => {
+                let ($pool, $sql) = (s.pool(), $sqlite);
+                $body
+            }
+        }
+    };
+}
+
 mod callbacks;
 mod history;
 pub mod outbound;

@@ -211,20 +211,10 @@ fn task(row: TaskRow) -> Result<Task, StoreError> {
     })
 }
 
-/// Runs `$body` with `$pool` and `$sql` (the backend's [`Dialect`]) bound;
-/// the body is the same code for both backends.
+/// Runs `$body` with the pool and the task SQL ([`Dialect`]) of the backend in use.
 macro_rules! on_backend {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
-        match $store {
-            Store::Postgres(s) => {
-                let ($pool, $sql) = (s.pool(), &POSTGRES);
-                $body
-            }
-            Store::Sqlite(s) => {
-                let ($pool, $sql) = (s.pool(), &SQLITE);
-                $body
-            }
-        }
+        with_dialect!($store, &POSTGRES, &SQLITE, |$pool, $sql| $body)
     };
 }
 
