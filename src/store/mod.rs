@@ -6,8 +6,9 @@
 //! callback transaction `tx`, its group paths) over the backend-neutral core
 //! in `callbacks/` (the per-callback steps, the group-commit queue and the
 //! pure group decision); `rows` turns database rows into domain values;
-//! `outbound` stores the reconciler's tasks; `testing` holds reads used only
-//! by the benchmark and the tests. Dependencies point one way: backends, then
+//! `outbound` stores the reconciler's tasks; `history` holds the read-only
+//! queries of the `history` command and the console; `testing` holds reads
+//! used only by the benchmark and the tests. Dependencies point one way: backends, then
 //! `callbacks`, then this module's types and the domain.
 //!
 //! Every callback ([`Store::process`]) queues for its backend's group-commit
