@@ -1,6 +1,7 @@
 //! Read-only queries for operators: the history of one order (its payments,
 //! payout, every event and every outbound task about it), as the `history`
-//! command and the console show it. Nothing here writes.
+//! command and the console's timeline show it, and the console's overview,
+//! search and events list. Nothing here writes.
 //!
 //! Rows are named [`sqlx::FromRow`] structs read by column name, so a new
 //! column is one field and one name in the column list. Money is read as
