@@ -1,7 +1,8 @@
 //! A database outage under load: PostgreSQL is stopped while callbacks keep
 //! coming, then started again. While it is down every answer is 503 (never
 //! `ok`), readiness fails, the same process answers `ok` again once it is
-//! back, and every acknowledged callback is in the database.
+//! back, and every acknowledged callback is in the database. And a signed
+//! but unparseable callback that cannot be recorded gets 503, not 400.
 //! PostgreSQL only: the embedded SQLite file cannot be "down".
 
 use std::sync::Arc;
@@ -145,4 +146,49 @@ async fn outage_under_load_answers_503_then_recovers_without_restart() {
     if let Ok(app) = Arc::try_unwrap(app) {
         app.stop().await;
     }
+}
+
+/// A signed callback that fails parsing is recorded (flagged) before its
+/// 400; while the database cannot record it, the answer is 503 instead, so
+/// that FreedomPay delivers it again and it reaches the log once the
+/// database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unparseable_callback_that_cannot_be_recorded_gets_503() {
+    if server_url().is_none() {
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let toml = base_toml(&cluster.url).replace(
+        "max_connections = 8",
+        "max_connections = 4\nacquire_timeout_secs = 1",
+    );
+    let app = TestApp::spawn_settings(Settings::from_toml(&toml).unwrap(), None).await;
+    app.order("U-1", "7000", "KZT").await;
+    let bad = freedompay::result("U-1", "1", "7000.001");
+
+    tokio::task::block_in_place(|| cluster.stop());
+    let reply = app.fp.send("result", &bad).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+
+    tokio::task::block_in_place(|| cluster.start_again());
+    // The pool reconnects by itself; FreedomPay's next delivery is recorded.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = app.fp.send("result", &bad).await.status;
+        if status == 400 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, 400);
+    let events = app.store.event_marks(Some("result")).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]
+            .flag
+            .as_deref()
+            .is_some_and(|f| f.starts_with("unparseable: ")),
+        "{events:?}"
+    );
+    app.stop().await;
 }
