@@ -48,11 +48,15 @@ fn signature_over(header_b64: &str, body: &[u8], key: &str, algorithm: Algorithm
 }
 
 fn hmac_bytes<M: Mac + KeyInit>(key: &str, input: &str) -> Vec<u8> {
-    // HMAC takes keys of any length, so this cannot fail.
-    let mut mac =
-        <M as KeyInit>::new_from_slice(key.as_bytes()).expect("HMAC accepts any key length");
-    mac.update(input.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+    // HMAC takes keys of any length, so this does not fail; were it to, an
+    // empty MAC fails closed (it verifies nothing and FreedomPay refuses it).
+    match <M as KeyInit>::new_from_slice(key.as_bytes()) {
+        Ok(mut mac) => {
+            mac.update(input.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The protected header FreedomPay's v5 examples use, in their field order:

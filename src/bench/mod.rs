@@ -62,7 +62,9 @@ fn order_id(run: &str, i: usize) -> String {
 
 /// Registers the run's orders in the service's database, in large transactions.
 pub async fn register_orders(store: &Store, plan: &Plan) -> Result<(), StoreError> {
-    let amount: Amount = AMOUNT.parse().expect("a valid amount");
+    let amount: Amount = AMOUNT
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("benchmark amount {AMOUNT}: {e}")))?;
     let ids: Vec<String> = (0..plan.callbacks)
         .map(|i| order_id(&plan.run_id, i))
         .collect();

@@ -32,10 +32,11 @@ pub fn serve(config: Option<&Path>) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_CONFIG);
             }
         };
+        // The bound address (port 0 resolved); the configured one if the
+        // socket cannot say.
         let address = listener
             .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+            .map_or_else(|_| settings.server.listen.to_string(), |a| a.to_string());
         let metrics = match bind_metrics(&settings).await {
             Ok(metrics) => metrics,
             Err(e) => {

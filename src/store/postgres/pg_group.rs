@@ -445,6 +445,18 @@ async fn write_all(
     let event_text =
         |f: &dyn Fn(&NewEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
     let settle_text = |f: &dyn Fn(&Settle<'_>) -> String| settles.iter().map(f).collect::<Vec<_>>();
+    // Every settled decision has its event in this group; a missing one is a
+    // defect, and the group goes to the per-callback path rather than storing
+    // a decision that points at no event.
+    let event_ids = settles
+        .iter()
+        .map(|s| {
+            event_of_job
+                .get(&s.0)
+                .copied()
+                .ok_or_else(|| StoreError::GroupFailed("a decision without its event".to_owned()))
+        })
+        .collect::<Result<Vec<i64>, StoreError>>()?;
     let query = sqlx::query(
         "WITH new_events AS (INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields, \
            answer_status, answer_description, duplicate, signature_variant, key_label) \
@@ -506,12 +518,7 @@ async fn write_all(
         .bind(settle_text(&|s| s.1.discriminator.clone()))
         .bind(settle_text(&|s| s.2.as_str().to_owned()))
         .bind(settle_text(&|s| s.3.clone()))
-        .bind(
-            settles
-                .iter()
-                .map(|s| event_of_job.get(&s.0).copied().unwrap_or_default())
-                .collect::<Vec<_>>(),
-        )
+        .bind(event_ids)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -258,6 +258,17 @@ async fn write(
         .enumerate()
         .map(|(i, e)| (e.job, i as i32 + 1))
         .collect();
+    // Every settled decision has its event in this group; a missing one is a
+    // defect, and the group is decided again on the locked path.
+    let settle_events = settles
+        .iter()
+        .map(|s| {
+            event_ordinal
+                .get(&s.0)
+                .copied()
+                .ok_or_else(|| sqlx::Error::Protocol("a decision without its event".to_owned()))
+        })
+        .collect::<Result<Vec<i32>, sqlx::Error>>()?;
 
     let query = sqlx::query_as(
         "SELECT freedompay_write_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
@@ -330,12 +341,7 @@ async fn write(
                 .collect::<Vec<_>>(),
         )
         .bind(settles.iter().map(|s| s.3.clone()).collect::<Vec<_>>())
-        .bind(
-            settles
-                .iter()
-                .map(|s| event_ordinal.get(&s.0).copied().unwrap_or_default())
-                .collect::<Vec<i32>>(),
-        )
+        .bind(settle_events)
         .bind(
             settles
                 .iter()
