@@ -222,12 +222,6 @@ impl Plan {
             )
         }
     }
-
-    /// True when the plan must be carried out callback by callback (it
-    /// schedules, flags or defers), never folded into a group.
-    pub fn needs_single_path(&self) -> bool {
-        self.flag.is_some() || self.confirm.is_some() || self.retry_later
-    }
 }
 
 /// The status query that a repeated delivery asks for: a refund without

@@ -260,7 +260,7 @@ macro_rules! keyed_rows {
 
 /// Canonical text of a stored amount (PostgreSQL may add trailing zeros).
 fn canonical(text: &str) -> Result<String, StoreError> {
-    Ok(super::rows::amount(text)?.to_string())
+    Ok(super::schema::amount(text)?.to_string())
 }
 
 fn canonical_opt(text: Option<String>) -> Result<Option<String>, StoreError> {

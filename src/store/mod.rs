@@ -11,34 +11,45 @@
 //! used only by the benchmark and the tests. Dependencies point one way: backends, then
 //! `callbacks`, then this module's types and the domain.
 //!
-//! Every callback ([`Store::process`]) queues for its backend's group-commit
-//! writer (`callbacks::group_commit`), whose tasks take every callback
-//! waiting as a group. Whatever the path, a callback's answer leaves only
-//! after the commit that holds it; a repeated delivery finds its key claimed
-//! and gets the stored answer (a duplicate) or, with different content, is a
-//! conflict; checks claim no key and are decided against the state of their
-//! moment. Concurrent duplicates are serialised by the database (a unique
-//! key, plus on PostgreSQL transaction-scoped advisory locks per subject),
-//! never by process memory, so several instances may share one database.
+//! Every callback ([`Store::process`]), redirect ([`Store::record_redirect`])
+//! and unparsed delivery ([`Store::record_event`]) queues for its backend's
+//! group-commit writer (`callbacks::queue`), whose tasks take every job
+//! waiting as a group and run it through the one write path
+//! (`callbacks::path`): one transaction that takes the group's locks, reads
+//! every row its callbacks are about, decides each callback in arrival order
+//! against those rows (`callbacks::steps`, pure), writes what changed in one
+//! statement per table, and commits. A callback's answer leaves only after
+//! that commit. A repeated delivery finds its key stored and gets the stored
+//! answer (a duplicate) or, with different content, is a conflict; checks
+//! claim no key and are decided against the state of their moment.
+//! Concurrent callbacks about one subject are serialised by the database
+//! (PostgreSQL: per-subject advisory locks and row locks; SQLite: its one
+//! write lock), never by process memory, so several instances may share one
+//! database.
 //!
-//! Which callback takes which path:
+//! Which callback goes where:
 //!
 //! | callback | PostgreSQL | SQLite |
 //! |---|---|---|
-//! | fresh result, refund or capture (idempotency key new, first in its group) | optimistic group (`postgres::pg_optimistic`, even for one callback): read, decide in memory, one guarded write that commits; on a conflict the locked group (`postgres::pg_group`), or the per-callback steps when one callback is left | batch (`sqlite::sqlite_group::run_batch`) inside the group's one transaction, when the group has two or more of them; else the per-callback steps in that transaction |
-//! | a group with a repeat, or a decision that flags, schedules a status query or defers (`Plan::needs_single_path`) | nothing written by the group paths; every such callback of the group takes the per-callback steps, one transaction each | the whole group takes the per-callback steps, in the group's one transaction |
-//! | check (no key), payout, a key repeated within the group | per-callback steps (`callbacks::process_steps`), one transaction each | per-callback steps in the group's one transaction |
-//! | a group whose statements fail (not an outage) | the group's callbacks retried one by one, one transaction each | the group run again with a savepoint per callback, so only the failing one fails |
-//! | database unavailable | every callback of the group gets the error at once (non-`ok`, FreedomPay retries) | the same |
+//! | every callback, redirect and unparsed delivery | its group's transaction: two group writers, so two groups in flight on two connections | its group's transaction on the one writer connection, `BEGIN IMMEDIATE` |
+//! | a group whose transaction fails (a statement error, a deadlock, a key claimed meanwhile by another instance) | the fallback: each job again as a group of one, so only the failing one fails | the same |
+//! | database unavailable | every job of the group gets the error at once (non-`ok`, FreedomPay retries) | the same |
 //!
-//! Why: the group paths cost a few round trips and one commit for the whole
-//! group, which is what throughput is bound by (BENCHMARKS.md); they cover
-//! only plain first decisions, so that repeats, conflicts, checks, flags,
-//! scheduled status queries and deferred decisions have one implementation,
-//! the per-callback steps, on every path. Redirects
-//! ([`Store::record_redirect`]) and unparsed deliveries
-//! ([`Store::record_event`]) take one transaction of their own, outside the
-//! writer.
+//! Why: a group costs the same handful of statements whatever its size, so
+//! the commit and the round trips are shared by every callback waiting
+//! (BENCHMARKS.md), and every decision, first or repeated, plain or flagged,
+//! has one implementation. The statements look rows up by primary key one
+//! key at a time and write with `INSERT … ON CONFLICT`, so no plan depends
+//! on table statistics (`postgres::sql`).
+//!
+//! Layout: the backend-neutral core in `callbacks/` (the subject rule, the
+//! pure steps, the queue, the write path), named rows in `schema`, each
+//! backend's connection set-up and statements in `postgres/` and `sqlite/`;
+//! `outbound` stores the reconciler's tasks; `history` holds the read-only
+//! queries of the `history` command and the console; `testing` holds reads
+//! used only by the benchmark and the tests. Dependencies point one way:
+//! backends, then `callbacks`, then `schema`, this module's types and the
+//! domain.
 
 /// Runs `$body` with the pool and the statement table (`$postgres` or
 /// `$sqlite`) of the backend in use: the body is the same code for both
@@ -62,7 +73,7 @@ mod callbacks;
 mod history;
 pub mod outbound;
 mod postgres;
-mod rows;
+mod schema;
 mod sqlite;
 
 use std::time::Duration;
@@ -81,7 +92,8 @@ pub use history::{
 pub use postgres::{NOTIFY_CHANNEL, PgStore};
 pub use sqlite::SqliteStore;
 
-use callbacks::{record_in, redirect_in};
+use callbacks::steps::Work;
+use schema::{OrderRow, PaymentRow, PayoutRow};
 
 /// A storage failure. Every one of them means "not committed": the caller
 /// answers 503 so that FreedomPay retries.
@@ -204,7 +216,6 @@ macro_rules! dispatch {
     };
 }
 
-// After `dispatch!`, which it uses (a macro is seen only below its definition).
 mod testing;
 
 impl Store {
@@ -246,43 +257,49 @@ impl Store {
 
     /// A round trip to the database (readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self.ping())
+        with_dialect!(self, (), (), |pool, _sql| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
     }
 
     pub async fn close(&self) {
-        dispatch!(self.close())
+        with_dialect!(self, (), (), |pool, _sql| pool.close().await)
     }
 
-    /// Records one callback and decides it, in one transaction. `decide` sees
-    /// the current state, read under lock inside the transaction. The result
-    /// is returned only after the commit.
+    /// Records one callback and decides it, in its group's transaction.
+    /// `decide` sees the current state, read under lock inside the
+    /// transaction. The result is returned only after the commit.
     pub async fn process(
         &self,
         delivery: Delivery,
         decide: Decide,
     ) -> Result<Processed, StoreError> {
-        match self {
-            // Callbacks queue for the backend's group-commit writer, which
-            // decides every callback waiting in one transaction.
-            Store::Postgres(s) => s.process(delivery, decide).await,
-            Store::Sqlite(s) => s.process(delivery, decide).await,
-        }
+        self.queue(delivery, Work::Decide(decide)).await
     }
 
     /// Records a delivery that decides nothing (one that could not be parsed).
     pub async fn record_event(&self, delivery: &Delivery) -> Result<i64, StoreError> {
-        match self {
-            Store::Postgres(s) => record_in(s.begin().await?, delivery).await,
-            Store::Sqlite(s) => record_in(s.begin().await?, delivery).await,
-        }
+        let processed = self.queue(delivery.clone(), Work::Record).await?;
+        Ok(processed.event_id)
     }
 
     /// Records a redirect back once per payment (or order) and outcome; a
     /// repeat only increments `callback_decisions.repeats`.
     pub async fn record_redirect(&self, delivery: &Delivery) -> Result<RedirectRecord, StoreError> {
+        let processed = self.queue(delivery.clone(), Work::Redirect).await?;
+        Ok(if processed.duplicate {
+            RedirectRecord::Repeat
+        } else {
+            RedirectRecord::First(processed.event_id)
+        })
+    }
+
+    /// Queues a job for the backend's group-commit writer.
+    async fn queue(&self, delivery: Delivery, work: Work) -> Result<Processed, StoreError> {
         match self {
-            Store::Postgres(s) => redirect_in(s.begin().await?, delivery).await,
-            Store::Sqlite(s) => redirect_in(s.begin().await?, delivery).await,
+            Store::Postgres(s) => s.writer().process(delivery, work).await,
+            Store::Sqlite(s) => s.writer().process(delivery, work).await,
         }
     }
 
@@ -302,7 +319,25 @@ impl Store {
         merchant_id: &str,
         orders: &[NewOrder<'_>],
     ) -> Result<(), StoreError> {
-        dispatch!(self.insert_orders(merchant_id, orders))
+        with_dialect!(
+            self,
+            postgres::sql::INSERT_ORDER,
+            sqlite::sql::INSERT_ORDER,
+            |pool, sql| {
+                let mut tx = pool.begin().await?;
+                for order in orders {
+                    sqlx::query(sql)
+                        .bind(merchant_id)
+                        .bind(order.order_id)
+                        .bind(order.amount.canonical())
+                        .bind(order.currency)
+                        .bind(order.expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Ok(tx.commit().await?)
+            }
+        )
     }
 
     pub async fn order(
@@ -310,7 +345,13 @@ impl Store {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Order>, StoreError> {
-        dispatch!(self.order(merchant_id, order_id))
+        let row: Option<OrderRow> = with_dialect!(
+            self,
+            postgres::sql::STATEMENTS.orders,
+            sqlite::sql::STATEMENTS.orders,
+            |pool, sql| by_id(pool, sql, merchant_id, order_id).await?
+        );
+        row.map(OrderRow::into_order).transpose()
     }
 
     pub async fn payment(
@@ -318,7 +359,13 @@ impl Store {
         merchant_id: &str,
         payment_id: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        dispatch!(self.payment(merchant_id, payment_id))
+        let row: Option<PaymentRow> = with_dialect!(
+            self,
+            postgres::sql::STATEMENTS.payments,
+            sqlite::sql::STATEMENTS.payments,
+            |pool, sql| by_id(pool, sql, merchant_id, payment_id).await?
+        );
+        row.map(PaymentRow::into_payment).transpose()
     }
 
     pub async fn payout(
@@ -326,8 +373,36 @@ impl Store {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Payout>, StoreError> {
-        dispatch!(self.payout(merchant_id, order_id))
+        let row: Option<PayoutRow> = with_dialect!(
+            self,
+            postgres::sql::STATEMENTS.payouts,
+            sqlite::sql::STATEMENTS.payouts,
+            |pool, sql| by_id(pool, sql, merchant_id, order_id).await?
+        );
+        row.map(PayoutRow::into_payout).transpose()
     }
+}
+
+/// Reads one row of `merchant_id` by `id` with a write-path read statement
+/// (which takes the ids as a JSON array).
+async fn by_id<'e, DB, E, R>(
+    executor: E,
+    sql: &'static str,
+    merchant_id: &str,
+    id: &str,
+) -> Result<Option<R>, StoreError>
+where
+    DB: sqlx::Database,
+    E: sqlx::Executor<'e, Database = DB>,
+    R: for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+{
+    Ok(sqlx::query_as(sql)
+        .bind(merchant_id.to_owned())
+        .bind(serde_json::json!([id]).to_string())
+        .fetch_optional(executor)
+        .await?)
 }
 
 impl Store {

@@ -179,7 +179,7 @@ fn corrupt(what: &str, text: &str) -> StoreError {
 }
 
 fn amount(text: Option<String>) -> Result<Option<Amount>, StoreError> {
-    text.map(|t| super::rows::amount(&t)).transpose()
+    text.map(|t| super::schema::amount(&t)).transpose()
 }
 
 fn task(row: TaskRow) -> Result<Task, StoreError> {

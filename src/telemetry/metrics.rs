@@ -25,11 +25,9 @@ pub const NEEDING_REFUND: &str = "freedompay_payments_needing_refund";
 /// a growing `failed` count needs an operator.
 pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 
-/// PostgreSQL callbacks by the path that decided them: `optimistic` (the
-/// normal case), `locked_group` (after a concurrent change, or when the
-/// optimistic path failed), `single` (checks, payouts, repeats, decisions
-/// that flag, schedule a status query or defer, and callbacks whose group
-/// failed).
+/// Jobs (callbacks, redirects, unparsed deliveries) by how they were
+/// committed: `group` (with their group, the normal case) or `one_by_one`
+/// (their group's transaction failed, so each was retried alone).
 pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
 /// Reconciler tasks given up (state `failed`), counted in the database at

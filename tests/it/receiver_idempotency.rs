@@ -85,11 +85,11 @@ on_both_backends! {
         }
         assert_eq!(app.store.count_events(Some(CallbackKind::Result)).await.unwrap().first, 50);
         if backend == crate::support::Backend::Postgres {
-            // The burst went through the optimistic group path (had it failed,
-            // the locked paths would have decided it just as well, unseen).
+            // The burst was committed in groups (had a group failed, its
+            // callbacks would have been retried one by one, just as well, unseen).
             let metrics = app.fp.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
             assert!(
-                metrics.contains("freedompay_group_callbacks_total{path=\"optimistic\"}"),
+                metrics.contains("freedompay_group_callbacks_total{path=\"group\"}"),
                 "{metrics}"
             );
         }

@@ -1,10 +1,8 @@
 //! SQLite backend, the embedded default: WAL journal, `synchronous=FULL` (a
 //! commit is on disk before the answer leaves), money as canonical decimal
-//! text, and `BEGIN IMMEDIATE` so that callback transactions take the single
-//! write lock up front and run one after another. The store ([`SqliteStore`])
-//! reads on a pool of its own and writes callbacks through one writer
-//! connection, whose groups `sqlite_group` runs; `tx` is the SQL of one
-//! callback's steps.
+//! text. The store ([`SqliteStore`]) reads on a pool of its own and writes
+//! callbacks through one writer connection, on which the shared write path
+//! (`callbacks::path`) runs one group at a time with its statements (`sql`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,15 +11,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-mod sqlite_group;
-mod tx;
+pub(crate) mod sql;
 
-use crate::domain::{Order, Payment, Payout};
-use crate::store::callbacks::group_commit::Writer;
-use crate::store::rows;
-use crate::store::{Decide, Delivery, EventCounts, NewOrder, Processed, StoreError};
-pub(crate) use tx::SqliteTx;
-use tx::{SELECT_ORDER, SELECT_PAYMENT, SELECT_PAYOUT};
+use crate::store::StoreError;
+use crate::store::callbacks::path::{group_store, run_group};
+use crate::store::callbacks::queue::Writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -60,10 +54,16 @@ impl SqliteStore {
             .test_before_acquire(false)
             .acquire_timeout(acquire_timeout)
             .connect_lazy_with(options);
-        Ok(SqliteStore {
-            pool,
-            writer: sqlite_group::start_writer(writer_pool),
-        })
+        let closing = writer_pool.clone();
+        let writer = Writer::start(
+            move |group| {
+                let pool = writer_pool.clone();
+                async move { run_group(&pool, group).await }
+            },
+            async move { closing.close().await },
+            1,
+        );
+        Ok(SqliteStore { pool, writer })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -74,96 +74,9 @@ impl SqliteStore {
         &self.pool
     }
 
-    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    pub(crate) async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    pub(crate) async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        SqliteTx::begin(&self.pool).await
-    }
-
-    /// One callback, through the group-commit writer.
-    pub(crate) async fn process(
-        &self,
-        delivery: Delivery,
-        decide: Decide,
-    ) -> Result<Processed, StoreError> {
-        self.writer.process(delivery, decide).await
-    }
-
-    /// Inserts orders in one transaction.
-    pub(crate) async fn insert_orders(
-        &self,
-        merchant_id: &str,
-        orders: &[NewOrder<'_>],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for order in orders {
-            sqlx::query(
-                "INSERT INTO orders (merchant_id, order_id, amount, currency, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .bind(merchant_id)
-            .bind(order.order_id)
-            .bind(order.amount.canonical())
-            .bind(order.currency)
-            .bind(order.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        Ok(tx.commit().await?)
-    }
-
-    pub(crate) async fn order(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<Order>, StoreError> {
-        rows::fetch_keyed(&self.pool, SELECT_ORDER, merchant_id, order_id, rows::order).await
-    }
-
-    pub(crate) async fn payment(
-        &self,
-        merchant_id: &str,
-        payment_id: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        rows::fetch_keyed(
-            &self.pool,
-            SELECT_PAYMENT,
-            merchant_id,
-            payment_id,
-            rows::payment,
-        )
-        .await
-    }
-
-    pub(crate) async fn payout(
-        &self,
-        merchant_id: &str,
-        order_id: &str,
-    ) -> Result<Option<Payout>, StoreError> {
-        rows::fetch_keyed(
-            &self.pool,
-            SELECT_PAYOUT,
-            merchant_id,
-            order_id,
-            rows::payout,
-        )
-        .await
-    }
-
-    pub(crate) async fn count_events(&self, kind: Option<&str>) -> Result<EventCounts, StoreError> {
-        let (first, duplicate): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE NOT duplicate), count(*) FILTER (WHERE duplicate) \
-             FROM events WHERE ?1 IS NULL OR kind = ?1",
-        )
-        .bind(kind)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(EventCounts { first, duplicate })
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.writer
     }
 }
+
+group_store!(SqlitePool, sqlx::Sqlite, sql::STATEMENTS);

@@ -1,15 +1,15 @@
-//! Group commit, backend-neutral: callbacks queue here ([`Writer::process`]),
-//! and writer tasks each take every callback waiting as a group ([`Job`]s)
-//! and hand it to the backend's group function, given to [`Writer::start`]
-//! (SQLite: `sqlite::sqlite_group`, one worker; PostgreSQL: `postgres::pg_group`,
-//! a few workers). Each caller gets its answer through its job's reply, which
-//! the backend sends only after the commit that holds the callback; when a
-//! group fails as a whole, [`fail_all`] gives every caller the error (so
-//! FreedomPay retries it).
+//! The group-commit queue, backend-neutral: callbacks, redirects and
+//! unparsed deliveries queue here ([`Writer::process`]), and writer tasks each
+//! take every job waiting as a group and hand it to the write path
+//! (`callbacks::path::run_group`; SQLite: one worker, PostgreSQL: a few).
+//! Each caller gets its answer through its job's reply, sent only after the
+//! commit that holds it; when a group fails as a whole, [`fail_all`] gives
+//! every caller the error (so FreedomPay retries it).
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Decide, Delivery, Processed, StoreError};
+use super::steps::Work;
+use crate::store::{Delivery, Processed, StoreError};
 
 /// Callbacks folded into one transaction at most.
 const MAX_GROUP: usize = 128;
@@ -20,7 +20,7 @@ const QUEUE: usize = 1024;
 /// One queued callback and where its answer goes.
 pub(crate) struct Job {
     pub(crate) delivery: Delivery,
-    pub(crate) decide: Decide,
+    pub(crate) work: Work,
     pub(crate) span: tracing::Span,
     pub(crate) reply: oneshot::Sender<Result<Processed, StoreError>>,
 }
@@ -80,12 +80,12 @@ impl Writer {
     pub(crate) async fn process(
         &self,
         delivery: Delivery,
-        decide: Decide,
+        work: Work,
     ) -> Result<Processed, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             delivery,
-            decide,
+            work,
             span: tracing::Span::current(),
             reply,
         };

@@ -1,0 +1,327 @@
+//! The write path, the same on both backends: a group of queued jobs is
+//! read, decided and written in one transaction ([`run_group`]):
+//!
+//! 1. begin (SQLite: `BEGIN IMMEDIATE`, the one write lock);
+//! 2. read ([`GroupStore::read`]): take the group's per-subject locks
+//!    (PostgreSQL: advisory locks, sorted), then every row its callbacks are
+//!    about (`subject::Wanted`): stored decisions, payments and orders (row
+//!    locked), payouts;
+//! 3. decide every job in arrival order against that view (`steps`);
+//! 4. write what changed ([`GroupStore::write`]): events, then payments,
+//!    orders, payouts, decisions, redirect repeats and status queries, each
+//!    one statement for the group whatever its size, rows passed as one
+//!    JSON array of named objects;
+//! 5. commit, then answer.
+//!
+//! The one fallback: when the group's transaction fails for a reason other
+//! than the database being unreachable, its jobs run again one by one, each
+//! as a group of one, so that one bad row fails only its own callback.
+//!
+//! [`Statements`] is all that differs between the backends; the code that
+//! runs them is written once, in [`group_store!`], and instantiated for each
+//! backend's pool (sqlx types are concrete per backend, and a macro keeps
+//! the async code free of the higher-ranked bounds a generic version needs).
+
+use std::future::Future;
+
+use super::queue::{Job, fail_all};
+use super::steps::{Changes, Snapshot, View};
+use super::subject::Wanted;
+use crate::store::{Processed, StoreError};
+use crate::telemetry::metrics::GROUP_CALLBACKS;
+
+/// The SQL of one backend. Parameters: `$1` (`?1`) the merchant and `$2`
+/// (`?2`) a JSON array of ids or keys for reads; `$1` a JSON array of named
+/// row objects (`store::schema`) for writes.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub begin: &'static str,
+    /// Takes the advisory locks named by a sorted JSON array; `None` when
+    /// the transaction alone serialises writers (SQLite).
+    pub lock: Option<&'static str>,
+    pub decisions: &'static str,
+    pub payments: &'static str,
+    pub orders: &'static str,
+    pub payouts: &'static str,
+    /// Returns the new ids (`id`), one per row.
+    pub insert_events: &'static str,
+    pub upsert_payments: &'static str,
+    pub update_orders: &'static str,
+    pub upsert_payouts: &'static str,
+    pub insert_decisions: &'static str,
+    pub add_repeats: &'static str,
+    pub open_confirms: &'static str,
+}
+
+/// A backend's pool as the write path uses it.
+pub(crate) trait GroupStore: Clone + Send + Sync + 'static {
+    type Tx: Send;
+
+    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+
+    /// Takes the group's locks and reads its rows.
+    fn read(
+        tx: &mut Self::Tx,
+        wanted: &Wanted,
+    ) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+
+    /// Writes the group's changes; returns the event ids in event order.
+    fn write(
+        tx: &mut Self::Tx,
+        changes: &Changes<'_>,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Runs a group of jobs: all in one transaction, or, when that fails for a
+/// reason other than an unreachable database, one by one.
+pub(crate) async fn run_group<S: GroupStore>(store: &S, group: Vec<Job>) {
+    let error = match attempt(store, &group).await {
+        Ok(results) => {
+            count_path("group", results.len());
+            for (job, result) in group.into_iter().zip(results) {
+                let _ = job.reply.send(Ok(result));
+            }
+            return;
+        }
+        Err(error) => error,
+    };
+    if group.len() == 1 {
+        if let Some(job) = group.into_iter().next() {
+            let _ = job.reply.send(Err(error));
+        }
+        return;
+    }
+    if error.is_unavailable() {
+        // Nothing to retry one by one: every callback gets the error at once
+        // (503, FreedomPay retries).
+        return fail_all(group.into_iter().map(|job| job.reply), &error);
+    }
+    tracing::warn!(%error, callbacks = group.len(), "group transaction failed; retrying its callbacks one by one");
+    count_path("one_by_one", group.len());
+    let mut jobs = group.into_iter();
+    while let Some(job) = jobs.next() {
+        let result = attempt(store, std::slice::from_ref(&job))
+            .await
+            .and_then(|results| {
+                results
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::Corrupt("a job without its result".into()))
+            });
+        let gone = matches!(&result, Err(error) if error.is_unavailable());
+        let error = result
+            .as_ref()
+            .err()
+            .map(|e| StoreError::GroupFailed(e.to_string()));
+        let _ = job.reply.send(result);
+        if let (true, Some(error)) = (gone, error) {
+            // The database went away: the rest would only wait to fail.
+            return fail_all(jobs.map(|job| job.reply), &error);
+        }
+    }
+}
+
+/// One transaction for `jobs`: read, decide, write, commit. The results are
+/// in job order and exist only after the commit.
+async fn attempt<S: GroupStore>(store: &S, jobs: &[Job]) -> Result<Vec<Processed>, StoreError> {
+    let mut tx = store.begin().await?;
+    let wanted = Wanted::of(jobs.iter().map(|job| &job.delivery.callback));
+    let mut view = View::new(S::read(&mut tx, &wanted).await?);
+    let outcomes = jobs
+        .iter()
+        .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids = S::write(&mut tx, &view.changes()).await?;
+    S::commit(tx).await?;
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| Processed {
+            event_id: outcome.event.and_then(|i| ids.get(i)).copied().unwrap_or(0),
+            ..outcome.processed
+        })
+        .collect())
+}
+
+/// Counts callbacks by how they were committed: with their group, or one by
+/// one after their group failed.
+fn count_path(path: &'static str, callbacks: usize) {
+    if callbacks > 0 {
+        metrics::counter!(GROUP_CALLBACKS, "path" => path).increment(callbacks as u64);
+    }
+}
+
+/// The text of a JSON array of `rows` (a statement's one parameter).
+pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, StoreError> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("rows as JSON: {e}")))
+}
+
+/// Implements [`GroupStore`] for a backend's pool type `$pool` (whose
+/// database is `$db`) with its [`Statements`] `$sql`: the code that runs the
+/// statements, written once for both backends.
+macro_rules! group_store {
+    ($pool:ty, $db:ty, $sql:expr) => {
+        impl $crate::store::callbacks::path::GroupStore for $pool {
+            type Tx = sqlx::Transaction<'static, $db>;
+
+            async fn begin(&self) -> Result<Self::Tx, $crate::store::StoreError> {
+                Ok(self.begin_with($sql.begin).await?)
+            }
+
+            async fn read(
+                tx: &mut Self::Tx,
+                wanted: &$crate::store::callbacks::subject::Wanted,
+            ) -> Result<$crate::store::callbacks::steps::Snapshot, $crate::store::StoreError> {
+                use $crate::store::callbacks::path::json_rows;
+                use $crate::store::callbacks::steps::{Decision, Snapshot};
+                use $crate::store::schema::{self, DecisionRow, OrderRow, PaymentRow, PayoutRow};
+
+                if let Some(lock) = $sql.lock
+                    && !wanted.locks.is_empty()
+                {
+                    sqlx::query(lock)
+                        .bind(json_rows(&wanted.locks)?)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                let mut snapshot = Snapshot::default();
+                for (merchant, of) in &wanted.merchants {
+                    let key = |id: &str| (merchant.clone(), id.to_owned());
+                    if !of.keys.is_empty() {
+                        let keys: Vec<serde_json::Value> = of
+                            .keys
+                            .iter()
+                            .map(|k| {
+                                serde_json::json!({
+                                    "kind": k.kind,
+                                    "subject_id": k.subject_id,
+                                    "discriminator": k.discriminator,
+                                })
+                            })
+                            .collect();
+                        let rows: Vec<DecisionRow> = sqlx::query_as($sql.decisions)
+                            .bind(merchant)
+                            .bind(json_rows(&keys)?)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                        for row in rows {
+                            let Some(k) = of.keys.iter().find(|k| row.is_for(k)) else {
+                                continue;
+                            };
+                            let answer = match row.answer_status.as_deref() {
+                                Some(status) => Some(schema::stored_answer(
+                                    Some(status),
+                                    row.answer_description.as_deref(),
+                                )?),
+                                None => None,
+                            };
+                            let decision = Decision {
+                                answer,
+                                fingerprint: row.fingerprint,
+                                first_fields: row.first_fields,
+                            };
+                            snapshot.decisions.insert(k.clone(), decision);
+                        }
+                    }
+                    let mut order_ids = of.orders.clone();
+                    if !of.payments.is_empty() {
+                        let rows: Vec<PaymentRow> = sqlx::query_as($sql.payments)
+                            .bind(merchant)
+                            .bind(json_rows(&of.payments)?)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                        for row in rows {
+                            let payment = row.into_payment()?;
+                            order_ids.push(payment.order_id.clone());
+                            snapshot.payments.insert(key(&payment.payment_id), payment);
+                        }
+                    }
+                    // Sorted, so that row locks are always taken in one order.
+                    order_ids.sort();
+                    order_ids.dedup();
+                    if !order_ids.is_empty() {
+                        let rows: Vec<OrderRow> = sqlx::query_as($sql.orders)
+                            .bind(merchant)
+                            .bind(json_rows(&order_ids)?)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                        for row in rows {
+                            let order_id = row.order_id.clone();
+                            let order = match row.into_order() {
+                                Ok(order) => Ok(order),
+                                Err(e) => Err(schema::order_defect(merchant, &order_id, e)?),
+                            };
+                            snapshot.orders.insert(key(&order_id), order);
+                        }
+                    }
+                    if !of.payouts.is_empty() {
+                        let rows: Vec<PayoutRow> = sqlx::query_as($sql.payouts)
+                            .bind(merchant)
+                            .bind(json_rows(&of.payouts)?)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                        for row in rows {
+                            let payout = row.into_payout()?;
+                            snapshot.payouts.insert(key(&payout.order_id), payout);
+                        }
+                    }
+                }
+                Ok(snapshot)
+            }
+
+            async fn write(
+                tx: &mut Self::Tx,
+                changes: &$crate::store::callbacks::steps::Changes<'_>,
+            ) -> Result<Vec<i64>, $crate::store::StoreError> {
+                use $crate::store::callbacks::path::json_rows;
+                use $crate::store::schema::{DecisionWrite, IdRow};
+                use $crate::store::StoreError;
+
+                let mut ids = Vec::new();
+                if !changes.events.is_empty() {
+                    let rows: Vec<IdRow> = sqlx::query_as($sql.insert_events)
+                        .bind(json_rows(changes.events)?)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    // Ids grow in insertion order; RETURNING promises no
+                    // order, so sort them back into it.
+                    ids = rows.into_iter().map(|row| row.id).collect();
+                    ids.sort_unstable();
+                    if ids.len() != changes.events.len() {
+                        return Err(StoreError::Corrupt(
+                            "a group's events were not all written".into(),
+                        ));
+                    }
+                }
+                let decisions = changes
+                    .decisions
+                    .iter()
+                    .map(|(write, event)| DecisionWrite {
+                        event_id: ids.get(*event).copied(),
+                        ..*write
+                    })
+                    .collect::<Vec<_>>();
+                let writes = [
+                    ($sql.upsert_payments, json_rows(&changes.payments)?, changes.payments.is_empty()),
+                    ($sql.update_orders, json_rows(&changes.orders)?, changes.orders.is_empty()),
+                    ($sql.upsert_payouts, json_rows(&changes.payouts)?, changes.payouts.is_empty()),
+                    ($sql.insert_decisions, json_rows(&decisions)?, decisions.is_empty()),
+                    ($sql.add_repeats, json_rows(&changes.repeats)?, changes.repeats.is_empty()),
+                    ($sql.open_confirms, json_rows(&changes.confirms)?, changes.confirms.is_empty()),
+                ];
+                for (sql, rows, empty) in writes {
+                    if !empty {
+                        sqlx::query(sql).bind(rows).execute(&mut **tx).await?;
+                    }
+                }
+                Ok(ids)
+            }
+
+            async fn commit(tx: Self::Tx) -> Result<(), $crate::store::StoreError> {
+                Ok(tx.commit().await?)
+            }
+        }
+    };
+}
+pub(crate) use group_store;
