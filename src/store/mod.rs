@@ -69,11 +69,11 @@ macro_rules! with_dialect {
     };
 }
 
-mod callbacks;
+pub mod callbacks;
 mod history;
 pub mod outbound;
 mod postgres;
-mod schema;
+pub mod schema;
 mod sqlite;
 
 use std::time::Duration;
@@ -84,11 +84,14 @@ use crate::config::DatabaseSettings;
 use crate::domain::{Callback, CurrentState, Order, Payment, Payout, Plan};
 use crate::protocol::{Amount, Status};
 
+pub use callbacks::path::Statements;
 pub use history::{
     EVENT_LIST_LIMIT, EventFilter, EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS,
     LIST_LIMIT, ListedEvent, ListedOrder, ListedPayment, ListedTask, MarkedCounts, OrderRecord,
     Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
 };
+/// The PostgreSQL statements of the write path (their plans are tested).
+pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
 pub use postgres::{NOTIFY_CHANNEL, PgStore};
 pub use sqlite::SqliteStore;
 

@@ -22,7 +22,7 @@ use crate::protocol::{Amount, Status};
 /// order row written malformed by an internal service must not take the
 /// callbacks of other orders down with it.
 #[derive(Debug)]
-pub(crate) struct Lenient<T>(pub Result<T, String>);
+pub struct Lenient<T>(pub Result<T, String>);
 
 impl<DB: sqlx::Database, T: sqlx::Type<DB>> sqlx::Type<DB> for Lenient<T> {
     fn type_info() -> DB::TypeInfo {
@@ -42,7 +42,7 @@ impl<'r, DB: sqlx::Database, T: sqlx::Decode<'r, DB>> sqlx::Decode<'r, DB> for L
 
 /// `orders`, as read. Written only through [`OrderStatusRow`].
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct OrderRow {
+pub struct OrderRow {
     pub order_id: String,
     pub amount: String,
     pub currency: String,
@@ -54,7 +54,7 @@ pub(crate) struct OrderRow {
 /// The columns of `orders` a callback changes, with the ones an insert
 /// needs (the row is always there: it was read and locked).
 #[derive(Debug, Serialize)]
-pub(crate) struct OrderStatusRow<'a> {
+pub struct OrderStatusRow<'a> {
     pub merchant_id: &'a str,
     pub order_id: &'a str,
     pub amount: String,
@@ -65,7 +65,7 @@ pub(crate) struct OrderStatusRow<'a> {
 
 /// `payments`, as read and written.
 #[derive(Debug, sqlx::FromRow, Serialize)]
-pub(crate) struct PaymentRow {
+pub struct PaymentRow {
     pub merchant_id: String,
     pub payment_id: String,
     pub order_id: String,
@@ -83,7 +83,7 @@ pub(crate) struct PaymentRow {
 
 /// `payouts`, as read and written.
 #[derive(Debug, sqlx::FromRow, Serialize)]
-pub(crate) struct PayoutRow {
+pub struct PayoutRow {
     pub merchant_id: String,
     pub order_id: String,
     pub payment_id: Option<String>,
@@ -95,7 +95,7 @@ pub(crate) struct PayoutRow {
 /// A stored decision as a group reads it: its key, its answer, and what its
 /// first delivery said (its fingerprint and its event's fields).
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct DecisionRow {
+pub struct DecisionRow {
     pub kind: String,
     pub subject_id: String,
     pub discriminator: String,
@@ -109,7 +109,7 @@ pub(crate) struct DecisionRow {
 /// A new `callback_decisions` row, or (with `answer_status` `None` and the
 /// key already stored) only more repeats of a stored redirect.
 #[derive(Clone, Copy, Debug, Serialize)]
-pub(crate) struct DecisionWrite<'a> {
+pub struct DecisionWrite<'a> {
     pub merchant_id: &'a str,
     pub kind: &'a str,
     pub subject_id: &'a str,
@@ -123,7 +123,7 @@ pub(crate) struct DecisionWrite<'a> {
 
 /// A new `events` row.
 #[derive(Debug, Serialize)]
-pub(crate) struct EventRow {
+pub struct EventRow {
     pub merchant_id: String,
     pub kind: &'static str,
     pub order_id: Option<String>,
@@ -142,7 +142,7 @@ pub(crate) struct EventRow {
 /// A status query to open (or bring forward): `outbound_tasks` with task
 /// key `confirm`.
 #[derive(Debug, Serialize)]
-pub(crate) struct ConfirmRow {
+pub struct ConfirmRow {
     pub merchant_id: String,
     pub task: &'static str,
     pub subject_id: String,
@@ -151,14 +151,14 @@ pub(crate) struct ConfirmRow {
 
 /// The returned id of an inserted row.
 #[derive(Debug, sqlx::FromRow)]
-pub(crate) struct IdRow {
+pub struct IdRow {
     pub id: i64,
 }
 
 /// Reads a stored amount; anything unparsable is corrupt data, not a zero.
 /// PostgreSQL may render `NUMERIC` with trailing zeros beyond two decimals
 /// (`7000.000`), so those are trimmed first.
-pub(crate) fn amount(text: &str) -> Result<Amount, StoreError> {
+pub fn amount(text: &str) -> Result<Amount, StoreError> {
     let trimmed = match text.split_once('.') {
         Some((int, frac)) => {
             let frac = frac.trim_end_matches('0');
@@ -181,7 +181,7 @@ fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> 
 }
 
 impl OrderRow {
-    pub(crate) fn into_order(self) -> Result<Order, StoreError> {
+    pub fn into_order(self) -> Result<Order, StoreError> {
         let expires_at = match self.expires_at {
             Some(Lenient(Err(why))) => {
                 return Err(StoreError::Corrupt(format!("expires_at: {why}")));
@@ -201,7 +201,7 @@ impl OrderRow {
 }
 
 impl<'a> OrderStatusRow<'a> {
-    pub(crate) fn of(merchant_id: &'a str, order: &'a Order) -> Self {
+    pub fn of(merchant_id: &'a str, order: &'a Order) -> Self {
         OrderStatusRow {
             merchant_id,
             order_id: &order.order_id,
@@ -214,7 +214,7 @@ impl<'a> OrderStatusRow<'a> {
 }
 
 impl PaymentRow {
-    pub(crate) fn into_payment(self) -> Result<Payment, StoreError> {
+    pub fn into_payment(self) -> Result<Payment, StoreError> {
         Ok(Payment {
             payment_id: self.payment_id,
             order_id: self.order_id,
@@ -231,7 +231,7 @@ impl PaymentRow {
         })
     }
 
-    pub(crate) fn of(merchant_id: &str, p: &Payment) -> Self {
+    pub fn of(merchant_id: &str, p: &Payment) -> Self {
         PaymentRow {
             merchant_id: merchant_id.to_owned(),
             payment_id: p.payment_id.clone(),
@@ -251,7 +251,7 @@ impl PaymentRow {
 }
 
 impl PayoutRow {
-    pub(crate) fn into_payout(self) -> Result<Payout, StoreError> {
+    pub fn into_payout(self) -> Result<Payout, StoreError> {
         Ok(Payout {
             order_id: self.order_id,
             payment_id: self.payment_id,
@@ -261,7 +261,7 @@ impl PayoutRow {
         })
     }
 
-    pub(crate) fn of(merchant_id: &str, p: &Payout) -> Self {
+    pub fn of(merchant_id: &str, p: &Payout) -> Self {
         PayoutRow {
             merchant_id: merchant_id.to_owned(),
             order_id: p.order_id.clone(),
@@ -275,7 +275,7 @@ impl PayoutRow {
 
 impl DecisionRow {
     /// Whether this row is stored under `key` (whose merchant was the query's).
-    pub(crate) fn is_for(&self, key: &IdempotencyKey) -> bool {
+    pub fn is_for(&self, key: &IdempotencyKey) -> bool {
         self.kind == key.kind
             && self.subject_id == key.subject_id
             && self.discriminator == key.discriminator
@@ -283,7 +283,7 @@ impl DecisionRow {
 }
 
 /// A stored decision's answer. A claimed key always has one once committed.
-pub(crate) fn stored_answer(
+pub fn stored_answer(
     answer_status: Option<&str>,
     description: Option<&str>,
 ) -> Result<(Status, String), StoreError> {
@@ -304,7 +304,7 @@ fn is_bad_row(error: &StoreError) -> bool {
 /// An order row that cannot be read: `Ok(why)` (logged once per order and
 /// process), so that its callbacks are answered by rule instead of failing
 /// until FreedomPay gives up. Any other error stays an error.
-pub(crate) fn order_defect(
+pub fn order_defect(
     merchant_id: &str,
     order_id: &str,
     error: StoreError,

@@ -46,3 +46,5 @@ mod reconcile_confirm;
 mod reconcile_crash;
 mod reconcile_refunds;
 mod reconcile_status;
+mod storage_core;
+mod storage_plans;

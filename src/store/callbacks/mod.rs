@@ -10,5 +10,5 @@
 
 pub(crate) mod path;
 pub(crate) mod queue;
-pub(crate) mod steps;
-pub(crate) mod subject;
+pub mod steps;
+pub mod subject;

@@ -34,7 +34,7 @@ use crate::telemetry::metrics::GROUP_CALLBACKS;
 /// (`?2`) a JSON array of ids or keys for reads; `$1` a JSON array of named
 /// row objects (`store::schema`) for writes.
 #[derive(Debug)]
-pub(crate) struct Statements {
+pub struct Statements {
     pub begin: &'static str,
     /// Takes the advisory locks named by a sorted JSON array; `None` when
     /// the transaction alone serialises writers (SQLite).

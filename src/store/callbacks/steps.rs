@@ -27,10 +27,10 @@ use crate::store::schema::{
 use crate::store::{Decide, Delivery, Processed, StoreError};
 
 /// (merchant, id): the key of a payment, an order or a payout.
-pub(crate) type Key = (String, String);
+pub type Key = (String, String);
 
 /// What a queued callback asks of the store.
-pub(crate) enum Work {
+pub enum Work {
     /// Decide it (and record it).
     Decide(Decide),
     /// Record it without deciding (a delivery that could not be parsed).
@@ -39,9 +39,19 @@ pub(crate) enum Work {
     Redirect,
 }
 
+impl std::fmt::Debug for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Work::Decide(_) => "Decide",
+            Work::Record => "Record",
+            Work::Redirect => "Redirect",
+        })
+    }
+}
+
 /// A stored decision, or one made by this group.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Decision {
+pub struct Decision {
     /// `None` only for a claim not yet settled (in the middle of its step).
     pub answer: Option<(Status, String)>,
     pub fingerprint: Option<String>,
@@ -51,7 +61,7 @@ pub(crate) struct Decision {
 
 /// The rows a group reads, converted.
 #[derive(Debug, Default)]
-pub(crate) struct Snapshot {
+pub struct Snapshot {
     pub decisions: HashMap<IdempotencyKey, Decision>,
     pub payments: HashMap<Key, Payment>,
     /// An order row that cannot be read holds why (see `schema::order_defect`).
@@ -61,7 +71,7 @@ pub(crate) struct Snapshot {
 
 /// A group's rows as its callbacks see them, and what they changed.
 #[derive(Debug)]
-pub(crate) struct View {
+pub struct View {
     rows: Snapshot,
     /// Keys first claimed by this group, in claim order.
     claimed: Vec<IdempotencyKey>,
@@ -79,7 +89,7 @@ pub(crate) struct View {
 /// One callback's outcome: its answer, and the index of its event among the
 /// group's (`None`: a redirect repeat, which records none).
 #[derive(Debug)]
-pub(crate) struct Outcome {
+pub struct Outcome {
     pub processed: Processed,
     pub event: Option<usize>,
 }
@@ -87,7 +97,7 @@ pub(crate) struct Outcome {
 /// Everything a group writes, in the order it is written: events first
 /// (their ids are needed by the decisions), then the rows.
 #[derive(Debug)]
-pub(crate) struct Changes<'v> {
+pub struct Changes<'v> {
     pub events: &'v [EventRow],
     pub payments: Vec<PaymentRow>,
     pub orders: Vec<OrderStatusRow<'v>>,
@@ -108,7 +118,7 @@ struct Mark<'a> {
 }
 
 impl View {
-    pub(crate) fn new(rows: Snapshot) -> View {
+    pub fn new(rows: Snapshot) -> View {
         View {
             rows,
             claimed: Vec::new(),
@@ -123,11 +133,7 @@ impl View {
     }
 
     /// Decides (or records) one callback against the view and updates it.
-    pub(crate) fn process(
-        &mut self,
-        delivery: &Delivery,
-        work: &Work,
-    ) -> Result<Outcome, StoreError> {
+    pub fn process(&mut self, delivery: &Delivery, work: &Work) -> Result<Outcome, StoreError> {
         match work {
             Work::Decide(decide) => self.decide(delivery, decide),
             Work::Record => {
@@ -427,7 +433,7 @@ impl View {
     }
 
     /// What the group changed, final rows only, each once.
-    pub(crate) fn changes(&self) -> Changes<'_> {
+    pub fn changes(&self) -> Changes<'_> {
         let decisions = self
             .claimed
             .iter()

@@ -9,7 +9,7 @@ use crate::domain::{Callback, CallbackKind, Detail, IdempotencyKey};
 
 /// The rows and keys one callback is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Subject {
+pub struct Subject {
     /// Its payment (none for payouts).
     pub payment_id: Option<String>,
     /// Its order as named by the callback (a payout's order id too, as the
@@ -27,7 +27,7 @@ pub(crate) struct Subject {
 }
 
 impl Subject {
-    pub(crate) fn of(callback: &Callback) -> Subject {
+    pub fn of(callback: &Callback) -> Subject {
         let payout = callback.kind == CallbackKind::Payout;
         let key = callback
             .idempotency_key()
@@ -49,7 +49,7 @@ impl Subject {
 
 /// What a group reads, merchant by merchant (a group nearly always has one).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Wanted {
+pub struct Wanted {
     /// Lock names, sorted and once each: every group takes its locks in this
     /// order, so no two groups or instances can deadlock on them.
     pub locks: Vec<String>,
@@ -58,7 +58,7 @@ pub(crate) struct Wanted {
 
 /// One merchant's part of [`Wanted`]: ids sorted and once each.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct MerchantWanted {
+pub struct MerchantWanted {
     pub payments: Vec<String>,
     /// Orders named by a callback; the orders of the payments read are
     /// added by the read.
@@ -68,7 +68,7 @@ pub(crate) struct MerchantWanted {
 }
 
 impl Wanted {
-    pub(crate) fn of<'a>(callbacks: impl Iterator<Item = &'a Callback>) -> Wanted {
+    pub fn of<'a>(callbacks: impl Iterator<Item = &'a Callback>) -> Wanted {
         let mut wanted = Wanted::default();
         for callback in callbacks {
             let subject = Subject::of(callback);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-pub(crate) mod sql;
+pub mod sql;
 
 use crate::store::StoreError;
 use crate::store::callbacks::path::{group_store, run_group};

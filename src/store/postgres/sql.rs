@@ -71,7 +71,7 @@ macro_rules! by_id {
     };
 }
 
-pub(crate) const STATEMENTS: Statements = Statements {
+pub const STATEMENTS: Statements = Statements {
     begin: "BEGIN",
     // The same lock a subject's callbacks have always taken, in sorted order
     // (the array is sorted), so that no two groups or instances deadlock.

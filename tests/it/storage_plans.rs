@@ -1,0 +1,115 @@
+//! No plan of the write path depends on table statistics: on a freshly
+//! migrated, empty, never analysed PostgreSQL database (the youngest a table
+//! can be), every lookup of the write path and of the store's row reads uses
+//! its table's primary key, and no statement scans a table. A young or stale
+//! table is where a statistics-driven plan goes wrong; this is where it
+//! would show.
+
+use freedompay_receiver::config::DatabaseSettings;
+use freedompay_receiver::store::{POSTGRES_STATEMENTS, Store};
+use secrecy::SecretString;
+use serde_json::Value;
+use sqlx::Connection;
+
+use crate::support::pg::server_url;
+use crate::support::{Backend, TestDb};
+
+/// Every (node type, relation, index) of a JSON plan.
+fn nodes(plan: &Value, out: &mut Vec<(String, String, String)>) {
+    let text = |k: &str| plan.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    if plan.get("Node Type").is_some() {
+        out.push((text("Node Type"), text("Relation Name"), text("Index Name")));
+    }
+    for child in plan
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        nodes(child, out);
+    }
+}
+
+async fn plan_of(
+    connection: &mut sqlx::PgConnection,
+    sql: &str,
+    params: &[&str],
+) -> Vec<(String, String, String)> {
+    let explain = format!("EXPLAIN (FORMAT JSON) {sql}");
+    let mut query = sqlx::query_scalar::<_, Value>(sqlx::AssertSqlSafe(explain));
+    for param in params {
+        query = query.bind(param.to_string());
+    }
+    let plan: Value = query.fetch_one(&mut *connection).await.unwrap();
+    let mut out = Vec::new();
+    nodes(&plan[0]["Plan"], &mut out);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
+    if server_url().is_none() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let store = Store::connect(&DatabaseSettings {
+        url: SecretString::from(db.url.clone()),
+        ..DatabaseSettings::default()
+    })
+    .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    // Many ids, so that a plan choosing by row counts would rather scan.
+    let ids =
+        serde_json::to_string(&(0..50).map(|i| format!("P-{i}")).collect::<Vec<_>>()).unwrap();
+    let keys = serde_json::to_string(
+        &(0..50)
+            .map(|i| serde_json::json!({"kind": "result", "subject_id": format!("P-{i}"), "discriminator": "ok"}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let sql = &POSTGRES_STATEMENTS;
+    for (statement, params, table, index) in [
+        (sql.payments, [ids.as_str()], "payments", "payments_pkey"),
+        (sql.orders, [ids.as_str()], "orders", "orders_pkey"),
+        (sql.payouts, [ids.as_str()], "payouts", "payouts_pkey"),
+        (
+            sql.decisions,
+            [keys.as_str()],
+            "callback_decisions",
+            "callback_decisions_pkey",
+        ),
+    ] {
+        let plan = plan_of(&mut connection, statement, &["M", params[0]]).await;
+        assert!(
+            plan.iter()
+                .any(|(node, relation, used)| node.starts_with("Index")
+                    && relation == table
+                    && used == index),
+            "{table} is not looked up by {index}: {plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|(node, _, _)| node == "Seq Scan" || node.starts_with("Bitmap")),
+            "a scan in the lookup of {table}: {plan:?}"
+        );
+    }
+    // The writes are inserts arbitrated by a key: nothing to scan either.
+    for statement in [
+        sql.insert_events,
+        sql.upsert_payments,
+        sql.update_orders,
+        sql.upsert_payouts,
+        sql.insert_decisions,
+        sql.add_repeats,
+        sql.open_confirms,
+    ] {
+        let plan = plan_of(&mut connection, statement, &["[]"]).await;
+        assert!(
+            !plan.iter().any(|(node, _, _)| node == "Seq Scan"),
+            "a scan in {statement}: {plan:?}"
+        );
+    }
+}
