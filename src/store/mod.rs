@@ -90,10 +90,46 @@ pub use history::{
     LIST_LIMIT, ListedEvent, ListedOrder, ListedPayment, ListedTask, MarkedCounts, OrderRecord,
     Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
 };
+pub use postgres::NOTIFY_CHANNEL;
 /// The PostgreSQL statements of the write path (their plans are tested).
 pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
-pub use postgres::{NOTIFY_CHANNEL, PgStore};
-pub use sqlite::SqliteStore;
+
+/// The PostgreSQL backend.
+pub type PgStore = Backend<sqlx::Postgres>;
+/// The SQLite backend.
+pub type SqliteStore = Backend<sqlx::Sqlite>;
+
+/// A backend: its connection pool (reads, migrations, order inserts) and
+/// its group-commit writer (every callback).
+#[derive(Debug)]
+pub struct Backend<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+    writer: callbacks::queue::Writer,
+}
+
+// By hand: a derive would ask `DB: Clone`, which no database type is.
+impl<DB: sqlx::Database> Clone for Backend<DB> {
+    fn clone(&self) -> Self {
+        Backend {
+            pool: self.pool.clone(),
+            writer: self.writer.clone(),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Backend<DB> {
+    pub(crate) fn new(pool: sqlx::Pool<DB>, writer: callbacks::queue::Writer) -> Self {
+        Backend { pool, writer }
+    }
+
+    pub(crate) fn pool(&self) -> &sqlx::Pool<DB> {
+        &self.pool
+    }
+
+    pub(crate) fn writer(&self) -> &callbacks::queue::Writer {
+        &self.writer
+    }
+}
 
 use callbacks::steps::Work;
 use schema::{OrderRow, PaymentRow, PayoutRow};
@@ -209,16 +245,6 @@ pub enum Store {
     Sqlite(SqliteStore),
 }
 
-/// Dispatches one call to the backend in use.
-macro_rules! dispatch {
-    ($self:ident.$method:ident($($arg:expr),*)) => {
-        match $self {
-            Store::Postgres(s) => s.$method($($arg),*).await,
-            Store::Sqlite(s) => s.$method($($arg),*).await,
-        }
-    };
-}
-
 mod testing;
 
 impl Store {
@@ -230,13 +256,13 @@ impl Store {
         let url = settings.url.expose_secret();
         let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs.max(1));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::connect(
+            Ok(Store::Postgres(postgres::connect(
                 url,
                 settings.max_connections,
                 acquire_timeout,
             )?))
         } else if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(
+            Ok(Store::Sqlite(sqlite::connect(
                 url,
                 settings.max_connections,
                 acquire_timeout,
@@ -255,7 +281,12 @@ impl Store {
 
     /// Applies the backend's migrations (`migrations/postgres` or `migrations/sqlite`).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        dispatch!(self.migrate())
+        with_dialect!(
+            self,
+            &postgres::MIGRATOR,
+            &sqlite::MIGRATOR,
+            |pool, migrator| { Ok(migrator.run(pool).await?) }
+        )
     }
 
     /// A round trip to the database (readiness).
@@ -348,12 +379,7 @@ impl Store {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Order>, StoreError> {
-        let row: Option<OrderRow> = with_dialect!(
-            self,
-            postgres::sql::STATEMENTS.orders,
-            sqlite::sql::STATEMENTS.orders,
-            |pool, sql| by_id(pool, sql, merchant_id, order_id).await?
-        );
+        let row: Option<OrderRow> = self.row(|s| s.orders, merchant_id, order_id).await?;
         row.map(OrderRow::into_order).transpose()
     }
 
@@ -362,12 +388,7 @@ impl Store {
         merchant_id: &str,
         payment_id: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        let row: Option<PaymentRow> = with_dialect!(
-            self,
-            postgres::sql::STATEMENTS.payments,
-            sqlite::sql::STATEMENTS.payments,
-            |pool, sql| by_id(pool, sql, merchant_id, payment_id).await?
-        );
+        let row: Option<PaymentRow> = self.row(|s| s.payments, merchant_id, payment_id).await?;
         row.map(PaymentRow::into_payment).transpose()
     }
 
@@ -376,36 +397,36 @@ impl Store {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Payout>, StoreError> {
-        let row: Option<PayoutRow> = with_dialect!(
-            self,
-            postgres::sql::STATEMENTS.payouts,
-            sqlite::sql::STATEMENTS.payouts,
-            |pool, sql| by_id(pool, sql, merchant_id, order_id).await?
-        );
+        let row: Option<PayoutRow> = self.row(|s| s.payouts, merchant_id, order_id).await?;
         row.map(PayoutRow::into_payout).transpose()
     }
-}
 
-/// Reads one row of `merchant_id` by `id` with a write-path read statement
-/// (which takes the ids as a JSON array).
-async fn by_id<'e, DB, E, R>(
-    executor: E,
-    sql: &'static str,
-    merchant_id: &str,
-    id: &str,
-) -> Result<Option<R>, StoreError>
-where
-    DB: sqlx::Database,
-    E: sqlx::Executor<'e, Database = DB>,
-    R: for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
-{
-    Ok(sqlx::query_as(sql)
-        .bind(merchant_id.to_owned())
-        .bind(serde_json::json!([id]).to_string())
-        .fetch_optional(executor)
-        .await?)
+    /// One row of `merchant_id` by `id`, read with the write path's read
+    /// statement that `pick` names (it takes the ids as a JSON array).
+    async fn row<R>(
+        &self,
+        pick: fn(&Statements) -> &'static str,
+        merchant_id: &str,
+        id: &str,
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + Send
+            + Unpin,
+    {
+        let ids = serde_json::json!([id]).to_string();
+        Ok(with_dialect!(
+            self,
+            &postgres::sql::STATEMENTS,
+            &sqlite::sql::STATEMENTS,
+            |pool, sql| sqlx::query_as(pick(sql))
+                .bind(merchant_id)
+                .bind(ids)
+                .fetch_optional(pool)
+                .await?
+        ))
+    }
 }
 
 impl Store {
@@ -447,17 +468,8 @@ pub struct PoolUsage {
     pub idle: usize,
 }
 
-/// One event's marks: what an operator filters on.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
-pub struct EventMarks {
-    pub id: i64,
-    pub kind: String,
-    pub payment_id: Option<String>,
-    pub answer_status: Option<String>,
-    pub duplicate: bool,
-    pub conflict: bool,
-    pub flag: Option<String>,
-}
+/// One event's marks, as the console lists it: what an operator filters on.
+pub type EventMarks = ListedEvent;
 
 /// How many events there are, first deliveries and duplicates apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -34,7 +34,8 @@ struct Dialect {
 macro_rules! pg_columns {
     () => {
         "id, merchant_id, task, subject_id, task_key, state, stage, method, request_id, \
-         amount::text, confirm_total::text, refund_id, attempts, last_error, outcome, lease_owner"
+         amount::text AS amount, confirm_total::text AS confirm_total, refund_id, attempts, \
+         last_error, outcome, lease_owner"
     };
 }
 macro_rules! sqlite_columns {
@@ -155,24 +156,26 @@ const SQLITE: Dialect = Dialect {
     ),
 };
 
-type TaskRow = (
-    i64,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i32,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
+/// `outbound_tasks`, as read (money as text).
+#[derive(Debug, sqlx::FromRow)]
+struct TaskRow {
+    id: i64,
+    merchant_id: String,
+    task: String,
+    subject_id: String,
+    task_key: String,
+    state: String,
+    stage: Option<String>,
+    method: Option<String>,
+    request_id: Option<String>,
+    amount: Option<String>,
+    confirm_total: Option<String>,
+    refund_id: Option<String>,
+    attempts: i32,
+    last_error: Option<String>,
+    outcome: Option<String>,
+    lease_owner: Option<String>,
+}
 
 fn corrupt(what: &str, text: &str) -> StoreError {
     StoreError::Corrupt(format!("outbound_tasks.{what} {text:?}"))
@@ -184,30 +187,30 @@ fn amount(text: Option<String>) -> Result<Option<Amount>, StoreError> {
 
 fn task(row: TaskRow) -> Result<Task, StoreError> {
     Ok(Task {
-        id: row.0,
-        merchant_id: row.1,
-        kind: TaskKind::parse(&row.2).ok_or_else(|| corrupt("task", &row.2))?,
-        subject_id: row.3,
-        task_key: row.4,
-        state: match row.5.as_str() {
+        id: row.id,
+        merchant_id: row.merchant_id,
+        kind: TaskKind::parse(&row.task).ok_or_else(|| corrupt("task", &row.task))?,
+        subject_id: row.subject_id,
+        task_key: row.task_key,
+        state: match row.state.as_str() {
             "open" => TaskState::Open,
             "done" => TaskState::Done,
             "failed" => TaskState::Failed,
             other => return Err(corrupt("state", other)),
         },
         stage: row
-            .6
+            .stage
             .map(|s| RefundStage::parse(&s).ok_or_else(|| corrupt("stage", &s)))
             .transpose()?,
-        method: row.7,
-        request_id: row.8,
-        amount: amount(row.9)?,
-        confirm_total: amount(row.10)?,
-        refund_id: row.11,
-        attempts: row.12,
-        last_error: row.13,
-        outcome: row.14,
-        lease_owner: row.15.unwrap_or_default(),
+        method: row.method,
+        request_id: row.request_id,
+        amount: amount(row.amount)?,
+        confirm_total: amount(row.confirm_total)?,
+        refund_id: row.refund_id,
+        attempts: row.attempts,
+        last_error: row.last_error,
+        outcome: row.outcome,
+        lease_owner: row.lease_owner.unwrap_or_default(),
     })
 }
 

@@ -58,74 +58,53 @@ impl Store {
     /// A `count(*)` query with two text parameters, written `$1`, `$2` (which
     /// SQLite reads as named parameters, numbered in order of appearance).
     async fn count(&self, sql: &'static str, first: &str, second: &str) -> Result<i64, StoreError> {
-        let (count,): (i64,) = match self {
-            Store::Postgres(s) => {
-                sqlx::query_as(sql)
-                    .bind(first)
-                    .bind(second)
-                    .fetch_one(s.pool())
-                    .await?
-            }
-            Store::Sqlite(s) => {
-                sqlx::query_as(sql)
-                    .bind(first)
-                    .bind(second)
-                    .fetch_one(s.pool())
-                    .await?
-            }
-        };
+        let (count,): (i64,) = with_dialect!(self, sql, sql, |pool, sql| {
+            sqlx::query_as(sql)
+                .bind(first)
+                .bind(second)
+                .fetch_one(pool)
+                .await?
+        });
         Ok(count)
     }
 
     /// The events of `kind` (all when `None`) with their marks, oldest first
     /// (operators, tests).
     pub async fn event_marks(&self, kind: Option<&str>) -> Result<Vec<EventMarks>, StoreError> {
-        Ok(match self {
-            Store::Postgres(s) => sqlx::query_as(
-                "SELECT id, kind, payment_id, answer_status, duplicate, conflict, flag FROM events \
-                     WHERE $1::text IS NULL OR kind = $1 ORDER BY id",
-            )
-            .bind(kind)
-            .fetch_all(s.pool())
-            .await?,
-            Store::Sqlite(s) => sqlx::query_as(
-                "SELECT id, kind, payment_id, answer_status, duplicate, conflict, flag FROM events \
-                     WHERE ?1 IS NULL OR kind = ?1 ORDER BY id",
-            )
-            .bind(kind)
-            .fetch_all(s.pool())
-            .await?,
-        })
+        macro_rules! marks {
+            ($kind_is:literal) => {
+                concat!(
+                    "SELECT id, merchant_id, received_at, kind, order_id, payment_id, \
+                     answer_status, duplicate, conflict, flag FROM events WHERE ",
+                    $kind_is,
+                    " ORDER BY id"
+                )
+            };
+        }
+        Ok(with_dialect!(
+            self,
+            marks!("$1::text IS NULL OR kind = $1"),
+            marks!("?1 IS NULL OR kind = ?1"),
+            |pool, sql| sqlx::query_as(sql).bind(kind).fetch_all(pool).await?
+        ))
     }
 
     /// How often the redirect `key` was repeated after its first delivery.
     pub async fn redirect_repeats(&self, key: &IdempotencyKey) -> Result<i64, StoreError> {
-        let (repeats,): (i64,) = match self {
-            Store::Postgres(s) => {
-                sqlx::query_as(
-                    "SELECT coalesce(sum(repeats), 0)::bigint FROM callback_decisions WHERE merchant_id = $1 \
-                     AND kind = $2 AND subject_id = $3 AND discriminator = $4",
-                )
+        let (repeats,): (i64,) = with_dialect!(
+            self,
+            "SELECT coalesce(sum(repeats), 0)::bigint FROM callback_decisions WHERE merchant_id = $1 \
+             AND kind = $2 AND subject_id = $3 AND discriminator = $4",
+            "SELECT coalesce(sum(repeats), 0) FROM callback_decisions WHERE merchant_id = ?1 \
+             AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
+            |pool, sql| sqlx::query_as(sql)
                 .bind(&key.merchant_id)
                 .bind(key.kind)
                 .bind(&key.subject_id)
                 .bind(&key.discriminator)
-                .fetch_one(s.pool())
+                .fetch_one(pool)
                 .await?
-            }
-            Store::Sqlite(s) => {
-                sqlx::query_as(
-                    "SELECT coalesce(sum(repeats), 0) FROM callback_decisions WHERE merchant_id = ?1 \
-                     AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
-                )
-                .bind(&key.merchant_id)
-                .bind(key.kind)
-                .bind(&key.subject_id)
-                .bind(&key.discriminator)
-                .fetch_one(s.pool())
-                .await?
-            }
-        };
+        );
         Ok(repeats)
     }
 }

@@ -177,6 +177,23 @@ macro_rules! group_store {
                 use $crate::store::callbacks::steps::{Decision, Snapshot};
                 use $crate::store::schema::{self, DecisionRow, OrderRow, PaymentRow, PayoutRow};
 
+                /// Rows of `merchant` by the ids (or keys) of the JSON array `wanted`.
+                async fn fetch<R>(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    sql: &'static str,
+                    merchant: &str,
+                    wanted: String,
+                ) -> Result<Vec<R>, sqlx::Error>
+                where
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+                {
+                    sqlx::query_as(sql)
+                        .bind(merchant)
+                        .bind(wanted)
+                        .fetch_all(&mut **tx)
+                        .await
+                }
+
                 if let Some(lock) = $sql.lock
                     && !wanted.locks.is_empty()
                 {
@@ -200,11 +217,8 @@ macro_rules! group_store {
                                 })
                             })
                             .collect();
-                        let rows: Vec<DecisionRow> = sqlx::query_as($sql.decisions)
-                            .bind(merchant)
-                            .bind(json_rows(&keys)?)
-                            .fetch_all(&mut **tx)
-                            .await?;
+                        let rows: Vec<DecisionRow> =
+                            fetch(tx, $sql.decisions, merchant, json_rows(&keys)?).await?;
                         for row in rows {
                             let Some(k) = of.keys.iter().find(|k| row.is_for(k)) else {
                                 continue;
@@ -226,11 +240,8 @@ macro_rules! group_store {
                     }
                     let mut order_ids = of.orders.clone();
                     if !of.payments.is_empty() {
-                        let rows: Vec<PaymentRow> = sqlx::query_as($sql.payments)
-                            .bind(merchant)
-                            .bind(json_rows(&of.payments)?)
-                            .fetch_all(&mut **tx)
-                            .await?;
+                        let rows: Vec<PaymentRow> =
+                            fetch(tx, $sql.payments, merchant, json_rows(&of.payments)?).await?;
                         for row in rows {
                             let payment = row.into_payment()?;
                             order_ids.push(payment.order_id.clone());
@@ -241,11 +252,8 @@ macro_rules! group_store {
                     order_ids.sort();
                     order_ids.dedup();
                     if !order_ids.is_empty() {
-                        let rows: Vec<OrderRow> = sqlx::query_as($sql.orders)
-                            .bind(merchant)
-                            .bind(json_rows(&order_ids)?)
-                            .fetch_all(&mut **tx)
-                            .await?;
+                        let rows: Vec<OrderRow> =
+                            fetch(tx, $sql.orders, merchant, json_rows(&order_ids)?).await?;
                         for row in rows {
                             let order_id = row.order_id.clone();
                             let order = match row.into_order() {
@@ -256,11 +264,8 @@ macro_rules! group_store {
                         }
                     }
                     if !of.payouts.is_empty() {
-                        let rows: Vec<PayoutRow> = sqlx::query_as($sql.payouts)
-                            .bind(merchant)
-                            .bind(json_rows(&of.payouts)?)
-                            .fetch_all(&mut **tx)
-                            .await?;
+                        let rows: Vec<PayoutRow> =
+                            fetch(tx, $sql.payouts, merchant, json_rows(&of.payouts)?).await?;
                         for row in rows {
                             let payout = row.into_payout()?;
                             snapshot.payouts.insert(key(&payout.order_id), payout);

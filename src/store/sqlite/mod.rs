@@ -13,70 +13,49 @@ use sqlx::sqlite::{
 
 pub(crate) mod sql;
 
-use crate::store::StoreError;
 use crate::store::callbacks::path::{group_store, run_group};
 use crate::store::callbacks::queue::Writer;
+use crate::store::{Backend, StoreError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a writer waits for the write lock before the callback gets a 503.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Clone, Debug)]
-pub struct SqliteStore {
-    /// Reads, migrations, and writes outside the callback path.
-    pool: SqlitePool,
-    /// The single writer of callbacks (group commit).
-    writer: Writer,
-}
-
-impl SqliteStore {
-    pub(crate) fn connect(
-        url: &str,
-        max_connections: u32,
-        acquire_timeout: Duration,
-    ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(acquire_timeout)
-            .connect_lazy_with(options.clone());
-        // The writer's connection is not pinged before every group: each
-        // statement is a round trip to the connection's worker thread, and an
-        // embedded file has no server to lose.
-        let writer_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            .acquire_timeout(acquire_timeout)
-            .connect_lazy_with(options);
-        let closing = writer_pool.clone();
-        let writer = Writer::start(
-            move |group| {
-                let pool = writer_pool.clone();
-                async move { run_group(&pool, group).await }
-            },
-            async move { closing.close().await },
-            1,
-        );
-        Ok(SqliteStore { pool, writer })
-    }
-
-    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        Ok(MIGRATOR.run(&self.pool).await?)
-    }
-
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    pub(crate) fn writer(&self) -> &Writer {
-        &self.writer
-    }
+/// Opens the pool and starts the group writer (inside a Tokio runtime).
+pub(crate) fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<Backend<sqlx::Sqlite>, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(BUSY_TIMEOUT);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options.clone());
+    // The writer's connection is not pinged before every group: each
+    // statement is a round trip to the connection's worker thread, and an
+    // embedded file has no server to lose.
+    let writer_pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options);
+    let closing = writer_pool.clone();
+    let writer = Writer::start(
+        move |group| {
+            let pool = writer_pool.clone();
+            async move { run_group(&pool, group).await }
+        },
+        async move { closing.close().await },
+        1,
+    );
+    Ok(Backend::new(pool, writer))
 }
 
 group_store!(SqlitePool, sqlx::Sqlite, sql::STATEMENTS);
