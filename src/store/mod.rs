@@ -285,7 +285,7 @@ impl Store {
             self,
             &postgres::MIGRATOR,
             &sqlite::MIGRATOR,
-            |pool, migrator| { Ok(migrator.run(pool).await?) }
+            |pool, migrator| migrator.run(pool).await.map_err(StoreError::from)
         )
     }
 
