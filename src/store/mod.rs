@@ -91,8 +91,9 @@ pub use history::{
     Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
 };
 pub use postgres::NOTIFY_CHANNEL;
-/// The PostgreSQL statements of the write path (their plans are tested).
+/// The statements of the write path, per backend (their plans are tested).
 pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
+pub use sqlite::sql::STATEMENTS as SQLITE_STATEMENTS;
 
 /// The PostgreSQL backend.
 pub type PgStore = Backend<sqlx::Postgres>;

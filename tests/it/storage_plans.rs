@@ -6,7 +6,7 @@
 //! would show.
 
 use freedompay_receiver::config::DatabaseSettings;
-use freedompay_receiver::store::{POSTGRES_STATEMENTS, Store};
+use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store};
 use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::Connection;
@@ -111,5 +111,47 @@ async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
             !plan.iter().any(|(node, _, _)| node == "Seq Scan"),
             "a scan in {statement}: {plan:?}"
         );
+    }
+}
+
+/// The same on SQLite, whose planner without `sqlite_stat1` (a fresh
+/// database) once scanned all orders for every group: every read of the
+/// write path looks its rows up by key, and so do the writes that change
+/// rows which may exist (orders, redirect repeats).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_looks_every_row_up_by_key_on_a_fresh_database() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = Store::connect(&DatabaseSettings {
+        url: SecretString::from(db.url.clone()),
+        ..DatabaseSettings::default()
+    })
+    .unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let sql = &SQLITE_STATEMENTS;
+    for statement in [
+        sql.decisions,
+        sql.payments,
+        sql.orders,
+        sql.payouts,
+        sql.upsert_payments,
+        sql.update_orders,
+        sql.upsert_payouts,
+        sql.add_repeats,
+    ] {
+        let explain = format!("EXPLAIN QUERY PLAN {statement}");
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
+            .bind("M")
+            .bind("[]")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+        for (_, _, _, detail) in &rows {
+            let scans_a_table = detail.starts_with("SCAN ")
+                && !detail.contains("VIRTUAL TABLE")
+                && !detail.contains("CONSTANT ROW");
+            assert!(!scans_a_table, "{statement}: {detail}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub(crate) mod sql;
+pub mod sql;
 
 use crate::store::callbacks::path::{group_store, run_group};
 use crate::store::callbacks::queue::Writer;

@@ -1,8 +1,13 @@
 //! The SQLite statements of the write path and of the store's row reads.
 //! Rows come in as JSON arrays of named objects, unpacked with `json_each`
-//! and `->>` by key name; lookups are by primary key (`IN` over the wanted
-//! ids). A group's transaction begins `IMMEDIATE`, taking SQLite's one write
-//! lock up front, which is what serialises writers here: no other locks.
+//! and `->>` by key name. Every lookup is `json_each(…) CROSS JOIN table`,
+//! which in SQLite fixes the wanted keys as the outer loop, so each row is
+//! found by its primary key whatever the planner knows of the table (a
+//! fresh database has no `sqlite_stat1`: left to choose, the planner scanned
+//! the whole `orders` table for every group). Every write is an insert, an
+//! upsert arbitrated by a key where a row may exist. A group's transaction
+//! begins `IMMEDIATE`, taking SQLite's one write lock up front, which is
+//! what serialises writers here: no other locks.
 
 use crate::store::callbacks::path::Statements;
 
@@ -13,17 +18,17 @@ macro_rules! now {
     };
 }
 
-/// Rows of one merchant by id (`?2`, a JSON array).
+/// Rows of one merchant by id (`?2`, a JSON array), each by its primary key.
 macro_rules! by_id {
     ($columns:literal, $table:literal, $id:literal) => {
         concat!(
             "SELECT ",
             $columns,
-            " FROM ",
+            " FROM json_each(?2) AS wanted CROSS JOIN ",
             $table,
-            " WHERE merchant_id = ?1 AND ",
+            " AS found ON found.merchant_id = ?1 AND found.",
             $id,
-            " IN (SELECT value FROM json_each(?2))"
+            " = wanted.value"
         )
     };
 }
@@ -36,19 +41,19 @@ macro_rules! fields {
     };
 }
 
-pub(crate) const STATEMENTS: Statements = Statements {
+pub const STATEMENTS: Statements = Statements {
     begin: "BEGIN IMMEDIATE",
     lock: None,
     decisions: "SELECT d.kind, d.subject_id, d.discriminator, d.answer_status, \
          d.answer_description, d.fingerprint, e.fields AS first_fields \
-         FROM json_each(?2) AS wanted JOIN callback_decisions d \
+         FROM json_each(?2) AS wanted CROSS JOIN callback_decisions d \
          ON d.merchant_id = ?1 AND d.kind = wanted.value ->> 'kind' \
          AND d.subject_id = wanted.value ->> 'subject_id' \
          AND d.discriminator = wanted.value ->> 'discriminator' \
          LEFT JOIN events e ON e.id = d.event_id",
     payments: by_id!(
-        "merchant_id, payment_id, order_id, amount, currency, status, captured, testing_mode, \
-         card_mask, failure_code, failure_description, needs_refund, refunded_amount",
+        "merchant_id, payment_id, order_id, amount, currency, status, captured, \
+         testing_mode, card_mask, failure_code, failure_description, needs_refund, refunded_amount",
         "payments",
         "payment_id"
     ),
@@ -96,14 +101,21 @@ pub(crate) const STATEMENTS: Statements = Statements {
          refunded_amount = excluded.refunded_amount, updated_at = ",
         now!()
     ),
-    // The order is there (read under the write lock): only its status moves.
+    // The order is there (read under the write lock): the insert only names
+    // the key, and only its status moves.
     update_orders: concat!(
-        "UPDATE orders SET status = k.value ->> 'status', \
-         paid_payment_id = k.value ->> 'paid_payment_id', updated_at = ",
-        now!(),
-        " FROM json_each(?1) AS k \
-         WHERE orders.merchant_id = k.value ->> 'merchant_id' \
-         AND orders.order_id = k.value ->> 'order_id'"
+        "INSERT INTO orders (merchant_id, order_id, amount, currency, status, paid_payment_id, \
+         updated_at) ",
+        fields!(
+            "merchant_id",
+            "order_id",
+            "amount",
+            "currency",
+            "status",
+            "paid_payment_id"
+        ),
+        " WHERE true ON CONFLICT (merchant_id, order_id) DO UPDATE SET status = excluded.status, \
+         paid_payment_id = excluded.paid_payment_id, updated_at = excluded.updated_at"
     ),
     upsert_payouts: concat!(
         "INSERT INTO payouts (merchant_id, order_id, payment_id, status, amount, card_mask, updated_at) ",
@@ -135,11 +147,19 @@ pub(crate) const STATEMENTS: Statements = Statements {
             "repeats"
         )
     ),
-    add_repeats: "UPDATE callback_decisions SET repeats = repeats + (k.value ->> 'repeats') \
-         FROM json_each(?1) AS k WHERE callback_decisions.merchant_id = k.value ->> 'merchant_id' \
-         AND callback_decisions.kind = k.value ->> 'kind' \
-         AND callback_decisions.subject_id = k.value ->> 'subject_id' \
-         AND callback_decisions.discriminator = k.value ->> 'discriminator'",
+    add_repeats: concat!(
+        "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, repeats, \
+         created_at) ",
+        fields!(
+            "merchant_id",
+            "kind",
+            "subject_id",
+            "discriminator",
+            "repeats"
+        ),
+        " WHERE true ON CONFLICT (merchant_id, kind, subject_id, discriminator) \
+         DO UPDATE SET repeats = callback_decisions.repeats + excluded.repeats"
+    ),
     // A finished query of the same subject is opened again: this is a new
     // question about it. An open one is only brought forward, never put off.
     open_confirms: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
