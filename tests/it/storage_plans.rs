@@ -46,12 +46,9 @@ async fn plan_of(
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
-    if server_url().is_none() {
-        return;
-    }
-    let db = TestDb::new(Backend::Postgres).await;
+/// A freshly migrated database, nothing in it, never analysed.
+async fn migrated(backend: Backend) -> TestDb {
+    let db = TestDb::new(backend).await;
     let store = Store::connect(&DatabaseSettings {
         url: SecretString::from(db.url.clone()),
         ..DatabaseSettings::default()
@@ -59,6 +56,15 @@ async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
     .unwrap();
     store.migrate().await.unwrap();
     store.close().await;
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
+    if server_url().is_none() {
+        return;
+    }
+    let db = migrated(Backend::Postgres).await;
     let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
     // Many ids, so that a plan choosing by row counts would rather scan.
     let ids =
@@ -120,14 +126,7 @@ async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
 /// rows which may exist (orders, redirect repeats).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_looks_every_row_up_by_key_on_a_fresh_database() {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let store = Store::connect(&DatabaseSettings {
-        url: SecretString::from(db.url.clone()),
-        ..DatabaseSettings::default()
-    })
-    .unwrap();
-    store.migrate().await.unwrap();
-    store.close().await;
+    let db = migrated(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let sql = &SQLITE_STATEMENTS;
     for statement in [
