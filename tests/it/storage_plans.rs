@@ -59,6 +59,28 @@ async fn migrated(backend: Backend) -> TestDb {
     db
 }
 
+/// The generic plan of a read (`$1` merchant, `$2` JSON), as a connection
+/// caching it would run it.
+async fn generic_plan_of(
+    connection: &mut sqlx::PgConnection,
+    sql: &str,
+    json: &str,
+) -> Vec<(String, String, String)> {
+    // A name of its own for each statement (sqlx's own are left alone).
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "lookup_{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PREPARE {name}(text, text) AS {sql}"
+    )))
+    .execute(&mut *connection)
+    .await
+    .unwrap();
+    plan_of(connection, &format!("EXECUTE {name}('M', '{json}')"), &[]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
     if server_url().is_none() {
@@ -76,31 +98,43 @@ async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
     )
     .unwrap();
     let sql = &POSTGRES_STATEMENTS;
-    for (statement, params, table, index) in [
-        (sql.payments, [ids.as_str()], "payments", "payments_pkey"),
-        (sql.orders, [ids.as_str()], "orders", "orders_pkey"),
-        (sql.payouts, [ids.as_str()], "payouts", "payouts_pkey"),
-        (
-            sql.decisions,
-            [keys.as_str()],
-            "callback_decisions",
-            "callback_decisions_pkey",
-        ),
-    ] {
-        let plan = plan_of(&mut connection, statement, &["M", params[0]]).await;
-        assert!(
-            plan.iter()
-                .any(|(node, relation, used)| node.starts_with("Index")
-                    && relation == table
-                    && used == index),
-            "{table} is not looked up by {index}: {plan:?}"
-        );
-        assert!(
-            !plan
-                .iter()
-                .any(|(node, _, _)| node == "Seq Scan" || node.starts_with("Bitmap")),
-            "a scan in the lookup of {table}: {plan:?}"
-        );
+    // The custom plan (what the row reads get) and the generic plan (what
+    // the group writers' connections may cache) alike.
+    for mode in ["force_custom_plan", "force_generic_plan"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        for (statement, params, table, index) in [
+            (sql.payments, [ids.as_str()], "payments", "payments_pkey"),
+            (sql.orders, [ids.as_str()], "orders", "orders_pkey"),
+            (sql.payouts, [ids.as_str()], "payouts", "payouts_pkey"),
+            (
+                sql.decisions,
+                [keys.as_str()],
+                "callback_decisions",
+                "callback_decisions_pkey",
+            ),
+        ] {
+            let plan = if mode == "force_custom_plan" {
+                plan_of(&mut connection, statement, &["M", params[0]]).await
+            } else {
+                generic_plan_of(&mut connection, statement, params[0]).await
+            };
+            assert!(
+                plan.iter()
+                    .any(|(node, relation, used)| node.starts_with("Index")
+                        && relation == table
+                        && used == index),
+                "{table} is not looked up by {index}: {plan:?}"
+            );
+            assert!(
+                !plan
+                    .iter()
+                    .any(|(node, _, _)| node == "Seq Scan" || node.starts_with("Bitmap")),
+                "a scan in the lookup of {table} ({mode}): {plan:?}"
+            );
+        }
     }
     // The writes are inserts arbitrated by a key: nothing to scan either.
     for statement in [

@@ -30,24 +30,37 @@ pub(crate) fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> Result<Backend<sqlx::Postgres>, StoreError> {
-    let options = PgConnectOptions::from_str(url)?
-        .application_name("freedompay-receiver")
-        // Plan each execution for its real arguments: a cached generic
-        // plan of a query with a range or a list (the reconciler's, the
-        // history's) may scan whole tables.
-        .options([("plan_cache_mode", "force_custom_plan")]);
+    let options = PgConnectOptions::from_str(url)?.application_name("freedompay-receiver");
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
-        .connect_lazy_with(options);
+        // Plan each execution for its real arguments: a cached generic plan
+        // of a query with a range or a list (the reconciler's, the
+        // history's) may scan whole tables.
+        .connect_lazy_with(
+            options
+                .clone()
+                .options([("plan_cache_mode", "force_custom_plan")]),
+        );
     let workers = GROUP_WORKERS.min(max_connections.max(1) as usize);
-    let group_pool = pool.clone();
+    // The group writers' own connections. Their statements are the write
+    // path's, whose only plans are primary-key lookups and key-arbitrated
+    // inserts (`sql`), so PostgreSQL may cache generic plans for them and
+    // skip planning on every execution. No ping before each acquire (a
+    // round trip every group): a connection broken by a database restart
+    // fails its group, and the pool replaces it.
+    let writer_pool = PgPoolOptions::new()
+        .max_connections(workers as u32)
+        .test_before_acquire(false)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options);
+    let closing = writer_pool.clone();
     let writer = Writer::start(
         move |group| {
-            let pool = group_pool.clone();
+            let pool = writer_pool.clone();
             async move { run_group(&pool, group).await }
         },
-        async {},
+        async move { closing.close().await },
         workers,
     );
     Ok(Backend::new(pool, writer))
