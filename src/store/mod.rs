@@ -17,8 +17,8 @@
 //! waiting as a group and run it through the one write path
 //! (`callbacks::path`): one transaction that takes the group's locks, reads
 //! every row its callbacks are about, decides each callback in arrival order
-//! against those rows (`callbacks::steps`, pure), writes what changed in one
-//! statement per table, and commits. A callback's answer leaves only after
+//! against those rows (`callbacks::steps`, pure), writes what changed (one
+//! statement on PostgreSQL, one a table on SQLite), and commits. A callback's answer leaves only after
 //! that commit. A repeated delivery finds its key stored and gets the stored
 //! answer (a duplicate) or, with different content, is a conflict; checks
 //! claim no key and are decided against the state of their moment.
@@ -84,7 +84,7 @@ use crate::config::DatabaseSettings;
 use crate::domain::{Callback, CurrentState, Order, Payment, Payout, Plan};
 use crate::protocol::{Amount, Status};
 
-pub use callbacks::path::Statements;
+pub use callbacks::path::{PerTable, Statements, Writes};
 pub use history::{
     EVENT_LIST_LIMIT, EventFilter, EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS,
     LIST_LIMIT, ListedEvent, ListedOrder, ListedPayment, ListedTask, MarkedCounts, OrderRecord,

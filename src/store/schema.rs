@@ -117,6 +117,10 @@ pub struct DecisionWrite<'a> {
     pub fingerprint: Option<&'a str>,
     pub answer_status: Option<&'static str>,
     pub answer_description: Option<&'a str>,
+    /// The index of its event among the group's (PostgreSQL maps it to the
+    /// event's id inside the write).
+    pub event: usize,
+    /// Its event's id, where known before the write (SQLite).
     pub event_id: Option<i64>,
     pub repeats: i32,
 }

@@ -6,7 +6,7 @@
 //! would show.
 
 use freedompay_receiver::config::DatabaseSettings;
-use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store};
+use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store, Writes};
 use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::Connection;
@@ -137,16 +137,11 @@ async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
         }
     }
     // The writes are inserts arbitrated by a key: nothing to scan either.
-    for statement in [
-        sql.insert_events,
-        sql.upsert_payments,
-        sql.update_orders,
-        sql.upsert_payouts,
-        sql.insert_decisions,
-        sql.add_repeats,
-        sql.open_confirms,
-    ] {
-        let plan = plan_of(&mut connection, statement, &["[]"]).await;
+    let Writes::Together(writes) = sql.writes else {
+        panic!("PostgreSQL writes a group in one statement");
+    };
+    for statement in [writes] {
+        let plan = plan_of(&mut connection, statement, &["[]"; 7]).await;
         assert!(
             !plan.iter().any(|(node, _, _)| node == "Seq Scan"),
             "a scan in {statement}: {plan:?}"
@@ -163,15 +158,18 @@ async fn sqlite_looks_every_row_up_by_key_on_a_fresh_database() {
     let db = migrated(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let sql = &SQLITE_STATEMENTS;
+    let Writes::PerTable(writes) = &sql.writes else {
+        panic!("SQLite writes a group table by table");
+    };
     for statement in [
         sql.decisions,
         sql.payments,
         sql.orders,
         sql.payouts,
-        sql.upsert_payments,
-        sql.update_orders,
-        sql.upsert_payouts,
-        sql.add_repeats,
+        writes.upsert_payments,
+        writes.update_orders,
+        writes.upsert_payouts,
+        writes.add_repeats,
     ] {
         let explain = format!("EXPLAIN QUERY PLAN {statement}");
         let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))

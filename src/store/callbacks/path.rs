@@ -7,10 +7,11 @@
 //!    about (`subject::Wanted`): stored decisions, payments and orders (row
 //!    locked), payouts;
 //! 3. decide every job in arrival order against that view (`steps`);
-//! 4. write what changed ([`GroupStore::write`]): events, then payments,
-//!    orders, payouts, decisions, redirect repeats and status queries, each
-//!    one statement for the group whatever its size, rows passed as one
-//!    JSON array of named objects;
+//! 4. write what changed ([`GroupStore::write`]): events, payments, orders,
+//!    payouts, decisions, redirect repeats and status queries, whatever the
+//!    group's size in one statement on PostgreSQL ([`Writes::Together`]) and
+//!    one statement a table on SQLite, rows passed as JSON arrays of named
+//!    objects;
 //! 5. commit, then answer.
 //!
 //! The one fallback: when the group's transaction fails for a reason other
@@ -43,7 +44,25 @@ pub struct Statements {
     pub payments: &'static str,
     pub orders: &'static str,
     pub payouts: &'static str,
-    /// Returns the new ids (`id`), one per row.
+    pub writes: Writes,
+}
+
+/// How a backend writes a group's changes.
+#[derive(Debug)]
+pub enum Writes {
+    /// One statement for all of them (PostgreSQL, data-modifying `WITH`):
+    /// `$1` to `$7` the events, payments, orders, payouts, decisions (each
+    /// with the index of its event), redirect repeats and status queries;
+    /// it returns the new event ids (`id`) in event order.
+    Together(&'static str),
+    /// One statement a table, events first (SQLite, which has no
+    /// data-modifying `WITH`; its statements cost no network round trip).
+    PerTable(PerTable),
+}
+
+/// The per-table writes. `insert_events` returns the new ids (`id`).
+#[derive(Debug)]
+pub struct PerTable {
     pub insert_events: &'static str,
     pub upsert_payments: &'static str,
     pub update_orders: &'static str,
@@ -283,42 +302,66 @@ macro_rules! group_store {
                 use $crate::store::schema::{DecisionWrite, IdRow};
                 use $crate::store::StoreError;
 
-                let mut ids = Vec::new();
-                if !changes.events.is_empty() {
-                    let rows: Vec<IdRow> = sqlx::query_as($sql.insert_events)
-                        .bind(json_rows(changes.events)?)
-                        .fetch_all(&mut **tx)
-                        .await?;
-                    // Ids grow in insertion order; RETURNING promises no
-                    // order, so sort them back into it.
-                    ids = rows.into_iter().map(|row| row.id).collect();
-                    ids.sort_unstable();
-                    if ids.len() != changes.events.len() {
-                        return Err(StoreError::Corrupt(
-                            "a group's events were not all written".into(),
-                        ));
+                use $crate::store::callbacks::path::Writes;
+
+                let decisions = |ids: &[i64]| {
+                    let rows = changes
+                        .decisions
+                        .iter()
+                        .map(|(write, event)| DecisionWrite {
+                            event: *event,
+                            event_id: ids.get(*event).copied(),
+                            ..*write
+                        })
+                        .collect::<Vec<_>>();
+                    json_rows(&rows)
+                };
+                let ids = match &$sql.writes {
+                    Writes::Together(sql) => {
+                        let rows: Vec<IdRow> = sqlx::query_as(*sql)
+                            .bind(json_rows(changes.events)?)
+                            .bind(json_rows(&changes.payments)?)
+                            .bind(json_rows(&changes.orders)?)
+                            .bind(json_rows(&changes.payouts)?)
+                            .bind(decisions(&[])?)
+                            .bind(json_rows(&changes.repeats)?)
+                            .bind(json_rows(&changes.confirms)?)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                        rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
                     }
-                }
-                let decisions = changes
-                    .decisions
-                    .iter()
-                    .map(|(write, event)| DecisionWrite {
-                        event_id: ids.get(*event).copied(),
-                        ..*write
-                    })
-                    .collect::<Vec<_>>();
-                let writes = [
-                    ($sql.upsert_payments, json_rows(&changes.payments)?, changes.payments.is_empty()),
-                    ($sql.update_orders, json_rows(&changes.orders)?, changes.orders.is_empty()),
-                    ($sql.upsert_payouts, json_rows(&changes.payouts)?, changes.payouts.is_empty()),
-                    ($sql.insert_decisions, json_rows(&decisions)?, decisions.is_empty()),
-                    ($sql.add_repeats, json_rows(&changes.repeats)?, changes.repeats.is_empty()),
-                    ($sql.open_confirms, json_rows(&changes.confirms)?, changes.confirms.is_empty()),
-                ];
-                for (sql, rows, empty) in writes {
-                    if !empty {
-                        sqlx::query(sql).bind(rows).execute(&mut **tx).await?;
+                    Writes::PerTable(sql) => {
+                        let mut ids = Vec::new();
+                        if !changes.events.is_empty() {
+                            let rows: Vec<IdRow> = sqlx::query_as(sql.insert_events)
+                                .bind(json_rows(changes.events)?)
+                                .fetch_all(&mut **tx)
+                                .await?;
+                            // Ids grow in insertion order; RETURNING promises
+                            // no order, so sort them back into it.
+                            ids = rows.into_iter().map(|row| row.id).collect();
+                            ids.sort_unstable();
+                        }
+                        let writes = [
+                            (sql.upsert_payments, json_rows(&changes.payments)?, changes.payments.is_empty()),
+                            (sql.update_orders, json_rows(&changes.orders)?, changes.orders.is_empty()),
+                            (sql.upsert_payouts, json_rows(&changes.payouts)?, changes.payouts.is_empty()),
+                            (sql.insert_decisions, decisions(&ids)?, changes.decisions.is_empty()),
+                            (sql.add_repeats, json_rows(&changes.repeats)?, changes.repeats.is_empty()),
+                            (sql.open_confirms, json_rows(&changes.confirms)?, changes.confirms.is_empty()),
+                        ];
+                        for (sql, rows, empty) in writes {
+                            if !empty {
+                                sqlx::query(sql).bind(rows).execute(&mut **tx).await?;
+                            }
+                        }
+                        ids
                     }
+                };
+                if ids.len() != changes.events.len() {
+                    return Err(StoreError::Corrupt(
+                        "a group's events were not all written".into(),
+                    ));
                 }
                 Ok(ids)
             }

@@ -507,6 +507,7 @@ impl<'a> DecisionWrite<'a> {
             fingerprint: None,
             answer_status: None,
             answer_description: None,
+            event: 0,
             event_id: None,
             repeats: 0,
         }

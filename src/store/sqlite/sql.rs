@@ -9,7 +9,7 @@
 //! begins `IMMEDIATE`, taking SQLite's one write lock up front, which is
 //! what serialises writers here: no other locks.
 
-use crate::store::callbacks::path::Statements;
+use crate::store::callbacks::path::{PerTable, Statements, Writes};
 
 /// The `strftime` of a timestamp as every SQLite row stores it.
 macro_rules! now {
@@ -67,102 +67,103 @@ pub const STATEMENTS: Statements = Statements {
         "payouts",
         "order_id"
     ),
-    insert_events: "INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, \
+    writes: Writes::PerTable(PerTable {
+        insert_events: "INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, \
          answer_status, answer_description, duplicate, signature_variant, key_label, conflict, flag) \
          SELECT value ->> 'merchant_id', value ->> 'kind', value ->> 'order_id', \
          value ->> 'payment_id', value ->> 'fields', value ->> 'answer_status', \
          value ->> 'answer_description', value ->> 'duplicate', value ->> 'signature_variant', \
          value ->> 'key_label', value ->> 'conflict', value ->> 'flag' \
          FROM json_each(?1) ORDER BY key RETURNING id",
-    upsert_payments: concat!(
-        "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, \
+        upsert_payments: concat!(
+            "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, \
          captured, testing_mode, card_mask, failure_code, failure_description, needs_refund, \
          refunded_amount, updated_at) ",
-        fields!(
-            "merchant_id",
-            "payment_id",
-            "order_id",
-            "amount",
-            "currency",
-            "status",
-            "captured",
-            "testing_mode",
-            "card_mask",
-            "failure_code",
-            "failure_description",
-            "needs_refund",
-            "refunded_amount"
-        ),
-        " WHERE true ON CONFLICT (merchant_id, payment_id) DO UPDATE SET order_id = excluded.order_id, \
+            fields!(
+                "merchant_id",
+                "payment_id",
+                "order_id",
+                "amount",
+                "currency",
+                "status",
+                "captured",
+                "testing_mode",
+                "card_mask",
+                "failure_code",
+                "failure_description",
+                "needs_refund",
+                "refunded_amount"
+            ),
+            " WHERE true ON CONFLICT (merchant_id, payment_id) DO UPDATE SET order_id = excluded.order_id, \
          amount = excluded.amount, currency = excluded.currency, status = excluded.status, \
          captured = excluded.captured, testing_mode = excluded.testing_mode, \
          card_mask = excluded.card_mask, failure_code = excluded.failure_code, \
          failure_description = excluded.failure_description, needs_refund = excluded.needs_refund, \
          refunded_amount = excluded.refunded_amount, updated_at = ",
-        now!()
-    ),
-    // The order is there (read under the write lock): the insert only names
-    // the key, and only its status moves.
-    update_orders: concat!(
-        "INSERT INTO orders (merchant_id, order_id, amount, currency, status, paid_payment_id, \
+            now!()
+        ),
+        // The order is there (read under the write lock): the insert only names
+        // the key, and only its status moves.
+        update_orders: concat!(
+            "INSERT INTO orders (merchant_id, order_id, amount, currency, status, paid_payment_id, \
          updated_at) ",
-        fields!(
-            "merchant_id",
-            "order_id",
-            "amount",
-            "currency",
-            "status",
-            "paid_payment_id"
-        ),
-        " WHERE true ON CONFLICT (merchant_id, order_id) DO UPDATE SET status = excluded.status, \
+            fields!(
+                "merchant_id",
+                "order_id",
+                "amount",
+                "currency",
+                "status",
+                "paid_payment_id"
+            ),
+            " WHERE true ON CONFLICT (merchant_id, order_id) DO UPDATE SET status = excluded.status, \
          paid_payment_id = excluded.paid_payment_id, updated_at = excluded.updated_at"
-    ),
-    upsert_payouts: concat!(
-        "INSERT INTO payouts (merchant_id, order_id, payment_id, status, amount, card_mask, updated_at) ",
-        fields!(
-            "merchant_id",
-            "order_id",
-            "payment_id",
-            "status",
-            "amount",
-            "card_mask"
         ),
-        " WHERE true ON CONFLICT (merchant_id, order_id) DO UPDATE SET \
+        upsert_payouts: concat!(
+            "INSERT INTO payouts (merchant_id, order_id, payment_id, status, amount, card_mask, updated_at) ",
+            fields!(
+                "merchant_id",
+                "order_id",
+                "payment_id",
+                "status",
+                "amount",
+                "card_mask"
+            ),
+            " WHERE true ON CONFLICT (merchant_id, order_id) DO UPDATE SET \
          payment_id = excluded.payment_id, status = excluded.status, amount = excluded.amount, \
          card_mask = excluded.card_mask, updated_at = ",
-        now!()
-    ),
-    insert_decisions: concat!(
-        "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, \
-         fingerprint, answer_status, answer_description, event_id, repeats, created_at) ",
-        fields!(
-            "merchant_id",
-            "kind",
-            "subject_id",
-            "discriminator",
-            "fingerprint",
-            "answer_status",
-            "answer_description",
-            "event_id",
-            "repeats"
-        )
-    ),
-    add_repeats: concat!(
-        "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, repeats, \
-         created_at) ",
-        fields!(
-            "merchant_id",
-            "kind",
-            "subject_id",
-            "discriminator",
-            "repeats"
+            now!()
         ),
-        " WHERE true ON CONFLICT (merchant_id, kind, subject_id, discriminator) \
+        insert_decisions: concat!(
+            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, \
+         fingerprint, answer_status, answer_description, event_id, repeats, created_at) ",
+            fields!(
+                "merchant_id",
+                "kind",
+                "subject_id",
+                "discriminator",
+                "fingerprint",
+                "answer_status",
+                "answer_description",
+                "event_id",
+                "repeats"
+            )
+        ),
+        add_repeats: concat!(
+            "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, repeats, \
+         created_at) ",
+            fields!(
+                "merchant_id",
+                "kind",
+                "subject_id",
+                "discriminator",
+                "repeats"
+            ),
+            " WHERE true ON CONFLICT (merchant_id, kind, subject_id, discriminator) \
          DO UPDATE SET repeats = callback_decisions.repeats + excluded.repeats"
-    ),
-    // A finished query of the same subject is opened again: this is a new
-    // question about it. An open one is only brought forward, never put off.
-    open_confirms: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
+        ),
+        // A finished query of the same subject is opened again: this is a new
+        // question about it. An open one is only brought forward, never put off.
+        open_confirms: "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, next_attempt_at) \
          SELECT value ->> 'merchant_id', value ->> 'task', value ->> 'subject_id', 'confirm', \
          strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || (value ->> 'due_in_secs') || ' seconds') \
          FROM json_each(?1) WHERE true \
@@ -172,6 +173,7 @@ pub const STATEMENTS: Statements = Statements {
          next_attempt_at = CASE WHEN outbound_tasks.state <> 'open' THEN excluded.next_attempt_at \
            ELSE min(outbound_tasks.next_attempt_at, excluded.next_attempt_at) END, \
          updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    }),
 };
 
 /// An order as internal services insert it (tests, benchmarks, demos).
