@@ -284,15 +284,19 @@ impl DecisionRow {
             && self.subject_id == key.subject_id
             && self.discriminator == key.discriminator
     }
-}
 
-/// A stored decision's answer. A claimed key always has one once committed.
-pub fn stored_answer(
-    answer_status: Option<&str>,
-    description: Option<&str>,
-) -> Result<(Status, String), StoreError> {
-    let answer_status = status(answer_status.unwrap_or(""), Status::parse)?;
-    Ok((answer_status, description.unwrap_or_default().to_owned()))
+    /// Its answer; `None` when it has none (damaged: a claim is settled in
+    /// the transaction that makes it).
+    pub fn answer(&self) -> Result<Option<(Status, String)>, StoreError> {
+        let Some(answer_status) = &self.answer_status else {
+            return Ok(None);
+        };
+        let description = self
+            .answer_description
+            .as_deref()
+            .map_or_else(String::new, str::to_owned);
+        Ok(Some((status(answer_status, Status::parse)?, description)))
+    }
 }
 
 /// Whether `error` means a row is there but holds something unusable (as

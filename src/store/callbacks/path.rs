@@ -242,15 +242,8 @@ macro_rules! group_store {
                             let Some(k) = of.keys.iter().find(|k| row.is_for(k)) else {
                                 continue;
                             };
-                            let answer = match row.answer_status.as_deref() {
-                                Some(status) => Some(schema::stored_answer(
-                                    Some(status),
-                                    row.answer_description.as_deref(),
-                                )?),
-                                None => None,
-                            };
                             let decision = Decision {
-                                answer,
+                                answer: row.answer()?,
                                 fingerprint: row.fingerprint,
                                 first_fields: row.first_fields,
                             };

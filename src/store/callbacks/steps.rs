@@ -22,7 +22,7 @@ use crate::domain::{
 use crate::protocol::Status;
 use crate::reconcile::task::confirm_task;
 use crate::store::schema::{
-    ConfirmRow, DecisionWrite, EventRow, OrderStatusRow, PaymentRow, PayoutRow, stored_answer,
+    ConfirmRow, DecisionWrite, EventRow, OrderStatusRow, PaymentRow, PayoutRow,
 };
 use crate::store::{Decide, Delivery, Processed, StoreError};
 
@@ -227,10 +227,12 @@ impl View {
             conflict,
             flag: delivery.flag.as_deref(),
         };
-        let (status, description) = match &stored.answer {
-            Some(answer) => answer.clone(),
-            None => stored_answer(None, None)?,
-        };
+        // A claim is settled in the transaction that makes it, so a stored
+        // key without an answer is damaged data, not a decision.
+        let (status, description) = stored
+            .answer
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt(format!("the decision of {key:?} has no answer")))?;
         // A result we rejected, retried with `pg_can_reject=0` (routine for
         // FreedomPay, outside the fingerprint): decided again, not a conflict.
         let flipped = matches!(&callback.detail, Detail::Result(result) if !result.can_reject)
