@@ -55,6 +55,9 @@ pub fn serve(config: Option<&Path>) -> ExitCode {
             (None, Ok(MetricsPlace::Server)) => format!("metrics on http://{address}/metrics"),
             (None, _) => "metrics off".to_owned(),
         };
+        // Before the address is announced: whoever reads it may stop the
+        // service at once.
+        let shutdown = shutdown_signal();
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(
             stdout,
@@ -62,7 +65,7 @@ pub fn serve(config: Option<&Path>) -> ExitCode {
         );
         let _ = stdout.flush();
         drop(stdout);
-        match run_with(settings, listener, metrics, shutdown_signal()).await {
+        match run_with(settings, listener, metrics, shutdown).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

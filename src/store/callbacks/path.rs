@@ -25,7 +25,7 @@
 
 use std::future::Future;
 
-use super::queue::{Job, fail_all};
+use super::queue::{Job, Writer, fail_all};
 use super::steps::{Changes, Snapshot, View};
 use super::subject::Wanted;
 use crate::store::{Processed, StoreError};
@@ -93,9 +93,28 @@ pub(crate) trait GroupStore: Clone + Send + Sync + 'static {
     fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Starts a backend's group writer on `pool` (its writer connections):
+/// `workers` tasks run the groups; the pool is closed once every handle of
+/// the writer is gone.
+pub(crate) fn start_writer<DB>(pool: sqlx::Pool<DB>, workers: usize) -> Writer
+where
+    DB: sqlx::Database,
+    sqlx::Pool<DB>: GroupStore,
+{
+    let closing = pool.clone();
+    Writer::start(
+        move |group| {
+            let pool = pool.clone();
+            async move { run_group(&pool, group).await }
+        },
+        async move { closing.close().await },
+        workers,
+    )
+}
+
 /// Runs a group of jobs: all in one transaction, or, when that fails for a
 /// reason other than an unreachable database, one by one.
-pub(crate) async fn run_group<S: GroupStore>(store: &S, group: Vec<Job>) {
+async fn run_group<S: GroupStore>(store: &S, group: Vec<Job>) {
     let error = match attempt(store, &group).await {
         Ok(results) => {
             count_path("group", results.len());

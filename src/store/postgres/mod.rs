@@ -11,8 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub mod sql;
 
-use crate::store::callbacks::path::{group_store, run_group};
-use crate::store::callbacks::queue::Writer;
+use crate::store::callbacks::path::{group_store, start_writer};
 use crate::store::{Backend, StoreError};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -54,15 +53,7 @@ pub(crate) fn connect(
         .test_before_acquire(false)
         .acquire_timeout(acquire_timeout)
         .connect_lazy_with(options);
-    let closing = writer_pool.clone();
-    let writer = Writer::start(
-        move |group| {
-            let pool = writer_pool.clone();
-            async move { run_group(&pool, group).await }
-        },
-        async move { closing.close().await },
-        workers,
-    );
+    let writer = start_writer(writer_pool, workers);
     Ok(Backend::new(pool, writer))
 }
 

@@ -13,8 +13,7 @@ use sqlx::sqlite::{
 
 pub mod sql;
 
-use crate::store::callbacks::path::{group_store, run_group};
-use crate::store::callbacks::queue::Writer;
+use crate::store::callbacks::path::{group_store, start_writer};
 use crate::store::{Backend, StoreError};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -46,15 +45,7 @@ pub(crate) fn connect(
         .test_before_acquire(false)
         .acquire_timeout(acquire_timeout)
         .connect_lazy_with(options);
-    let closing = writer_pool.clone();
-    let writer = Writer::start(
-        move |group| {
-            let pool = writer_pool.clone();
-            async move { run_group(&pool, group).await }
-        },
-        async move { closing.close().await },
-        1,
-    );
+    let writer = start_writer(writer_pool, 1);
     Ok(Backend::new(pool, writer))
 }
 
