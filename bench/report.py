@@ -55,8 +55,20 @@ def cell_summary(out, name, concurrency):
         "every order of an ok is paid": db["ok_orders_not_paid"] == 0
         and db["orders_paid"] == db["ok_events"],
     }
+    # CPU per callback over the cell (bench/cpu.py, before and after wrk).
+    cpu_us = {}
+    try:
+        before = load(out, f"cells/{name}.cpu_before.json")
+        after = load(out, f"cells/{name}.cpu_after.json")
+        for part in ("service", "postgres"):
+            used = after[f"{part}_s"] - before[f"{part}_s"]
+            cpu_us[part] = round(used / wrk["requests"] * 1e6) if wrk["requests"] else 0
+    except OSError:
+        pass
     return {
         "label": LABELS[name],
+        "service_cpu_us": cpu_us.get("service"),
+        "postgres_cpu_us": cpu_us.get("postgres"),
         "concurrency": concurrency,
         "seconds": wrk["seconds"],
         "requests": wrk["requests"],
@@ -91,7 +103,8 @@ def main(out):
 
     summary = dict(run)
     for name, cell in cells.items():
-        for key in ("rps", "p50_ms", "p99_ms", "min_rps", "min_over_mean"):
+        for key in ("rps", "p50_ms", "p99_ms", "min_rps", "min_over_mean", "service_cpu_us",
+                    "postgres_cpu_us"):
             summary[f"{name}_{key}"] = cell[key]
     summary["pgbench_c16_tps"] = round(float(pgbench["c16"]), 1)
     summary["pgbench_c64_tps"] = round(float(pgbench["c64"]), 1)
@@ -149,6 +162,11 @@ def print_table(summary, cells):
               f"{summary[f'pg_c{c}_grown_vs_pgbench']:.2f}x grown")
     print(f"  SQLite: ceiling {summary['sqlite_fresh_vs_ceiling']:.2f}x fresh, "
           f"{summary['sqlite_grown_vs_ceiling']:.2f}x grown")
+    print("CPU per callback (service / PostgreSQL, µs):")
+    for cell in cells.values():
+        if cell["service_cpu_us"] is not None:
+            service = cell["service_cpu_us"] or "-"  # the PHP peer's cells run no service
+            print(f"  {cell['label']:<36}{service:>6} / {cell['postgres_cpu_us']}")
     print("correctness (every cell): " + ("yes" if summary["correct"] else "NO"))
 
 
@@ -165,6 +183,11 @@ def write_markdown(out, summary, cells):
     lines.append(f"| pgbench, reference transaction, C=16 | {summary['pgbench_c16_tps']:,.0f} TPS | | | | | |")
     lines.append(f"| pgbench, reference transaction, C=64 | {summary['pgbench_c64_tps']:,.0f} TPS | | | | | |")
     lines.append(f"| SQLite in-process ceiling | {summary['sqlite_ceiling_tps']:,.0f} TPS | | | | | |")
+    lines += ["", "| Cell | service CPU per callback | PostgreSQL CPU per callback |", "|---|---|---|"]
+    for cell in cells.values():
+        if cell["service_cpu_us"] is not None:
+            service = f"{cell['service_cpu_us']} µs" if cell["service_cpu_us"] else "—"
+            lines.append(f"| {cell['label']} | {service} | {cell['postgres_cpu_us']} µs |")
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
         for name, cell in cells.items():
