@@ -93,7 +93,13 @@ pub fn run(settings: Option<&Settings>, args: &BenchArgs) -> ExitCode {
     });
     match result {
         Ok(report) => {
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            match serde_json::to_string(&report) {
+                Ok(json) => println!("{json}"),
+                Err(e) => {
+                    eprintln!("error: the report cannot be written as JSON: {e}");
+                    return ExitCode::from(EXIT_FAILURE);
+                }
+            }
             if report.correct {
                 ExitCode::SUCCESS
             } else {

@@ -12,6 +12,9 @@ use super::message::{Field, Value};
 /// `a=1&b=2`, bracket notation for nested fields, `+` for spaces.
 pub fn to_urlencoded(message: &Message) -> String {
     let pairs = message.to_pairs();
+    // A sequence of (text, text) pairs is the one shape serde_urlencoded
+    // always accepts; its error is for other shapes (maps of maps, numbers
+    // as keys), which `to_pairs` never makes.
     serde_urlencoded::to_string(&pairs).unwrap_or_default()
 }
 
