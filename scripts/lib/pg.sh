@@ -3,7 +3,10 @@
 # database name; tests create their own databases) and FPR_TEST_PG_CTL (a
 # command that runs pg_ctl on this cluster, so tests can stop and start it to
 # simulate outages). The cluster lives in a temporary directory, listens on a
-# free loopback port only, and is removed by pg_stop_throwaway.
+# free loopback port only, and is removed by pg_stop_throwaway. Two optional
+# variables place it: PG_THROWAWAY_PARENT (the folder it is made in, default
+# /tmp; a test puts it on a small file system of its own) and
+# PG_THROWAWAY_INITDB_ARGS (more initdb arguments, e.g. --wal-segsize=1).
 
 pg_bin_dir() {
   local dir
@@ -53,11 +56,11 @@ pg_start_throwaway() {
   local bin port
   bin=$(pg_bin_dir)
   port=$(pg_free_port)
-  PG_THROWAWAY_DIR=$(mktemp -d /tmp/fpr-pg.XXXXXX)
+  PG_THROWAWAY_DIR=$(mktemp -d "${PG_THROWAWAY_PARENT:-/tmp}/fpr-pg.XXXXXX")
   chmod 755 "$PG_THROWAWAY_DIR"
   [ "$(id -u)" = 0 ] && chown postgres: "$PG_THROWAWAY_DIR"
   pg_as_owner "$bin/initdb" -D "$PG_THROWAWAY_DIR/data" -U postgres -A trust \
-    --no-sync -E UTF8 --locale=C.UTF-8 >"$PG_THROWAWAY_DIR/initdb.log" 2>&1 \
+    --no-sync -E UTF8 --locale=C.UTF-8 ${PG_THROWAWAY_INITDB_ARGS:-} >"$PG_THROWAWAY_DIR/initdb.log" 2>&1 \
     || { cat "$PG_THROWAWAY_DIR/initdb.log" >&2; return 1; }
   cat >"$PG_THROWAWAY_DIR/pg_ctl" <<SCRIPT
 #!/usr/bin/env bash

@@ -21,7 +21,7 @@ const COUNT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let (ready, needing_refund, failed_tasks) = tokio::join!(
-        tokio::time::timeout(COUNT_TIMEOUT, state.store.ping()),
+        tokio::time::timeout(COUNT_TIMEOUT, state.store.ready()),
         tokio::time::timeout(COUNT_TIMEOUT, state.store.count_needing_refund()),
         tokio::time::timeout(COUNT_TIMEOUT, state.store.count_failed_tasks()),
     );

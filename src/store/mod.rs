@@ -70,6 +70,7 @@ macro_rules! with_dialect {
 }
 
 pub mod callbacks;
+pub mod health;
 mod history;
 pub mod outbound;
 mod postgres;
@@ -83,6 +84,7 @@ use secrecy::ExposeSecret;
 use crate::config::DatabaseSettings;
 use crate::domain::{Callback, CurrentState, Order, Payment, Payout, Plan};
 use crate::protocol::{Amount, Status};
+use health::{WriteFailure, WriteHealth};
 
 pub use callbacks::path::{PerTable, Statements, Writes};
 pub use history::{
@@ -106,6 +108,7 @@ pub type SqliteStore = Backend<sqlx::Sqlite>;
 pub struct Backend<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     writer: callbacks::queue::Writer,
+    health: std::sync::Arc<WriteHealth>,
 }
 
 // By hand: a derive would ask `DB: Clone`, which no database type is.
@@ -114,13 +117,22 @@ impl<DB: sqlx::Database> Clone for Backend<DB> {
         Backend {
             pool: self.pool.clone(),
             writer: self.writer.clone(),
+            health: self.health.clone(),
         }
     }
 }
 
 impl<DB: sqlx::Database> Backend<DB> {
-    pub(crate) fn new(pool: sqlx::Pool<DB>, writer: callbacks::queue::Writer) -> Self {
-        Backend { pool, writer }
+    pub(crate) fn new(
+        pool: sqlx::Pool<DB>,
+        writer: callbacks::queue::Writer,
+        health: std::sync::Arc<WriteHealth>,
+    ) -> Self {
+        Backend {
+            pool,
+            writer,
+            health,
+        }
     }
 
     pub(crate) fn pool(&self) -> &sqlx::Pool<DB> {
@@ -154,17 +166,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The database cannot be reached (as opposed to a statement failing).
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-            ) | StoreError::WriterGone
-        )
+    /// Why a write failed, by the cause readiness and the metrics report.
+    pub fn write_failure(&self) -> WriteFailure {
+        WriteFailure::of(self)
     }
 }
 
@@ -229,6 +233,11 @@ pub enum RedirectRecord {
     Repeat,
 }
 
+/// Why the service is not ready: the cause of the failure that stops writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the database cannot take writes ({})", .0.label())]
+pub struct NotReady(pub WriteFailure);
+
 /// An order as internal services insert it.
 #[derive(Clone, Debug)]
 pub struct NewOrder<'a> {
@@ -290,12 +299,61 @@ impl Store {
         )
     }
 
-    /// A round trip to the database (readiness).
+    /// A round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         with_dialect!(self, (), (), |pool, _sql| {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// Readiness: the database answers, and the write path can commit
+    /// (`health`). While the write path's latest transaction failed for a
+    /// cause that stops every write, a probe write is committed here (one
+    /// row of `readiness_probe` with 256 KiB of random padding, about what a
+    /// group of callbacks writes, so that a few free pages do not pass for
+    /// a disk with room; one statement in a transaction of its own): its
+    /// success ends the failing state, so a service taken out of rotation
+    /// comes back without waiting for traffic.
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        self.ping()
+            .await
+            .map_err(|_| NotReady(WriteFailure::Unavailable))?;
+        if self.write_health().failing().is_none() {
+            return Ok(());
+        }
+        const POSTGRES: &str = "INSERT INTO readiness_probe (id, probed_at, padding) \
+             SELECT 1, now(), decode(string_agg(md5(random()::text), ''), 'hex') \
+             FROM generate_series(1, 16384) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at, padding = excluded.padding";
+        const SQLITE: &str = "INSERT INTO readiness_probe (id, probed_at, padding) \
+             VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), randomblob(262144)) \
+             ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at, padding = excluded.padding";
+        let probe: Result<(), StoreError> = with_dialect!(self, POSTGRES, SQLITE, |pool, sql| {
+            sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(drop)
+                .map_err(StoreError::from)
+        });
+        match probe {
+            Ok(()) => {
+                self.write_health().committed();
+                Ok(())
+            }
+            Err(error) => {
+                let failure = self.write_health().failed(&error);
+                tracing::warn!(%error, cause = failure.label(), "readiness probe write failed");
+                Err(NotReady(self.write_health().failing().unwrap_or(failure)))
+            }
+        }
+    }
+
+    fn write_health(&self) -> &WriteHealth {
+        match self {
+            Store::Postgres(s) => &s.health,
+            Store::Sqlite(s) => &s.health,
+        }
     }
 
     pub async fn close(&self) {

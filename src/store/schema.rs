@@ -20,7 +20,9 @@ use crate::protocol::{Amount, Status};
 
 /// A value that may fail to decode without failing its whole query: an
 /// order row written malformed by an internal service must not take the
-/// callbacks of other orders down with it.
+/// callbacks of other orders down with it. Any stored type is accepted by
+/// the query; a value whose own type is not `T`'s (SQLite keeps a BLOB in
+/// a TEXT column as a BLOB) or that does not decode is `Err(why)`.
 #[derive(Debug)]
 pub struct Lenient<T>(pub Result<T, String>);
 
@@ -29,14 +31,30 @@ impl<DB: sqlx::Database, T: sqlx::Type<DB>> sqlx::Type<DB> for Lenient<T> {
         T::type_info()
     }
 
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        T::compatible(ty)
+    /// Every column type: the check is made per value, in `decode`.
+    fn compatible(_: &DB::TypeInfo) -> bool {
+        true
     }
 }
 
-impl<'r, DB: sqlx::Database, T: sqlx::Decode<'r, DB>> sqlx::Decode<'r, DB> for Lenient<T> {
+impl<'r, DB: sqlx::Database, T: sqlx::Type<DB> + sqlx::Decode<'r, DB>> sqlx::Decode<'r, DB>
+    for Lenient<T>
+{
     fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        use sqlx::{TypeInfo, ValueRef};
+        let stored = value.type_info();
+        if !value.is_null() && !T::compatible(&stored) {
+            return Ok(Lenient(Err(format!("stored as {}", stored.name()))));
+        }
         Ok(Lenient(T::decode(value).map_err(|e| e.to_string())))
+    }
+}
+
+impl Lenient<String> {
+    /// The text, or why there is none, as damaged data.
+    fn text(self, column: &str) -> Result<String, StoreError> {
+        self.0
+            .map_err(|why| StoreError::Corrupt(format!("{column}: {why}")))
     }
 }
 
@@ -44,11 +62,11 @@ impl<'r, DB: sqlx::Database, T: sqlx::Decode<'r, DB>> sqlx::Decode<'r, DB> for L
 #[derive(Debug, sqlx::FromRow)]
 pub struct OrderRow {
     pub order_id: String,
-    pub amount: String,
-    pub currency: String,
-    pub status: String,
+    pub amount: Lenient<String>,
+    pub currency: Lenient<String>,
+    pub status: Lenient<String>,
     pub expires_at: Option<Lenient<DateTime<Utc>>>,
-    pub paid_payment_id: Option<String>,
+    pub paid_payment_id: Option<Lenient<String>>,
 }
 
 /// The columns of `orders` a callback changes, with the ones an insert
@@ -195,11 +213,14 @@ impl OrderRow {
         };
         Ok(Order {
             order_id: self.order_id,
-            amount: amount(&self.amount)?,
-            currency: self.currency,
-            status: status(&self.status, OrderStatus::parse)?,
+            amount: amount(&self.amount.text("amount")?)?,
+            currency: self.currency.text("currency")?,
+            status: status(&self.status.text("status")?, OrderStatus::parse)?,
             expires_at,
-            paid_payment_id: self.paid_payment_id,
+            paid_payment_id: self
+                .paid_payment_id
+                .map(|id| id.text("paid_payment_id"))
+                .transpose()?,
         })
     }
 }

@@ -30,6 +30,11 @@ pub const RECONCILE_TASKS: &str = "freedompay_reconcile_tasks_total";
 /// (their group's transaction failed, so each was retried alone).
 pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 
+/// Write transactions that failed (a group of callbacks, or the readiness
+/// probe), by `cause` (`disk_full`, `read_only`, `unavailable`,
+/// `contention`, `data`, `other`).
+pub const WRITE_FAILURES: &str = "freedompay_write_failures_total";
+
 /// Reconciler tasks given up (state `failed`), counted in the database at
 /// scrape time: an alert source that survives restarts.
 pub const RECONCILE_TASKS_FAILED: &str = "freedompay_reconcile_tasks_failed";
@@ -38,8 +43,8 @@ pub const RECONCILE_TASKS_FAILED: &str = "freedompay_reconcile_tasks_failed";
 /// the error log at start).
 pub const RECONCILER_RUNNING: &str = "freedompay_reconciler_running";
 
-/// 1 when the database answered a query at scrape time (what `/readyz`
-/// checks), else 0.
+/// 1 when the service is ready at scrape time (what `/readyz` checks: the
+/// database answers and the write path can commit), else 0.
 pub const READY: &str = "freedompay_ready";
 
 /// Always 1, labelled with the `version` of the running binary.

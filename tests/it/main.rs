@@ -9,6 +9,8 @@ mod fuzz_corpus;
 mod hardening_budget;
 mod hardening_connections;
 mod hardening_crash;
+mod hardening_damaged_rows;
+mod hardening_disk_full;
 mod hardening_forgery;
 mod hardening_forwarding;
 mod hardening_hostile;

@@ -1,33 +1,42 @@
-//! The write path, the same on both backends: a group of queued jobs is
-//! read, decided and written in one transaction ([`run_group`]):
+//! The write path, the same on both backends. [`start_writer`] starts a
+//! backend's workers; each owns one connection and runs the groups it takes
+//! from the queue ([`Worker::run_group`]), each in one transaction:
 //!
 //! 1. begin (SQLite: `BEGIN IMMEDIATE`, the one write lock);
-//! 2. read ([`GroupStore::read`]): take the group's per-subject locks
+//! 2. read ([`GroupConn::read`]): take the group's per-subject locks
 //!    (PostgreSQL: advisory locks, sorted), then every row its callbacks are
 //!    about (`subject::Wanted`): stored decisions, payments and orders (row
 //!    locked), payouts;
 //! 3. decide every job in arrival order against that view (`steps`);
-//! 4. write what changed ([`GroupStore::write`]): events, payments, orders,
+//! 4. write what changed ([`GroupConn::write`]): events, payments, orders,
 //!    payouts, decisions, redirect repeats and status queries, whatever the
 //!    group's size in one statement on PostgreSQL ([`Writes::Together`]) and
 //!    one statement a table on SQLite, rows passed as JSON arrays of named
 //!    objects;
 //! 5. commit, then answer.
 //!
-//! The one fallback: when the group's transaction fails for a reason other
-//! than the database being unreachable, its jobs run again one by one, each
-//! as a group of one, so that one bad row fails only its own callback.
+//! After a failure at any step the worker closes its connection and makes a
+//! new one for the next transaction, and tells [`WriteHealth`] (readiness)
+//! why it failed. When the group's transaction fails for a reason that does
+//! not stop every write (a damaged row, a deadlock), its jobs run again one
+//! by one, each as a group of one, so that one bad row fails only its own
+//! callback; when it fails for one that does (a full disk, a read-only or
+//! unreachable server), every job gets the error at once.
 //!
 //! [`Statements`] is all that differs between the backends; the code that
 //! runs them is written once, in [`group_store!`], and instantiated for each
-//! backend's pool (sqlx types are concrete per backend, and a macro keeps
-//! the async code free of the higher-ranked bounds a generic version needs).
+//! backend's connection type (sqlx types are concrete per backend, and a
+//! macro keeps the async code free of the higher-ranked bounds a generic
+//! version needs).
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::queue::{Job, Writer, fail_all};
+use super::queue::{self, Job, Jobs, Writer, fail_all};
 use super::steps::{Changes, Snapshot, View};
 use super::subject::Wanted;
+use crate::store::health::{WriteFailure, WriteHealth};
 use crate::store::{Processed, StoreError};
 use crate::telemetry::metrics::GROUP_CALLBACKS;
 
@@ -72,114 +81,228 @@ pub struct PerTable {
     pub open_confirms: &'static str,
 }
 
-/// A backend's pool as the write path uses it.
-pub(crate) trait GroupStore: Clone + Send + Sync + 'static {
-    type Tx: Send;
-
-    fn begin(&self) -> impl Future<Output = Result<Self::Tx, StoreError>> + Send;
+/// A backend's connection as the write path uses it: the statements of one
+/// transaction, run on a connection the writer owns (not a pooled one, so
+/// that what happens to it after a failure is decided here).
+pub(crate) trait GroupConn: sqlx::Connection + Send + 'static {
+    fn begin_group(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes the group's locks and reads its rows.
     fn read(
-        tx: &mut Self::Tx,
+        &mut self,
         wanted: &Wanted,
     ) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
 
     /// Writes the group's changes; returns the event ids in event order.
     fn write(
-        tx: &mut Self::Tx,
+        &mut self,
         changes: &Changes<'_>,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
-    fn commit(tx: Self::Tx) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn commit_group(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Starts a backend's group writer on `pool` (its writer connections):
-/// `workers` tasks run the groups; the pool is closed once every handle of
-/// the writer is gone.
-pub(crate) fn start_writer<DB>(pool: sqlx::Pool<DB>, workers: usize) -> Writer
-where
-    DB: sqlx::Database,
-    sqlx::Pool<DB>: GroupStore,
-{
-    let closing = pool.clone();
-    Writer::start(
-        move |group| {
-            let pool = pool.clone();
-            async move { run_group(&pool, group).await }
-        },
-        async move { closing.close().await },
-        workers,
-    )
+/// How long closing a connection after a failure may take before it is
+/// simply dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Starts a backend's writer: `workers` tasks take groups from one queue,
+/// each on a connection of its own made from `options` (when first needed,
+/// and again after any failed transaction, within `connect_timeout`), and
+/// report to `health`. Each closes its connection once every handle of the
+/// writer is gone.
+pub(crate) fn start_writer<C: GroupConn>(
+    options: <C as sqlx::Connection>::Options,
+    workers: usize,
+    connect_timeout: Duration,
+    health: Arc<WriteHealth>,
+) -> Writer {
+    let (writer, jobs) = queue::channel();
+    for _ in 0..workers.max(1) {
+        let worker = Worker::<C> {
+            options: options.clone(),
+            connection: None,
+            connect_timeout,
+            health: health.clone(),
+        };
+        tokio::spawn(worker.run(jobs.clone()));
+    }
+    writer
 }
 
-/// Runs a group of jobs: all in one transaction, or, when that fails for a
-/// reason other than an unreachable database, one by one.
-async fn run_group<S: GroupStore>(store: &S, group: Vec<Job>) {
-    let error = match attempt(store, &group).await {
-        Ok(results) => {
-            count_path("group", results.len());
-            for (job, result) in group.into_iter().zip(results) {
-                let _ = job.reply.send(Ok(result));
+/// One worker of the writer: its connection (none until first needed, and
+/// none again after a failed transaction) and where it reports.
+struct Worker<C: GroupConn> {
+    options: <C as sqlx::Connection>::Options,
+    connection: Option<C>,
+    connect_timeout: Duration,
+    health: Arc<WriteHealth>,
+}
+
+/// A failed transaction, and whether it failed at its commit (when the
+/// outcome on the server is unknown).
+struct Failed {
+    error: StoreError,
+    at_commit: bool,
+}
+
+impl Failed {
+    fn before_commit(error: StoreError) -> Failed {
+        Failed {
+            error,
+            at_commit: false,
+        }
+    }
+}
+
+impl<C: GroupConn> Worker<C> {
+    async fn run(mut self, jobs: Jobs) {
+        while let Some(group) = jobs.next_group().await {
+            self.run_group(group).await;
+        }
+        if let Some(connection) = self.connection.take() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close()).await;
+        }
+    }
+
+    /// Runs a group of jobs: all in one transaction, or, when that fails for
+    /// a reason that is not one that stops every write, one by one.
+    async fn run_group(&mut self, group: Vec<Job>) {
+        let error = match self.attempt(&group).await {
+            Ok(results) => {
+                count_path("group", results.len());
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(result));
+                }
+                return;
+            }
+            Err(error) => error,
+        };
+        if group.len() == 1 {
+            if let Some(job) = group.into_iter().next() {
+                let _ = job.reply.send(Err(error));
             }
             return;
         }
-        Err(error) => error,
-    };
-    if group.len() == 1 {
-        if let Some(job) = group.into_iter().next() {
-            let _ = job.reply.send(Err(error));
+        if WriteFailure::of(&error).stops_writes() {
+            // Nothing to retry one by one: every callback gets the error at
+            // once (503, FreedomPay retries).
+            return fail_all(group.into_iter().map(|job| job.reply), &error);
         }
-        return;
-    }
-    if error.is_unavailable() {
-        // Nothing to retry one by one: every callback gets the error at once
-        // (503, FreedomPay retries).
-        return fail_all(group.into_iter().map(|job| job.reply), &error);
-    }
-    tracing::warn!(%error, callbacks = group.len(), "group transaction failed; retrying its callbacks one by one");
-    count_path("one_by_one", group.len());
-    let mut jobs = group.into_iter();
-    while let Some(job) = jobs.next() {
-        let result = attempt(store, std::slice::from_ref(&job))
-            .await
-            .and_then(|results| {
-                results
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| StoreError::Corrupt("a job without its result".into()))
-            });
-        let gone = matches!(&result, Err(error) if error.is_unavailable());
-        let error = result
-            .as_ref()
-            .err()
-            .map(|e| StoreError::GroupFailed(e.to_string()));
-        let _ = job.reply.send(result);
-        if let (true, Some(error)) = (gone, error) {
-            // The database went away: the rest would only wait to fail.
-            return fail_all(jobs.map(|job| job.reply), &error);
+        tracing::warn!(%error, callbacks = group.len(), "group transaction failed; retrying its callbacks one by one");
+        count_path("one_by_one", group.len());
+        let mut jobs = group.into_iter();
+        while let Some(job) = jobs.next() {
+            let result = self
+                .attempt(std::slice::from_ref(&job))
+                .await
+                .and_then(|results| {
+                    results
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| StoreError::Corrupt("a job without its result".into()))
+                });
+            let stopped = matches!(&result, Err(error) if WriteFailure::of(error).stops_writes());
+            let error = result
+                .as_ref()
+                .err()
+                .map(|e| StoreError::GroupFailed(e.to_string()));
+            let _ = job.reply.send(result);
+            if let (true, Some(error)) = (stopped, error) {
+                // The database stopped taking writes: the rest would only
+                // wait to fail.
+                return fail_all(jobs.map(|job| job.reply), &error);
+            }
         }
     }
-}
 
-/// One transaction for `jobs`: read, decide, write, commit. The results are
-/// in job order and exist only after the commit.
-async fn attempt<S: GroupStore>(store: &S, jobs: &[Job]) -> Result<Vec<Processed>, StoreError> {
-    let mut tx = store.begin().await?;
-    let wanted = Wanted::of(jobs.iter().map(|job| &job.delivery.callback));
-    let mut view = View::new(S::read(&mut tx, &wanted).await?);
-    let outcomes = jobs
-        .iter()
-        .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let ids = S::write(&mut tx, &view.changes()).await?;
-    S::commit(tx).await?;
-    Ok(outcomes
-        .into_iter()
-        .map(|outcome| Processed {
-            event_id: outcome.event.and_then(|i| ids.get(i)).copied().unwrap_or(0),
-            ..outcome.processed
-        })
-        .collect())
+    /// One transaction for `jobs`. A connection that had served before and
+    /// turns out lost before the commit (the server restarted, or ended it
+    /// as an administrator's command) is stale, not a sign of an outage:
+    /// the transaction runs once more on a new connection before its
+    /// callbacks get an error. Nothing was committed, so nothing repeats.
+    async fn attempt(&mut self, jobs: &[Job]) -> Result<Vec<Processed>, StoreError> {
+        let reused = self.connection.is_some();
+        match self.transaction(jobs).await {
+            Err(failed)
+                if reused
+                    && !failed.at_commit
+                    && WriteFailure::of(&failed.error) == WriteFailure::Unavailable =>
+            {
+                tracing::info!(error = %failed.error, "the writer's connection was lost; trying once more on a new one");
+                self.transaction(jobs).await.map_err(|failed| failed.error)
+            }
+            result => result.map_err(|failed| failed.error),
+        }
+    }
+
+    /// Runs the transaction and reports its outcome. After a failure at any
+    /// step the connection is closed (the server rolls back what it still
+    /// holds) and the next transaction gets a new one: a connection whose
+    /// transaction failed is in a state no one can vouch for (SQLite rolls
+    /// back by itself on a full disk, after which sqlx's bookkeeping of the
+    /// transaction no longer matches it), and one failed group must never
+    /// poison the next.
+    async fn transaction(&mut self, jobs: &[Job]) -> Result<Vec<Processed>, Failed> {
+        let result = self.steps(jobs).await;
+        match &result {
+            Ok(_) => self.health.committed(),
+            Err(failed) => {
+                self.health.failed(&failed.error);
+                if let Some(connection) = self.connection.take() {
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, connection.close()).await;
+                }
+            }
+        }
+        result
+    }
+
+    /// Begin, read, decide, write, commit. The results are in job order and
+    /// exist only after the commit.
+    async fn steps(&mut self, jobs: &[Job]) -> Result<Vec<Processed>, Failed> {
+        let connection = self.connect().await.map_err(Failed::before_commit)?;
+        connection
+            .begin_group()
+            .await
+            .map_err(Failed::before_commit)?;
+        let wanted = Wanted::of(jobs.iter().map(|job| &job.delivery.callback));
+        let snapshot = connection
+            .read(&wanted)
+            .await
+            .map_err(Failed::before_commit)?;
+        let mut view = View::new(snapshot);
+        let outcomes = jobs
+            .iter()
+            .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failed::before_commit)?;
+        let ids = connection
+            .write(&view.changes())
+            .await
+            .map_err(Failed::before_commit)?;
+        connection.commit_group().await.map_err(|error| Failed {
+            error,
+            at_commit: true,
+        })?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| Processed {
+                event_id: outcome.event.and_then(|i| ids.get(i)).copied().unwrap_or(0),
+                ..outcome.processed
+            })
+            .collect())
+    }
+
+    /// The worker's connection, made now if it has none.
+    async fn connect(&mut self) -> Result<&mut C, StoreError> {
+        let connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => tokio::time::timeout(self.connect_timeout, C::connect_with(&self.options))
+                .await
+                .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??,
+        };
+        Ok(self.connection.insert(connection))
+    }
 }
 
 /// Counts callbacks by how they were committed: with their group, or one by
@@ -195,20 +318,21 @@ pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, Store
     serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("rows as JSON: {e}")))
 }
 
-/// Implements [`GroupStore`] for a backend's pool type `$pool` (whose
+/// Implements [`GroupConn`] for a backend's connection type `$conn` (whose
 /// database is `$db`) with its [`Statements`] `$sql`: the code that runs the
-/// statements, written once for both backends.
+/// statements, written once for both backends. The transaction is begun and
+/// committed with plain statements (the worker replaces the connection
+/// after any failure, so no rollback bookkeeping is needed).
 macro_rules! group_store {
-    ($pool:ty, $db:ty, $sql:expr) => {
-        impl $crate::store::callbacks::path::GroupStore for $pool {
-            type Tx = sqlx::Transaction<'static, $db>;
-
-            async fn begin(&self) -> Result<Self::Tx, $crate::store::StoreError> {
-                Ok(self.begin_with($sql.begin).await?)
+    ($conn:ty, $db:ty, $sql:expr) => {
+        impl $crate::store::callbacks::path::GroupConn for $conn {
+            async fn begin_group(&mut self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query($sql.begin).execute(&mut *self).await?;
+                Ok(())
             }
 
             async fn read(
-                tx: &mut Self::Tx,
+                &mut self,
                 wanted: &$crate::store::callbacks::subject::Wanted,
             ) -> Result<$crate::store::callbacks::steps::Snapshot, $crate::store::StoreError> {
                 use $crate::store::callbacks::path::json_rows;
@@ -217,7 +341,7 @@ macro_rules! group_store {
 
                 /// Rows of `merchant` by the ids (or keys) of the JSON array `wanted`.
                 async fn fetch<R>(
-                    tx: &mut sqlx::Transaction<'static, $db>,
+                    tx: &mut $conn,
                     sql: &'static str,
                     merchant: &str,
                     wanted: String,
@@ -228,16 +352,18 @@ macro_rules! group_store {
                     sqlx::query_as(sql)
                         .bind(merchant)
                         .bind(wanted)
-                        .fetch_all(&mut **tx)
+                        .fetch_all(&mut *tx)
                         .await
                 }
+
+                let tx = self;
 
                 if let Some(lock) = $sql.lock
                     && !wanted.locks.is_empty()
                 {
                     sqlx::query(lock)
                         .bind(json_rows(&wanted.locks)?)
-                        .execute(&mut **tx)
+                        .execute(&mut *tx)
                         .await?;
                 }
                 let mut snapshot = Snapshot::default();
@@ -307,7 +433,7 @@ macro_rules! group_store {
             }
 
             async fn write(
-                tx: &mut Self::Tx,
+                &mut self,
                 changes: &$crate::store::callbacks::steps::Changes<'_>,
             ) -> Result<Vec<i64>, $crate::store::StoreError> {
                 use $crate::store::callbacks::path::json_rows;
@@ -316,6 +442,7 @@ macro_rules! group_store {
 
                 use $crate::store::callbacks::path::Writes;
 
+                let tx = self;
                 let decisions = |ids: &[i64]| {
                     let rows = changes
                         .decisions
@@ -338,7 +465,7 @@ macro_rules! group_store {
                             .bind(decisions(&[])?)
                             .bind(json_rows(&changes.repeats)?)
                             .bind(json_rows(&changes.confirms)?)
-                            .fetch_all(&mut **tx)
+                            .fetch_all(&mut *tx)
                             .await?;
                         rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
                     }
@@ -347,7 +474,7 @@ macro_rules! group_store {
                         if !changes.events.is_empty() {
                             let rows: Vec<IdRow> = sqlx::query_as(sql.insert_events)
                                 .bind(json_rows(changes.events)?)
-                                .fetch_all(&mut **tx)
+                                .fetch_all(&mut *tx)
                                 .await?;
                             // Ids grow in insertion order; RETURNING promises
                             // no order, so sort them back into it.
@@ -364,7 +491,7 @@ macro_rules! group_store {
                         ];
                         for (sql, rows, empty) in writes {
                             if !empty {
-                                sqlx::query(sql).bind(rows).execute(&mut **tx).await?;
+                                sqlx::query(sql).bind(rows).execute(&mut *tx).await?;
                             }
                         }
                         ids
@@ -378,8 +505,9 @@ macro_rules! group_store {
                 Ok(ids)
             }
 
-            async fn commit(tx: Self::Tx) -> Result<(), $crate::store::StoreError> {
-                Ok(tx.commit().await?)
+            async fn commit_group(&mut self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("COMMIT").execute(&mut *self).await?;
+                Ok(())
             }
         }
     };

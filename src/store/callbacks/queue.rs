@@ -1,12 +1,14 @@
 //! The group-commit queue, backend-neutral: callbacks, redirects and
-//! unparsed deliveries queue here ([`Writer::process`]), and writer tasks each
-//! take every job waiting as a group and hand it to the write path
-//! (`callbacks::path::run_group`; SQLite: one worker, PostgreSQL: a few).
-//! Each caller gets its answer through its job's reply, sent only after the
-//! commit that holds it; when a group fails as a whole, [`fail_all`] gives
-//! every caller the error (so FreedomPay retries it).
+//! unparsed deliveries queue here ([`Writer::process`]), and the write
+//! path's workers (`callbacks::path`; SQLite: one, PostgreSQL: a few) each
+//! take every job waiting as a group ([`Jobs::next_group`]). Each caller
+//! gets its answer through its job's reply, sent only after the commit that
+//! holds it; when a group fails as a whole, [`fail_all`] gives every caller
+//! the error (so FreedomPay retries it).
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::steps::Work;
 use crate::store::{Delivery, Processed, StoreError};
@@ -39,44 +41,28 @@ pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
 }
 
-impl Writer {
-    /// Starts a writer task that hands each group of waiting jobs to `run`,
-    /// and awaits `finish` once every handle is gone.
-    ///
-    /// `workers` tasks take groups from the one queue, so that as many groups
-    /// can be in flight at once (each on a connection of its own).
-    pub(crate) fn start<F, Fut, Done>(run: F, finish: Done, workers: usize) -> Writer
-    where
-        F: Fn(Vec<Job>) -> Fut + Clone + Send + 'static,
-        Fut: std::future::Future<Output = ()> + Send,
-        Done: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        let jobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
-        let tasks: Vec<_> = (0..workers.max(1))
-            .map(|_| {
-                let (jobs, run) = (jobs.clone(), run.clone());
-                tokio::spawn(async move {
-                    let mut group = Vec::with_capacity(MAX_GROUP);
-                    loop {
-                        let received = jobs.lock().await.recv_many(&mut group, MAX_GROUP).await;
-                        if received == 0 {
-                            break;
-                        }
-                        run(std::mem::take(&mut group)).await;
-                    }
-                })
-            })
-            .collect();
-        tokio::spawn(async move {
-            for task in tasks {
-                let _ = task.await;
-            }
-            finish.await;
-        });
-        Writer { queue }
-    }
+/// The workers' end of the queue, shared by all of them: each takes every
+/// job waiting (up to [`MAX_GROUP`]) as its next group.
+#[derive(Clone, Debug)]
+pub(crate) struct Jobs(Arc<Mutex<mpsc::Receiver<Job>>>);
 
+/// A new queue: the callers' handle and the workers' end.
+pub(crate) fn channel() -> (Writer, Jobs) {
+    let (queue, jobs) = mpsc::channel(QUEUE);
+    (Writer { queue }, Jobs(Arc::new(Mutex::new(jobs))))
+}
+
+impl Jobs {
+    /// Waits for the next group; `None` once every [`Writer`] is gone and
+    /// the queue is empty.
+    pub(crate) async fn next_group(&self) -> Option<Vec<Job>> {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        let received = self.0.lock().await.recv_many(&mut group, MAX_GROUP).await;
+        (received > 0).then_some(group)
+    }
+}
+
+impl Writer {
     pub(crate) async fn process(
         &self,
         delivery: Delivery,

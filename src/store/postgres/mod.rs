@@ -7,11 +7,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::sync::Arc;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub mod sql;
 
 use crate::store::callbacks::path::{group_store, start_writer};
+use crate::store::health::WriteHealth;
 use crate::store::{Backend, StoreError};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -42,19 +45,16 @@ pub(crate) fn connect(
                 .options([("plan_cache_mode", "force_custom_plan")]),
         );
     let workers = GROUP_WORKERS.min(max_connections.max(1) as usize);
-    // The group writers' own connections. Their statements are the write
-    // path's, whose only plans are primary-key lookups and key-arbitrated
-    // inserts (`sql`), so PostgreSQL may cache generic plans for them and
-    // skip planning on every execution. No ping before each acquire (a
-    // round trip every group): a connection broken by a database restart
-    // fails its group, and the pool replaces it.
-    let writer_pool = PgPoolOptions::new()
-        .max_connections(workers as u32)
-        .test_before_acquire(false)
-        .acquire_timeout(acquire_timeout)
-        .connect_lazy_with(options);
-    let writer = start_writer(writer_pool, workers);
-    Ok(Backend::new(pool, writer))
+    // The group writers' own connections (`callbacks::path`), one each.
+    // Their statements are the write path's, whose only plans are
+    // primary-key lookups and key-arbitrated inserts (`sql`), so PostgreSQL
+    // may cache generic plans for them and skip planning on every
+    // execution. No ping before each group (a round trip every group): a
+    // connection broken by a database restart fails its group, and the
+    // worker replaces it.
+    let health = Arc::new(WriteHealth::default());
+    let writer = start_writer::<PgConnection>(options, workers, acquire_timeout, health.clone());
+    Ok(Backend::new(pool, writer, health))
 }
 
-group_store!(PgPool, sqlx::Postgres, sql::STATEMENTS);
+group_store!(PgConnection, sqlx::Postgres, sql::STATEMENTS);

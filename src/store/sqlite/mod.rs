@@ -7,13 +7,17 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use sqlx::Connection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 
 pub mod sql;
 
 use crate::store::callbacks::path::{group_store, start_writer};
+use crate::store::health::WriteHealth;
 use crate::store::{Backend, StoreError};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -36,17 +40,25 @@ pub(crate) fn connect(
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
+        // A connection whose transaction could not be rolled back (SQLite
+        // rolls back by itself on a full disk, and sqlx's rollback of it then
+        // fails) comes back still counted "in a transaction" and would refuse
+        // every later one: it is closed instead of reused. The ping first
+        // lets a rollback queued by a dropped transaction run.
+        .after_release(|connection, _| {
+            Box::pin(async move {
+                connection.ping().await?;
+                Ok(!connection.is_in_transaction())
+            })
+        })
         .connect_lazy_with(options.clone());
-    // The writer's connection is not pinged before every group: each
-    // statement is a round trip to the connection's worker thread, and an
-    // embedded file has no server to lose.
-    let writer_pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .test_before_acquire(false)
-        .acquire_timeout(acquire_timeout)
-        .connect_lazy_with(options);
-    let writer = start_writer(writer_pool, 1);
-    Ok(Backend::new(pool, writer))
+    // The writer's one connection, its own (`callbacks::path`): not pinged
+    // before every group (each statement is a round trip to the
+    // connection's worker thread, and an embedded file has no server to
+    // lose), replaced after any failed transaction.
+    let health = Arc::new(WriteHealth::default());
+    let writer = start_writer::<SqliteConnection>(options, 1, acquire_timeout, health.clone());
+    Ok(Backend::new(pool, writer, health))
 }
 
-group_store!(SqlitePool, sqlx::Sqlite, sql::STATEMENTS);
+group_store!(SqliteConnection, sqlx::Sqlite, sql::STATEMENTS);

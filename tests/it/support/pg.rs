@@ -89,8 +89,15 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Self::start_in("/tmp", "")
+    }
+
+    /// A cluster made in the folder `parent`, with more `initdb_args`.
+    pub fn start_in(parent: &str, initdb_args: &str) -> Cluster {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/pg.sh");
         let out = Command::new("bash")
+            .env("PG_THROWAWAY_PARENT", parent)
+            .env("PG_THROWAWAY_INITDB_ARGS", initdb_args)
             .arg("-c")
             .arg(format!(
                 "set -e; source {script}; pg_start_throwaway >/dev/null 2>&1; \
@@ -121,6 +128,20 @@ impl Cluster {
             "pg_ctl stop: {}",
             String::from_utf8_lossy(&status.stderr)
         );
+    }
+
+    /// Whether the server runs (`pg_ctl status`).
+    pub fn running(&self) -> bool {
+        Command::new(&self.pg_ctl)
+            .arg("status")
+            .output()
+            .map(|out| out.status.success())
+            .unwrap_or(false)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(format!("{}/server.log", self.dir)).unwrap_or_default()
     }
 
     pub fn start_again(&self) {
