@@ -95,6 +95,10 @@ pub use history::{
 pub use postgres::NOTIFY_CHANNEL;
 /// The statements of the write path, per backend (their plans are tested).
 pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
+/// The session settings of PostgreSQL's connections (their plans are tested).
+pub use postgres::{
+    POOL_SETTINGS as POSTGRES_POOL_SETTINGS, WRITER_SETTINGS as POSTGRES_WRITER_SETTINGS,
+};
 pub use sqlite::sql::STATEMENTS as SQLITE_STATEMENTS;
 
 /// The PostgreSQL backend.

@@ -1,12 +1,17 @@
-//! No plan of the write path depends on table statistics: on a freshly
-//! migrated, empty, never analysed PostgreSQL database (the youngest a table
-//! can be), every lookup of the write path and of the store's row reads uses
-//! its table's primary key, and no statement scans a table. A young or stale
-//! table is where a statistics-driven plan goes wrong; this is where it
-//! would show.
+//! No plan of the write path depends on table statistics: on PostgreSQL
+//! tables never analysed, analysed empty, analysed small and grown a
+//! thousandfold, and big and analysed, every lookup of the write path and of
+//! the store's row reads uses its table's primary key and no statement scans
+//! a table, in custom and generic plans, on connections set up as the group
+//! writers' and as the pool's. A young or stale table is where a
+//! statistics-driven plan goes wrong; this is where it would show. On
+//! SQLite, every read looks its rows up by key on a fresh database.
 
 use freedompay_receiver::config::DatabaseSettings;
-use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store, Writes};
+use freedompay_receiver::store::{
+    POSTGRES_POOL_SETTINGS, POSTGRES_STATEMENTS, POSTGRES_WRITER_SETTINGS, SQLITE_STATEMENTS,
+    Store, Writes,
+};
 use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::Connection;
@@ -59,94 +64,301 @@ async fn migrated(backend: Backend) -> TestDb {
     db
 }
 
-/// The generic plan of a read (`$1` merchant, `$2` JSON), as a connection
-/// caching it would run it.
-async fn generic_plan_of(
-    connection: &mut sqlx::PgConnection,
-    sql: &str,
-    json: &str,
-) -> Vec<(String, String, String)> {
-    // A name of its own for each statement (sqlx's own are left alone).
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let name = format!(
-        "lookup_{}",
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
+/// The states of statistics a table can be in when a callback's statement
+/// is planned: each is where a statistics-driven plan would pick a scan.
+#[derive(Clone, Copy, Debug)]
+enum Stats {
+    /// Freshly migrated, never analysed.
+    NeverAnalysed,
+    /// Analysed while empty (a `VACUUM ANALYZE` of a new database).
+    AnalysedEmpty,
+    /// Analysed at 100 rows, then grown a thousandfold (autovacuum's first
+    /// analyse, before it runs again).
+    AnalysedSmallThenGrown,
+    /// Big and analysed.
+    BigAnalysed,
+}
+
+/// Inserts `rows` rows into every table the callback path reads, numbered
+/// from `from`.
+async fn fill(connection: &mut sqlx::PgConnection, from: i64, rows: i64) {
+    let to = from + rows - 1;
+    for sql in [
+        "INSERT INTO orders (merchant_id, order_id, amount, currency) \
+         SELECT 'M', 'O-' || i, 100, 'KZT' FROM generate_series($1::bigint, $2::bigint) i",
+        "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status) \
+         SELECT 'M', 'P-' || i, 'O-' || i, 100, 'KZT', 'succeeded' \
+         FROM generate_series($1::bigint, $2::bigint) i",
+        "INSERT INTO payouts (merchant_id, order_id, status) \
+         SELECT 'M', 'O-' || i, 'success' FROM generate_series($1::bigint, $2::bigint) i",
+        "INSERT INTO events (id, merchant_id, kind, order_id, payment_id, fields) \
+         SELECT i, 'M', 'result', 'O-' || i, 'P-' || i, '[]' \
+         FROM generate_series($1::bigint, $2::bigint) i",
+        "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, \
+         answer_status, event_id) SELECT 'M', 'result', 'P-' || i, 'ok', 'ok', i \
+         FROM generate_series($1::bigint, $2::bigint) i",
+    ] {
+        sqlx::query(sql)
+            .bind(from)
+            .bind(to)
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+    }
+}
+
+async fn analyse(connection: &mut sqlx::PgConnection) {
+    sqlx::query("ANALYZE").execute(connection).await.unwrap();
+}
+
+/// A freshly migrated database whose tables are in the state `stats`, but
+/// for the growth of [`Stats::AnalysedSmallThenGrown`] ([`grow`]), which
+/// comes after plans were cached (autovacuum off for these tables, so that
+/// the state stays as made).
+async fn in_state(stats: Stats) -> TestDb {
+    let db = migrated(Backend::Postgres).await;
+    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for table in [
+        "orders",
+        "payments",
+        "payouts",
+        "events",
+        "callback_decisions",
+    ] {
+        let sql = format!("ALTER TABLE {table} SET (autovacuum_enabled = false)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    match stats {
+        Stats::NeverAnalysed => {}
+        Stats::AnalysedEmpty => analyse(&mut connection).await,
+        Stats::AnalysedSmallThenGrown => {
+            fill(&mut connection, 1, 100).await;
+            analyse(&mut connection).await;
+        }
+        Stats::BigAnalysed => {
+            fill(&mut connection, 1, 100_000).await;
+            analyse(&mut connection).await;
+        }
+    }
+    connection.close().await.unwrap();
+    db
+}
+
+/// The growth that follows the plans cached in `stats`, if any.
+async fn grow(db: &TestDb, stats: Stats) {
+    if let Stats::AnalysedSmallThenGrown = stats {
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        fill(&mut connection, 101, 100_000).await;
+        connection.close().await.unwrap();
+    }
+}
+
+/// Prepares `sql` as `name` (text parameters) and runs `EXPLAIN EXECUTE`
+/// once with `params`, so that a connection forcing generic plans caches
+/// one now, as a writer connection caches its statements' plans.
+async fn prepare(connection: &mut sqlx::PgConnection, name: &str, sql: &str, params: &[&str]) {
+    let types = vec!["text"; params.len()].join(", ");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "PREPARE {name}(text, text) AS {sql}"
+        "PREPARE {name}({types}) AS {sql}"
     )))
     .execute(&mut *connection)
     .await
     .unwrap();
-    plan_of(connection, &format!("EXECUTE {name}('M', '{json}')"), &[]).await
+    generic_plan(connection, name, params).await;
 }
 
+/// The plan `EXECUTE name(params)` runs (the cached generic plan under
+/// `force_generic_plan`).
+async fn generic_plan(
+    connection: &mut sqlx::PgConnection,
+    name: &str,
+    params: &[&str],
+) -> Vec<(String, String, String)> {
+    let quoted: Vec<String> = params
+        .iter()
+        .map(|p| format!("'{}'", p.replace('\'', "''")))
+        .collect();
+    plan_of(
+        connection,
+        &format!("EXECUTE {name}({})", quoted.join(", ")),
+        &[],
+    )
+    .await
+}
+
+/// A group's changes as the write statement takes them: realistic rows for
+/// every table, so that each part of the statement is planned with work.
+fn write_params() -> Vec<String> {
+    let events: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"merchant_id": "M", "kind": "result", "order_id": format!("O-{i}"),
+            "payment_id": format!("P-{i}"), "fields": [], "answer_status": "ok", "duplicate": false,
+            "conflict": false})
+        })
+        .collect();
+    let payments: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"merchant_id": "M", "payment_id": format!("P-{i}"),
+            "order_id": format!("O-{i}"), "amount": "100", "currency": "KZT", "status": "succeeded",
+            "testing_mode": false, "needs_refund": false, "refunded_amount": "0"})
+        })
+        .collect();
+    let orders: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"merchant_id": "M", "order_id": format!("O-{i}"), "amount": "100",
+            "currency": "KZT", "status": "paid", "paid_payment_id": format!("P-{i}")})
+        })
+        .collect();
+    let payouts: Vec<_> = (0..50)
+        .map(|i| serde_json::json!({"merchant_id": "M", "order_id": format!("O-{i}"), "status": "success"}))
+        .collect();
+    let decisions: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"merchant_id": "M", "kind": "result", "subject_id": format!("P-{i}"),
+            "discriminator": "ok", "answer_status": "ok", "event": i, "repeats": 0})
+        })
+        .collect();
+    let repeats: Vec<_> = (0..50)
+        .map(|i| serde_json::json!({"merchant_id": "M", "kind": "redirect", "subject_id": format!("P-{i}"),
+            "discriminator": "ok", "repeats": 1}))
+        .collect();
+    let confirms: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"merchant_id": "M", "task": "status", "subject_id": format!("P-{i}"),
+            "due_in_secs": 60})
+        })
+        .collect();
+    [
+        events, payments, orders, payouts, decisions, repeats, confirms,
+    ]
+    .iter()
+    .map(|rows| serde_json::to_string(rows).unwrap())
+    .collect()
+}
+
+async fn set(connection: &mut sqlx::PgConnection, setting: &str, value: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!("SET {setting} = {value}")))
+        .execute(connection)
+        .await
+        .unwrap();
+}
+
+/// Every lookup and the write of the callback path, in every state of
+/// statistics, custom and generic plans, on a connection set up as the
+/// group writers' and as the pool's: each lookup by its table's primary
+/// key, nothing scanned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_lookup_uses_its_primary_key_on_an_empty_database() {
+async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
     if server_url().is_none() {
         return;
     }
-    let db = migrated(Backend::Postgres).await;
-    let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    // Many ids, so that a plan choosing by row counts would rather scan.
+    // Many ids (some that exist, in the filled states), so that a plan
+    // choosing by row counts would rather scan.
     let ids =
         serde_json::to_string(&(0..50).map(|i| format!("P-{i}")).collect::<Vec<_>>()).unwrap();
+    let order_ids =
+        serde_json::to_string(&(0..50).map(|i| format!("O-{i}")).collect::<Vec<_>>()).unwrap();
     let keys = serde_json::to_string(
         &(0..50)
             .map(|i| serde_json::json!({"kind": "result", "subject_id": format!("P-{i}"), "discriminator": "ok"}))
             .collect::<Vec<_>>(),
     )
     .unwrap();
+    let writes = write_params();
+    let writes: Vec<&str> = writes.iter().map(String::as_str).collect();
     let sql = &POSTGRES_STATEMENTS;
-    // The custom plan (what the row reads get) and the generic plan (what
-    // the group writers' connections may cache) alike.
-    for mode in ["force_custom_plan", "force_generic_plan"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SET plan_cache_mode = {mode}")))
-            .execute(&mut connection)
-            .await
-            .unwrap();
-        for (statement, params, table, index) in [
-            (sql.payments, [ids.as_str()], "payments", "payments_pkey"),
-            (sql.orders, [ids.as_str()], "orders", "orders_pkey"),
-            (sql.payouts, [ids.as_str()], "payouts", "payouts_pkey"),
-            (
-                sql.decisions,
-                [keys.as_str()],
-                "callback_decisions",
-                "callback_decisions_pkey",
-            ),
-        ] {
-            let plan = if mode == "force_custom_plan" {
-                plan_of(&mut connection, statement, &["M", params[0]]).await
-            } else {
-                generic_plan_of(&mut connection, statement, params[0]).await
-            };
-            assert!(
-                plan.iter()
-                    .any(|(node, relation, used)| node.starts_with("Index")
-                        && relation == table
-                        && used == index),
-                "{table} is not looked up by {index}: {plan:?}"
-            );
-            assert!(
-                !plan
-                    .iter()
-                    .any(|(node, _, _)| node == "Seq Scan" || node.starts_with("Bitmap")),
-                "a scan in the lookup of {table} ({mode}): {plan:?}"
-            );
-        }
-    }
-    // The writes are inserts arbitrated by a key: nothing to scan either.
-    let Writes::Together(writes) = sql.writes else {
+    let Writes::Together(write) = sql.writes else {
         panic!("PostgreSQL writes a group in one statement");
     };
-    for statement in [writes] {
-        let plan = plan_of(&mut connection, statement, &["[]"; 7]).await;
-        assert!(
-            !plan.iter().any(|(node, _, _)| node == "Seq Scan"),
-            "a scan in {statement}: {plan:?}"
-        );
+    let statements = [
+        (
+            sql.payments,
+            ["M", ids.as_str()].to_vec(),
+            "payments",
+            "payments_pkey",
+        ),
+        (
+            sql.orders,
+            ["M", order_ids.as_str()].to_vec(),
+            "orders",
+            "orders_pkey",
+        ),
+        (
+            sql.payouts,
+            ["M", order_ids.as_str()].to_vec(),
+            "payouts",
+            "payouts_pkey",
+        ),
+        (
+            sql.decisions,
+            ["M", keys.as_str()].to_vec(),
+            "callback_decisions",
+            "callback_decisions_pkey",
+        ),
+        (write, writes.clone(), "", ""),
+    ];
+    let mut failures = Vec::new();
+    for stats in [
+        Stats::NeverAnalysed,
+        Stats::AnalysedEmpty,
+        Stats::AnalysedSmallThenGrown,
+        Stats::BigAnalysed,
+    ] {
+        let db = in_state(stats).await;
+        let mut sessions = Vec::new();
+        for (session, settings) in [
+            ("writer", POSTGRES_WRITER_SETTINGS),
+            ("pool", POSTGRES_POOL_SETTINGS),
+        ] {
+            let options: sqlx::postgres::PgConnectOptions =
+                std::str::FromStr::from_str(&db.url).unwrap();
+            let options = options.options(settings.iter().copied());
+            let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+            set(&mut connection, "plan_cache_mode", "force_generic_plan").await;
+            for (i, (statement, params, _, _)) in statements.iter().enumerate() {
+                prepare(&mut connection, &format!("s{i}"), statement, params).await;
+            }
+            sessions.push((session, connection));
+        }
+        grow(&db, stats).await;
+        for (session, connection) in &mut sessions {
+            // The custom plan (what a connection forcing custom plans gets)
+            // and the generic plan cached before any growth (what a
+            // connection caching plans runs).
+            for mode in ["force_custom_plan", "force_generic_plan"] {
+                set(connection, "plan_cache_mode", mode).await;
+                for (i, (statement, params, table, index)) in statements.iter().enumerate() {
+                    let plan = if mode == "force_custom_plan" {
+                        plan_of(connection, statement, params).await
+                    } else {
+                        generic_plan(connection, &format!("s{i}"), params).await
+                    };
+                    let by_key = table.is_empty()
+                        || plan.iter().any(|(node, relation, used)| {
+                            node.starts_with("Index") && relation == table && used == index
+                        });
+                    let scans: Vec<_> = plan
+                        .iter()
+                        .filter(|(node, _, _)| node == "Seq Scan" || node.starts_with("Bitmap"))
+                        .collect();
+                    if !by_key || !scans.is_empty() {
+                        let what = if table.is_empty() { "the write" } else { table };
+                        failures.push(format!(
+                            "{stats:?}, {session}, {mode}: {what}: by key {by_key}, scans {scans:?}, plan {plan:?}"
+                        ));
+                    }
+                }
+            }
+        }
     }
+    assert!(
+        failures.is_empty(),
+        "plans that scan:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// The same on SQLite, whose planner without `sqlite_stat1` (a fresh
