@@ -73,18 +73,26 @@ pub fn mask_card_numbers(text: &str) -> Cow<'_, str> {
             start += 1;
             continue;
         }
-        // The run's digit positions; it ends at the last digit before a
-        // character that is neither a digit nor a separator.
-        let mut digits = Vec::new();
+        // The run ends at the last digit before a character that is neither
+        // a digit nor a separator. Most runs (ids, times, amounts) are too
+        // short to hold a card number: they are counted, not collected, so
+        // that a log line costs no allocation per number (the log writer
+        // runs this on every line).
+        let mut count = 0;
         let mut at = start;
         while at < bytes.len() {
             match bytes[at] {
-                b'0'..=b'9' => digits.push(at),
+                b'0'..=b'9' => count += 1,
                 b' ' | b'-' => {}
                 _ => break,
             }
             at += 1;
         }
+        if count < MIN_PAN_DIGITS {
+            start = at;
+            continue;
+        }
+        let digits: Vec<usize> = (start..at).filter(|&p| bytes[p].is_ascii_digit()).collect();
         if holds_card_number(bytes, &digits) {
             let out = masked.get_or_insert_with(|| bytes.to_vec());
             for &position in &digits[6..digits.len() - 4] {

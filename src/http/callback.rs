@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use chrono::Utc;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::network::Charge;
 use super::{AppState, reply};
@@ -223,17 +223,17 @@ pub async fn handle(
                 metrics::counter!(FLAGGED_EVENTS, "endpoint" => kind.as_str(), "flag" => label)
                     .increment(1);
             }
-            // Merchant, order and payment are on the request span.
-            info!(
-                endpoint = kind.as_str(),
-                answer = processed.status.as_str(),
-                duplicate = processed.duplicate,
-                conflict = processed.conflict,
-                flag = processed.flag.as_deref(),
-                event_id = processed.event_id,
-                variant = auth.variant.as_str(),
-                "callback recorded"
-            );
+            // Merchant, order and payment are on the request span already;
+            // what the store did joins them there, for the request's one
+            // log line (`telemetry::request`).
+            let span = tracing::Span::current();
+            span.record("duplicate", processed.duplicate);
+            span.record("conflict", processed.conflict);
+            if let Some(flag) = &processed.flag {
+                span.record("flag", tracing::field::debug(flag));
+            }
+            span.record("event_id", processed.event_id);
+            span.record("variant", auth.variant.as_str());
             let answer = Answer::new(processed.status, processed.description);
             // Recorded, but nothing decided (a notice before its payment):
             // FreedomPay delivers it again later.

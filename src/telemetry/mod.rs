@@ -22,9 +22,12 @@ pub fn init(settings: &LogSettings) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(mask::MaskCardNumbers(std::io::stderr));
-    // A second initialisation (tests) keeps the first subscriber.
+    // A second initialisation (tests) keeps the first subscriber. JSON lines
+    // carry the current span's fields once (`span`), not again for every
+    // span around it (`spans`): a request's line has one span, and the list
+    // only repeated it.
     let _ = if settings.format == "json" {
-        builder.json().try_init()
+        builder.json().with_span_list(false).try_init()
     } else {
         builder.try_init()
     };

@@ -1,7 +1,10 @@
 //! One span per request: a request id (the caller's `X-Request-Id`, or a fresh
 //! one), the endpoint, and, recorded by the handlers, the merchant, order id,
-//! payment id and answer; at the end the status and latency, one log line, and
-//! the request metrics. The request id is returned in `X-Request-Id`.
+//! payment id, answer and what the store did (duplicate, conflict, flag,
+//! event id, signature variant); at the end the status and latency, the
+//! request's one log line at `info` (`request finished`, which carries every
+//! field of the span once), and the request metrics. The request id is
+//! returned in `X-Request-Id`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +43,11 @@ pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next:
         order_id = field::Empty,
         payment_id = field::Empty,
         answer = field::Empty,
+        duplicate = field::Empty,
+        conflict = field::Empty,
+        flag = field::Empty,
+        event_id = field::Empty,
+        variant = field::Empty,
         status = field::Empty,
         latency_ms = field::Empty,
     );

@@ -116,6 +116,16 @@ async fn logs_are_json_lines_with_the_request_and_no_secret_or_card_number() {
     assert_eq!(span["answer"], "ok");
     assert_eq!(span["status"], 200);
     assert!(span["latency_ms"].as_f64().is_some());
+    // One line per request, with what the store did, and its fields once.
+    assert_eq!(span["duplicate"], false);
+    assert!(span["event_id"].as_i64().is_some_and(|id| id > 0), "{span}");
+    assert_eq!(span["variant"], "canonical");
+    assert!(
+        result.get("spans").is_none(),
+        "span fields repeated: {result}"
+    );
+    let lines = log.lines().filter(|l| l.contains("req-log-test-1")).count();
+    assert_eq!(lines, 1, "the request's lines:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
