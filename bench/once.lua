@@ -4,7 +4,10 @@
 -- the thread stops (the cell is then marked `exhausted`: too few bodies for
 -- its duration) rather than repeat one, which would be a duplicate.
 --
--- usage: BENCH_BODIES=FILE BENCH_OUT=JSON wrk -t1 -c C -d Ds --timeout 30s -s bench/once.lua URL
+-- usage: BENCH_BODIES=FILE [BENCH_BODIES_COUNT=N] BENCH_OUT=JSON \
+--          wrk -t1 -c C -d Ds --timeout 30s -s bench/once.lua URL
+-- BENCH_BODIES_COUNT: read only the file's first N bodies (scripts/bench
+-- writes one file for its longest cell; the shorter cells use its start).
 --
 -- The counters are globals: `done` runs in wrk's main Lua state and reads
 -- them from the thread's state with thread:get, which sees globals only.
@@ -20,7 +23,11 @@ function setup(thread)
 end
 
 function init(_)
+  local limit = tonumber(os.getenv("BENCH_BODIES_COUNT") or "") or math.huge
   for line in io.lines(os.getenv("BENCH_BODIES")) do
+    if #bodies >= limit then
+      break
+    end
     bodies[#bodies + 1] = line
   end
 end

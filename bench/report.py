@@ -1,5 +1,6 @@
 """Summarise a scripts/bench run: the table on stdout, target/bench/summary.json,
-target/bench/throughput.png (requests per second over time, per cell) and
+target/bench/summary.md, target/bench/throughput.png (requests per second
+over time, per cell; the long cell in a panel of its own) and
 target/bench/side_by_side.png (mean and worst second of each receiver, with
 the ceilings). Called by scripts/bench as `report.py OUT_DIR`; reads the
 JSON files the script wrote there.
@@ -8,7 +9,11 @@ Per cell: mean req/s, p50 and p99 come from wrk (every answered request over
 the cell's length); the per-second series counts the result events stored
 in each second from the first one (events.received_at); `min_rps` is its
 smallest second after the first 5, `min_over_mean` that minimum over the
-series' mean over the same seconds.
+series' mean over the same seconds (`series_mean`).
+
+The service runs at a merchant's settings (info, JSON logs); every deviation
+is named beside its figure: the run's settings line, the one `warn` cell's
+label, PostgreSQL's settings.
 """
 
 import json
@@ -17,19 +22,29 @@ import sys
 
 WARM_UP_SECONDS = 5
 
-PG_CELLS = ["pg_c16_fresh", "pg_c16_grown", "pg_c64_fresh", "pg_c64_grown"]
+PG_CELLS = ["pg_c16_fresh", "pg_c64_fresh", "pg_c64_fresh_warn", "pg_c16_young", "pg_c64_young",
+            "pg_c16_grown", "pg_c64_grown", "pg_c16_long"]
 PHP_CELLS = ["php_c16", "php_c64"]
 SQLITE_CELLS = ["sqlite_fresh", "sqlite_grown"]
 LABELS = {
     "pg_c16_fresh": "service, PostgreSQL, C=16, fresh",
-    "pg_c16_grown": "service, PostgreSQL, C=16, grown",
     "pg_c64_fresh": "service, PostgreSQL, C=64, fresh",
+    "pg_c64_fresh_warn": "service, PostgreSQL, C=64, fresh, log.level warn (not default)",
+    "pg_c16_young": "service, PostgreSQL, C=16, young statistics",
+    "pg_c64_young": "service, PostgreSQL, C=64, young statistics",
+    "pg_c16_grown": "service, PostgreSQL, C=16, grown",
     "pg_c64_grown": "service, PostgreSQL, C=64, grown",
+    "pg_c16_long": "service, PostgreSQL, C=16, {long} s from empty, autovacuum on",
     "php_c16": "PHP peer, PostgreSQL, C=16, fresh",
     "php_c64": "PHP peer, PostgreSQL, C=64, fresh",
     "sqlite_fresh": "service, SQLite, C=16, fresh",
     "sqlite_grown": "service, SQLite, C=16, grown",
 }
+# The process groups of bench/cpu.py, in the order the CPU tables show them.
+CPU_GROUPS = ["service", "php-fpm", "nginx", "postgres"]
+CPU_NAMES = {"service": "service", "php-fpm": "php-fpm (master + children)",
+             "nginx": "nginx (master + workers)", "postgres": "PostgreSQL (whole cluster)"}
+SCAN_TABLES = ["payments", "events", "callback_decisions", "orders"]
 
 
 def load(out, name):
@@ -37,7 +52,42 @@ def load(out, name):
         return json.load(f)
 
 
-def cell_summary(out, name, concurrency):
+def load_optional(out, name):
+    try:
+        return load(out, name)
+    except OSError:
+        return None
+
+
+def cpu_per_callback(out, name, requests):
+    """µs of CPU per request of each process group over the cell (bench/cpu.py)."""
+    before = load_optional(out, f"cells/{name}.cpu_before.json")
+    after = load_optional(out, f"cells/{name}.cpu_after.json")
+    if before is None or after is None or not requests:
+        return {}
+    return {key[:-2]: round((after[key] - before.get(key, 0.0)) / requests * 1e6)
+            for key in after if key.endswith("_s")}
+
+
+def table_reads(out, name):
+    """pg_stat_user_tables differences over the cell (bench/table_scans.sql)."""
+    scans = load_optional(out, f"cells/{name}.scans.json")
+    if scans is None:
+        return None
+    before, after = scans["before"] or {}, scans["after"] or {}
+    reads = {}
+    for table in SCAN_TABLES:
+        if table not in after:
+            continue
+        b = before.get(table, {})
+        reads[table] = {key: after[table][key] - b.get(key, 0)
+                        for key in ("seq_scan", "seq_tup_read", "idx_scan", "autovacuum_count",
+                                    "autoanalyze_count")}
+        reads[table]["n_live_tup"] = after[table]["n_live_tup"]
+    return reads
+
+
+def cell_summary(out, name, concurrency, long_seconds):
     wrk = load(out, f"cells/{name}.wrk.json")
     db = load(out, f"cells/{name}.db.json")
     steady = db["series"][WARM_UP_SECONDS:] or db["series"]
@@ -55,18 +105,13 @@ def cell_summary(out, name, concurrency):
         "every order of an ok is paid": db["ok_orders_not_paid"] == 0
         and db["orders_paid"] == db["ok_events"],
     }
-    # CPU per callback over the cell (bench/cpu.py, before and after wrk).
-    cpu_us = {}
-    try:
-        before = load(out, f"cells/{name}.cpu_before.json")
-        after = load(out, f"cells/{name}.cpu_after.json")
-        for part in ("service", "postgres"):
-            used = after[f"{part}_s"] - before[f"{part}_s"]
-            cpu_us[part] = round(used / wrk["requests"] * 1e6) if wrk["requests"] else 0
-    except OSError:
-        pass
+    cpu_us = cpu_per_callback(out, name, wrk["requests"])
+    log = load_optional(out, f"cells/{name}.log.json")
+    per_request = (lambda n: round(n / wrk["requests"], 2) if wrk["requests"] else None)
     return {
-        "label": LABELS[name],
+        "label": LABELS[name].format(long=long_seconds),
+        "cpu_us": cpu_us,
+        "cpu_total_us": sum(cpu_us.values()) if cpu_us else None,
         "service_cpu_us": cpu_us.get("service"),
         "postgres_cpu_us": cpu_us.get("postgres"),
         "concurrency": concurrency,
@@ -77,6 +122,7 @@ def cell_summary(out, name, concurrency):
         "p99_ms": round(wrk["p99_ms"], 2),
         "max_ms": round(wrk["max_ms"], 2),
         "min_rps": low,
+        "series_mean": round(mean, 1),
         "min_over_mean": round(low / mean, 3) if mean else 0.0,
         "series": db["series"],
         "ok_answers": wrk["ok"],
@@ -84,19 +130,30 @@ def cell_summary(out, name, concurrency):
         "non2xx": wrk["non2xx"],
         "socket_errors": errors,
         "failed_checks": [check for check, passed in checks.items() if not passed],
+        # The service only: its log (stderr to a file) per request.
+        "log_lines_per_request": per_request(log["lines"]) if log else None,
+        "log_bytes_per_request": per_request(log["bytes"]) if log else None,
         # PostgreSQL only: how the tables were read during the cell.
         "index_scans_and_rows": db.get("index_scans_and_rows"),
         "seq_scans_and_rows": db.get("seq_scans_and_rows"),
+        # The service's PostgreSQL cells: pg_stat_user_tables differences,
+        # from before the load to after it (bench/table_scans.sql).
+        "table_reads": table_reads(out, name),
         "correct": all(checks.values()),
     }
 
 
+def ratio(a, b):
+    return round(a / b, 3) if b else 0.0
+
+
 def main(out):
     run = load(out, "run.json")
+    long_seconds = run.get("long_seconds", 0)
     cells = {}
     for name in PG_CELLS + PHP_CELLS + SQLITE_CELLS:
         concurrency = 64 if "c64" in name else 16
-        cells[name] = cell_summary(out, name, concurrency)
+        cells[name] = cell_summary(out, name, concurrency, long_seconds)
     pgbench = load(out, "pgbench.json")
     sqlite_ceiling = load(out, "sqlite_ceiling.json")["sqlite_ceiling_tps"]
     rss = load(out, "rss.json")["rss_peak_mb"]
@@ -104,27 +161,46 @@ def main(out):
     summary = dict(run)
     for name, cell in cells.items():
         for key in ("rps", "p50_ms", "p99_ms", "min_rps", "min_over_mean", "service_cpu_us",
-                    "postgres_cpu_us"):
+                    "postgres_cpu_us", "cpu_us", "cpu_total_us"):
             summary[f"{name}_{key}"] = cell[key]
     summary["pgbench_c16_tps"] = round(float(pgbench["c16"]), 1)
     summary["pgbench_c64_tps"] = round(float(pgbench["c64"]), 1)
     summary["sqlite_ceiling_tps"] = round(sqlite_ceiling, 1)
     summary["rss_peak_mb"] = rss
 
-    def ratio(a, b):
-        return round(a / b, 3) if b else 0.0
-
     for c in (16, 64):
-        for db in ("fresh", "grown"):
+        for db in ("fresh", "young", "grown"):
             rps = cells[f"pg_c{c}_{db}"]["rps"]
             summary[f"pg_c{c}_{db}_vs_php"] = ratio(rps, cells[f"php_c{c}"]["rps"])
             summary[f"pg_c{c}_{db}_vs_pgbench"] = ratio(rps, summary[f"pgbench_c{c}_tps"])
         summary[f"php_c{c}_vs_pgbench"] = ratio(cells[f"php_c{c}"]["rps"], summary[f"pgbench_c{c}_tps"])
+        # Young statistics against fresh (target: within 10 %).
+        summary[f"pg_c{c}_young_vs_fresh"] = ratio(cells[f"pg_c{c}_young"]["rps"],
+                                                   cells[f"pg_c{c}_fresh"]["rps"])
+        # CPU per callback, the whole of each side: receiver + PostgreSQL.
+        summary[f"cpu_total_us_c{c}_service_vs_php"] = ratio(
+            cells[f"pg_c{c}_fresh"]["cpu_total_us"] or 0, cells[f"php_c{c}"]["cpu_total_us"] or 0)
     # The headline ratios: the service on a fresh database, as a new deployment starts.
     summary["pg_c16_vs_php"] = summary["pg_c16_fresh_vs_php"]
     summary["pg_c64_vs_php"] = summary["pg_c64_fresh_vs_php"]
     summary["pg_c16_vs_pgbench"] = summary["pg_c16_fresh_vs_pgbench"]
     summary["pg_c64_vs_pgbench"] = summary["pg_c64_fresh_vs_pgbench"]
+    # What request logging costs at C=64: the info/json rate over the warn rate.
+    summary["logging_info_json_over_warn_c64"] = ratio(cells["pg_c64_fresh"]["rps"],
+                                                       cells["pg_c64_fresh_warn"]["rps"])
+    # Sequential scans of the callback path's tables during the young cells.
+    for name in ("pg_c16_young", "pg_c64_young", "pg_c16_long"):
+        reads = cells[name]["table_reads"] or {}
+        summary[f"{name}_seq_scans"] = {t: reads[t]["seq_scan"] for t in SCAN_TABLES[:3] if t in reads}
+        summary[f"{name}_seq_tup_read"] = {t: reads[t]["seq_tup_read"] for t in SCAN_TABLES[:3] if t in reads}
+    long = cells["pg_c16_long"]
+    summary["pg_c16_long_mean_rps"] = long["rps"]
+    summary["pg_c16_long_series_mean"] = long["series_mean"]
+    summary["pg_c16_long_worst_second"] = long["min_rps"]
+    summary["pg_c16_long_worst_over_mean"] = long["min_over_mean"]
+    summary["pg_c16_long_autovacuum"] = {
+        t: {"autovacuum": r["autovacuum_count"], "autoanalyze": r["autoanalyze_count"]}
+        for t, r in (long["table_reads"] or {}).items()}
     summary["sqlite_fresh_vs_ceiling"] = ratio(cells["sqlite_fresh"]["rps"], sqlite_ceiling)
     summary["sqlite_grown_vs_ceiling"] = ratio(cells["sqlite_grown"]["rps"], sqlite_ceiling)
     summary["correct"] = all(cell["correct"] for cell in cells.values())
@@ -138,41 +214,110 @@ def main(out):
     return 0 if summary["correct"] else 1
 
 
+def mark(value, target, higher=True):
+    """' (target ≥ X: met)' style note."""
+    met = value >= target if higher else value <= target
+    return f"target {'≥' if higher else '≤'} {target}: {'met' if met else 'MISSED'}"
+
+
+def cpu_side_by_side(cells):
+    """Rows of the CPU comparison: [(row name, [µs per column])], columns
+    service fresh / PHP peer at C=16 and C=64."""
+    columns = ["pg_c16_fresh", "php_c16", "pg_c64_fresh", "php_c64"]
+    rows = []
+    for group in CPU_GROUPS:
+        rows.append((CPU_NAMES[group], [cells[n]["cpu_us"].get(group) for n in columns]))
+    rows.append(("total", [cells[n]["cpu_total_us"] for n in columns]))
+    return columns, rows
+
+
 def print_table(summary, cells):
     print()
-    print(f"scripts/bench {summary['mode']}: {summary['seconds_per_cell']} s per cell, "
-          f"grown = {summary['grown_rows']:,} prior payments; load average "
+    print(f"scripts/bench {summary['mode']}: {summary['seconds_per_cell']} s per cell, long cell "
+          f"{summary['long_seconds']} s, grown = {summary['grown_rows']:,} prior payments; load average "
           f"{summary['loadavg_start']} at start, {summary['loadavg_end']} at end")
-    head = f"{'cell':<36}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'min/s >5s':>11}{'min/mean':>10}  correct"
+    print(f"service settings: {summary['service_settings']}")
+    print(f"PostgreSQL: {summary['postgres']}; autovacuum = {summary['autovacuum'].get('autovacuum')}")
+    width = max(len(cell["label"]) for cell in cells.values()) + 2
+    head = f"{'cell':<{width}}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'min/s >5s':>11}{'min/mean':>10}  correct"
     print(head)
     print("-" * len(head))
-    for name, cell in cells.items():
-        print(f"{cell['label']:<36}{cell['rps']:>8.0f}{cell['p50_ms']:>9.1f}{cell['p99_ms']:>9.1f}"
+    for cell in cells.values():
+        print(f"{cell['label']:<{width}}{cell['rps']:>8.0f}{cell['p50_ms']:>9.1f}{cell['p99_ms']:>9.1f}"
               f"{cell['min_rps']:>11}{cell['min_over_mean']:>10.2f}  "
               + ("yes" if cell["correct"] else "NO: " + "; ".join(cell["failed_checks"])))
-    print(f"{'pgbench reference tx, C=16 / C=64':<36}{summary['pgbench_c16_tps']:>8.0f} / "
+    print(f"{'pgbench reference tx, C=16 / C=64':<{width}}{summary['pgbench_c16_tps']:>8.0f} / "
           f"{summary['pgbench_c64_tps']:.0f} TPS")
-    print(f"{'SQLite in-process ceiling':<36}{summary['sqlite_ceiling_tps']:>8.0f} TPS")
+    print(f"{'SQLite in-process ceiling':<{width}}{summary['sqlite_ceiling_tps']:>8.0f} TPS")
     print(f"service peak RSS: {summary['rss_peak_mb']} MB")
-    print("ratios (service req/s over):")
-    for c in (16, 64):
+    print("ratios (service req/s over; info/json logs):")
+    for c, target in ((16, 2.0), (64, 3.0)):
         print(f"  C={c}: PHP peer {summary[f'pg_c{c}_fresh_vs_php']:.2f}x fresh, "
-              f"{summary[f'pg_c{c}_grown_vs_php']:.2f}x grown; pgbench "
+              f"{summary[f'pg_c{c}_young_vs_php']:.2f}x young, "
+              f"{summary[f'pg_c{c}_grown_vs_php']:.2f}x grown (target ≥ {target}); pgbench "
               f"{summary[f'pg_c{c}_fresh_vs_pgbench']:.2f}x fresh, "
-              f"{summary[f'pg_c{c}_grown_vs_pgbench']:.2f}x grown")
+              f"{summary[f'pg_c{c}_young_vs_pgbench']:.2f}x young, "
+              f"{summary[f'pg_c{c}_grown_vs_pgbench']:.2f}x grown"
+              + (" (target ≥ 1.0)" if c == 16 else ""))
+    for c in (16, 64):
+        print(f"  young statistics over fresh, C={c}: {summary[f'pg_c{c}_young_vs_fresh']:.2f} "
+              f"({mark(summary[f'pg_c{c}_young_vs_fresh'], 0.9)})")
     print(f"  SQLite: ceiling {summary['sqlite_fresh_vs_ceiling']:.2f}x fresh, "
           f"{summary['sqlite_grown_vs_ceiling']:.2f}x grown")
-    print("CPU per callback (service / PostgreSQL, µs):")
+
+    info, warn = cells["pg_c64_fresh"], cells["pg_c64_fresh_warn"]
+    cost = summary["logging_info_json_over_warn_c64"]
+    print(f"logging cost at C=64: info/json rate / warn rate = {cost:.2f} "
+          f"({info['rps']:,.0f} / {warn['rps']:,.0f} req/s; logging costs {(1 - cost) * 100:.0f} %; "
+          f"{mark(cost, 0.9)}); log written per request: info/json "
+          f"{info['log_lines_per_request']} lines, {info['log_bytes_per_request']} bytes; warn "
+          f"{warn['log_lines_per_request']} lines, {warn['log_bytes_per_request']} bytes"
+          + ("" if info["correct"] and warn["correct"] else " (NOT VALID: a cell failed its checks)"))
+
+    for name in ("pg_c16_young", "pg_c64_young"):
+        reads = cells[name]["table_reads"]
+        if reads is None:
+            continue
+        c = cells[name]["concurrency"]
+        print(f"seq scans during the young-statistics cell (C={c}): "
+              + ", ".join(f"{t} {reads[t]['seq_scan']:,}" for t in SCAN_TABLES[:3] if t in reads)
+              + " (rows read: "
+              + ", ".join(f"{t} {reads[t]['seq_tup_read']:,}" for t in SCAN_TABLES[:3] if t in reads)
+              + "; index scans: "
+              + ", ".join(f"{t} {reads[t]['idx_scan']:,}" for t in SCAN_TABLES[:3] if t in reads) + ")")
+
+    long = cells["pg_c16_long"]
+    print(f"long cell ({long['label']}): mean {long['rps']:,.0f} req/s (wrk; series mean after 5 s "
+          f"{long['series_mean']:,.0f}/s), worst second after the first 5 s {long['min_rps']:,}/s, "
+          f"worst/mean {long['min_over_mean']:.2f} ({mark(long['min_over_mean'], 0.8)})")
+    reads = long["table_reads"]
+    if reads:
+        print("  during it: "
+              + "; ".join(f"{t} seq scans {r['seq_scan']:,}, autovacuum {r['autovacuum_count']}, "
+                          f"autoanalyze {r['autoanalyze_count']}, rows at end {r['n_live_tup']:,}"
+                          for t, r in reads.items()))
+
+    columns, rows = cpu_side_by_side(cells)
+    print("CPU per callback, µs (user + system over the cell / its requests; each side whole):")
+    titles = ["service C=16", "PHP C=16", "service C=64", "PHP C=64"]
+    print(f"  {'':<30}" + "".join(f"{t:>14}" for t in titles))
+    for row, values in rows:
+        print(f"  {row:<30}" + "".join(f"{('-' if v is None else v):>14}" for v in values))
+    for c in (16, 64):
+        print(f"  service over PHP, total, C={c}: {summary[f'cpu_total_us_c{c}_service_vs_php']:.2f}")
+    print("  every cell (receiver groups + PostgreSQL = total):")
     for cell in cells.values():
-        if cell["service_cpu_us"] is not None:
-            service = cell["service_cpu_us"] or "-"  # the PHP peer's cells run no service
-            print(f"  {cell['label']:<36}{service:>6} / {cell['postgres_cpu_us']}")
+        if cell["cpu_us"]:
+            parts = ", ".join(f"{g} {cell['cpu_us'][g]}" for g in CPU_GROUPS if g in cell["cpu_us"])
+            print(f"    {cell['label']:<{width}}{parts}; total {cell['cpu_total_us']}")
     print("correctness (every cell): " + ("yes" if summary["correct"] else "NO"))
 
 
 def write_markdown(out, summary, cells):
-    """The results table as BENCHMARKS.md shows it (target/bench/summary.md)."""
+    """The results tables as BENCHMARKS.md shows them (target/bench/summary.md)."""
     lines = [
+        f"Service settings: {summary['service_settings']}. PostgreSQL: {summary['postgres']}.",
+        "",
         "| Cell | req/s | p50 | p99 | worst second after 5 s | worst / mean | correct |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -183,11 +328,25 @@ def write_markdown(out, summary, cells):
     lines.append(f"| pgbench, reference transaction, C=16 | {summary['pgbench_c16_tps']:,.0f} TPS | | | | | |")
     lines.append(f"| pgbench, reference transaction, C=64 | {summary['pgbench_c64_tps']:,.0f} TPS | | | | | |")
     lines.append(f"| SQLite in-process ceiling | {summary['sqlite_ceiling_tps']:,.0f} TPS | | | | | |")
-    lines += ["", "| Cell | service CPU per callback | PostgreSQL CPU per callback |", "|---|---|---|"]
+    lines += ["", f"Logging cost at C=64: info/json rate / warn rate = "
+                  f"{summary['logging_info_json_over_warn_c64']:.2f}."]
+    for name in ("pg_c16_young", "pg_c64_young"):
+        seq = summary[f"{name}_seq_scans"]
+        lines.append(f"Seq scans during {name}: " + ", ".join(f"{t} {n:,}" for t, n in seq.items()) + ".")
+    columns, rows = cpu_side_by_side(cells)
+    lines += ["", "CPU per callback (µs):", "",
+              "| | service, C=16 | PHP peer, C=16 | service, C=64 | PHP peer, C=64 |",
+              "|---|---|---|---|---|"]
+    for row, values in rows:
+        lines.append(f"| {row} | " + " | ".join("—" if v is None else f"{v} µs" for v in values) + " |")
+    lines += ["", "| Cell | " + " | ".join(CPU_NAMES[g] for g in CPU_GROUPS) + " | total |",
+              "|---|" + "---|" * (len(CPU_GROUPS) + 1)]
     for cell in cells.values():
-        if cell["service_cpu_us"] is not None:
-            service = f"{cell['service_cpu_us']} µs" if cell["service_cpu_us"] else "—"
-            lines.append(f"| {cell['label']} | {service} | {cell['postgres_cpu_us']} µs |")
+        if cell["cpu_us"]:
+            lines.append(f"| {cell['label']} | "
+                         + " | ".join(f"{cell['cpu_us'][g]} µs" if g in cell["cpu_us"] else "—"
+                                      for g in CPU_GROUPS)
+                         + f" | {cell['cpu_total_us']} µs |")
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
         for name, cell in cells.items():
@@ -207,11 +366,15 @@ def plot(out, summary, cells):
         return
 
     panels = [
-        ("PostgreSQL, C=16", ["pg_c16_fresh", "pg_c16_grown", "php_c16"], summary["pgbench_c16_tps"], "pgbench"),
-        ("PostgreSQL, C=64", ["pg_c64_fresh", "pg_c64_grown", "php_c64"], summary["pgbench_c64_tps"], "pgbench"),
+        ("PostgreSQL, C=16", ["pg_c16_fresh", "pg_c16_young", "pg_c16_grown", "php_c16"],
+         summary["pgbench_c16_tps"], "pgbench"),
+        ("PostgreSQL, C=64", ["pg_c64_fresh", "pg_c64_fresh_warn", "pg_c64_young", "pg_c64_grown",
+                              "php_c64"], summary["pgbench_c64_tps"], "pgbench"),
+        (f"PostgreSQL, C=16, {summary['long_seconds']} s from an empty database, autovacuum at its "
+         "defaults", ["pg_c16_long"], summary["pgbench_c16_tps"], "pgbench C=16"),
         ("SQLite, C=16", ["sqlite_fresh", "sqlite_grown"], summary["sqlite_ceiling_tps"], "in-process ceiling"),
     ]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 10), sharex=True)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 13))
     for ax, (title, names, ceiling, ceiling_label) in zip(axes, panels):
         for name in names:
             series = cells[name]["series"]
@@ -220,29 +383,31 @@ def plot(out, summary, cells):
         ax.axvline(WARM_UP_SECONDS, color="lightgrey", linestyle=":")
         ax.set_title(title)
         ax.set_ylabel("callbacks stored / s")
+        ax.set_xlabel("seconds since the cell's first stored callback")
         ax.set_ylim(bottom=0)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    axes[-1].set_xlabel("seconds since the cell's first stored callback")
-    fig.suptitle(f"scripts/bench {summary['mode']}: throughput over time (events.received_at)")
-    fig.tight_layout()
+    fig.suptitle(f"scripts/bench {summary['mode']}: throughput over time (events.received_at); "
+                 "log.level info, JSON logs unless labelled")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(os.path.join(out, "throughput.png"), dpi=100)
 
     names = list(cells)
-    fig, ax = plt.subplots(figsize=(10, 5))
+    fig, ax = plt.subplots(figsize=(13, 6))
     x = range(len(names) + 3)
     means = [cells[n]["rps"] for n in names] + [
         summary["pgbench_c16_tps"], summary["pgbench_c64_tps"], summary["sqlite_ceiling_tps"]]
     lows = [cells[n]["min_rps"] for n in names] + [0, 0, 0]
     labels = [cells[n]["label"].replace(", ", "\n", 1) for n in names] + [
         "pgbench\nC=16", "pgbench\nC=64", "SQLite ceiling\n(in-process)"]
-    colors = (["tab:blue"] * len(PG_CELLS) + ["tab:orange"] * len(PHP_CELLS)
-              + ["tab:green"] * len(SQLITE_CELLS) + ["tab:grey"] * 3)
+    colors = [("tab:orange" if n in PHP_CELLS else "tab:green" if n in SQLITE_CELLS
+               else "tab:cyan" if n == "pg_c64_fresh_warn" else "tab:blue") for n in names]
+    colors += ["tab:grey"] * 3
     ax.bar(x, means, color=colors, label="mean req/s (TPS for ceilings)")
     ax.bar(x, lows, color="black", alpha=0.35, width=0.4, label="worst second after the first 5 s")
     ax.set_xticks(list(x))
-    ax.set_xticklabels(labels, fontsize=7, rotation=30, ha="right")
+    ax.set_xticklabels(labels, fontsize=6, rotation=30, ha="right")
     ax.set_ylabel("requests / s")
-    ax.set_title(f"scripts/bench {summary['mode']}: side by side")
+    ax.set_title(f"scripts/bench {summary['mode']}: side by side (log.level info, JSON logs unless labelled)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(os.path.join(out, "side_by_side.png"), dpi=100)

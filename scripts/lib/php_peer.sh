@@ -2,7 +2,10 @@
 # throwaway processes on a free loopback port, with their configuration
 # generated into a temporary directory from bench/peer-php/*.conf.in.
 # Source after scripts/lib/pg.sh and scripts/lib/bench_deps.sh.
-#   php_peer_start DSN SECRET MERCHANT_ID   sets PHP_PEER_URL (the result URL)
+#   php_peer_start DSN SECRET MERCHANT_ID   sets PHP_PEER_URL (the result URL),
+#                                           PHP_PEER_FPM_PID and PHP_PEER_NGINX_PID
+#                                           (the masters, in the foreground: the
+#                                           roots of bench/cpu.py's process groups)
 #   php_peer_stop
 
 PHP_PEER_DIR=""
