@@ -31,6 +31,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 use std::time::Duration;
 
 use super::queue::{self, Job, Jobs, Writer, fail_all};
@@ -106,13 +108,18 @@ pub(crate) trait GroupConn: sqlx::Connection + Send + 'static {
 /// simply dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Makes a writer connection: the backend decides how (which host, what
+/// it checks before the connection may write).
+pub(crate) type Connect<C> =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<C, StoreError>> + Send + Sync>;
+
 /// Starts a backend's writer: `workers` tasks take groups from one queue,
-/// each on a connection of its own made from `options` (when first needed,
+/// each on a connection of its own made by `connect` (when first needed,
 /// and again after any failed transaction, within `connect_timeout`), and
 /// report to `health`. Each closes its connection once every handle of the
 /// writer is gone.
 pub(crate) fn start_writer<C: GroupConn>(
-    options: <C as sqlx::Connection>::Options,
+    connect: Connect<C>,
     workers: usize,
     connect_timeout: Duration,
     health: Arc<WriteHealth>,
@@ -120,7 +127,7 @@ pub(crate) fn start_writer<C: GroupConn>(
     let (writer, jobs) = queue::channel();
     for _ in 0..workers.max(1) {
         let worker = Worker::<C> {
-            options: options.clone(),
+            connect: connect.clone(),
             connection: None,
             connect_timeout,
             health: health.clone(),
@@ -133,7 +140,7 @@ pub(crate) fn start_writer<C: GroupConn>(
 /// One worker of the writer: its connection (none until first needed, and
 /// none again after a failed transaction) and where it reports.
 struct Worker<C: GroupConn> {
-    options: <C as sqlx::Connection>::Options,
+    connect: Connect<C>,
     connection: Option<C>,
     connect_timeout: Duration,
     health: Arc<WriteHealth>,
@@ -297,7 +304,7 @@ impl<C: GroupConn> Worker<C> {
     async fn connect(&mut self) -> Result<&mut C, StoreError> {
         let connection = match self.connection.take() {
             Some(connection) => connection,
-            None => tokio::time::timeout(self.connect_timeout, C::connect_with(&self.options))
+            None => tokio::time::timeout(self.connect_timeout, (self.connect)())
                 .await
                 .map_err(|_| StoreError::Database(sqlx::Error::PoolTimedOut))??,
         };

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub mod sql;
@@ -76,7 +77,15 @@ pub(crate) fn connect(
     // worker replaces it.
     let health = Arc::new(WriteHealth::default());
     let options = options.options(WRITER_SETTINGS.iter().copied());
-    let writer = start_writer::<PgConnection>(options, workers, acquire_timeout, health.clone());
+    let writer = start_writer(
+        Arc::new(move || {
+            let options = options.clone();
+            Box::pin(async move { Ok(PgConnection::connect_with(&options).await?) })
+        }),
+        workers,
+        acquire_timeout,
+        health.clone(),
+    );
     Ok(Backend::new(pool, writer, health))
 }
 

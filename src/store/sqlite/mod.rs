@@ -57,7 +57,15 @@ pub(crate) fn connect(
     // connection's worker thread, and an embedded file has no server to
     // lose), replaced after any failed transaction.
     let health = Arc::new(WriteHealth::default());
-    let writer = start_writer::<SqliteConnection>(options, 1, acquire_timeout, health.clone());
+    let writer = start_writer(
+        Arc::new(move || {
+            let options = options.clone();
+            Box::pin(async move { Ok(SqliteConnection::connect_with(&options).await?) })
+        }),
+        1,
+        acquire_timeout,
+        health.clone(),
+    );
     Ok(Backend::new(pool, writer, health))
 }
 
