@@ -18,7 +18,7 @@ use super::{AppState, reply};
 use crate::auth::Authenticated;
 use crate::domain::callback::fingerprint;
 use crate::domain::pan::masked_fields_json;
-use crate::domain::{Callback, CallbackKind, CurrentState, FieldError, state};
+use crate::domain::{Callback, CallbackKind, FieldError};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
 use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, FLAGGED_EVENTS, SIGNATURE_FAILURES};
@@ -206,12 +206,10 @@ pub async fn handle(
         span.record("payment_id", payment_id.as_str());
     }
     let delivery = verified.delivery(callback);
-    let now = Utc::now();
-    let rules = app.clone();
-    let decide = Box::new(move |callback: &Callback, current: &CurrentState| {
-        state::decide(callback, current, &rules.rules, now)
-    });
-    let decided = app.store.process(delivery, decide).await;
+    let decided = app
+        .store
+        .process(delivery, app.rules.clone(), Utc::now())
+        .await;
     match decided {
         Ok(processed) => {
             if processed.duplicate {

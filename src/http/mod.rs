@@ -30,7 +30,7 @@ use crate::telemetry::request::observe;
 pub struct AppState {
     pub store: Store,
     pub merchants: Merchants,
-    pub rules: Rules,
+    pub rules: Arc<Rules>,
     pub verify_options: VerifyOptions,
     pub max_body_bytes: usize,
     pub success_url: Option<String>,
@@ -72,7 +72,7 @@ impl AppState {
         Ok(AppState {
             store,
             merchants: Merchants::from_settings(&settings.merchants)?,
-            rules: Rules::from_settings(&settings.rules)?,
+            rules: Arc::new(Rules::from_settings(&settings.rules)?),
             verify_options: VerifyOptions {
                 allow_variants: settings.signature.allow_variants,
             },

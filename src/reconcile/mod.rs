@@ -26,6 +26,7 @@ pub mod task;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -35,7 +36,7 @@ use crate::api::ApiClient;
 use crate::api::client::ClientSetupError;
 use crate::config::{ConfigError, ReconcileSettings, Settings};
 use crate::domain::pan::masked_fields_json;
-use crate::domain::{Callback, CurrentState, Payment, Rules, state};
+use crate::domain::{Callback, Payment, Rules};
 use crate::protocol::Message;
 use crate::reconcile::task::{RefundStage, Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
@@ -59,7 +60,7 @@ struct MerchantApi {
 #[derive(Debug)]
 pub struct Reconciler {
     store: Store,
-    rules: Rules,
+    rules: Arc<Rules>,
     settings: ReconcileSettings,
     merchants: HashMap<String, MerchantApi>,
 }
@@ -102,7 +103,7 @@ impl Reconciler {
         }
         Ok(Reconciler {
             store,
-            rules: Rules::from_settings(&settings.rules)?,
+            rules: Arc::new(Rules::from_settings(&settings.rules)?),
             settings: settings.reconcile.clone(),
             merchants,
         })
@@ -309,11 +310,8 @@ impl Reconciler {
             fingerprint: None,
             flag: None,
         };
-        let rules = self.rules.clone();
-        let now = Utc::now();
-        let decide = Box::new(move |callback: &Callback, current: &CurrentState| {
-            state::decide(callback, current, &rules, now)
-        });
-        self.store.process(delivery, decide).await
+        self.store
+            .process(delivery, self.rules.clone(), Utc::now())
+            .await
     }
 }

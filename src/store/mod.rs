@@ -77,12 +77,16 @@ mod postgres;
 pub mod schema;
 mod sqlite;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use secrecy::ExposeSecret;
 
 use crate::config::DatabaseSettings;
-use crate::domain::{Callback, CurrentState, Order, Payment, Payout, Plan};
+use crate::domain::rules::Rules;
+use crate::domain::{Callback, Order, Payment, Payout};
 use crate::protocol::{Amount, Status};
 use health::{WriteFailure, WriteHealth};
 
@@ -194,9 +198,6 @@ pub struct Delivery {
     /// it could not be parsed): `events.flag`.
     pub flag: Option<String>,
 }
-
-/// The decision of a callback, given the state read inside its transaction.
-pub type Decide = Box<dyn Fn(&Callback, &CurrentState) -> Plan + Send + Sync>;
 
 /// The outcome of [`Store::process`], available only after commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,15 +365,17 @@ impl Store {
         with_dialect!(self, (), (), |pool, _sql| pool.close().await)
     }
 
-    /// Records one callback and decides it, in its group's transaction.
-    /// `decide` sees the current state, read under lock inside the
-    /// transaction. The result is returned only after the commit.
+    /// Records one callback and decides it by `rules` as of `now`
+    /// (`domain::state::decide`), in its group's transaction, against the
+    /// current state read under lock inside it. The result is returned only
+    /// after the commit.
     pub async fn process(
         &self,
         delivery: Delivery,
-        decide: Decide,
+        rules: Arc<Rules>,
+        now: DateTime<Utc>,
     ) -> Result<Processed, StoreError> {
-        self.queue(delivery, Work::Decide(decide)).await
+        self.queue(delivery, Work::Decide { rules, now }).await
     }
 
     /// Records a delivery that decides nothing (one that could not be parsed).

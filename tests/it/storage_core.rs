@@ -6,14 +6,13 @@
 
 use chrono::{TimeZone, Utc};
 use freedompay_receiver::config::RulesSettings;
-use freedompay_receiver::domain::state::decide;
 use freedompay_receiver::domain::{
     Callback, CallbackKind, Order, OrderStatus, Payment, PaymentStatus, Rules,
 };
 use freedompay_receiver::protocol::{Amount, Message, Status};
+use freedompay_receiver::store::Delivery;
 use freedompay_receiver::store::callbacks::steps::{Decision, Outcome, Snapshot, View, Work};
 use freedompay_receiver::store::callbacks::subject::{Subject, Wanted};
-use freedompay_receiver::store::{Decide, Delivery};
 
 use crate::support::MERCHANT;
 use crate::support::freedompay::{self, Fields};
@@ -44,8 +43,10 @@ fn delivery(kind: CallbackKind, fields: &Fields, fingerprint: &str) -> Delivery 
 fn rules_decide() -> Work {
     let rules = Rules::from_settings(&RulesSettings::default()).unwrap();
     let now = Utc.with_ymd_and_hms(2026, 12, 4, 12, 0, 0).unwrap();
-    let decide: Decide = Box::new(move |c, s| decide(c, s, &rules, now));
-    Work::Decide(decide)
+    Work::Decide {
+        rules: std::sync::Arc::new(rules),
+        now,
+    }
 }
 
 fn amount(text: &str) -> Amount {

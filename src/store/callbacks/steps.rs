@@ -10,12 +10,15 @@
 //! here waits on it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 
 use super::subject::Subject;
 use crate::domain::callback::differing_fields;
-use crate::domain::state::repeat_confirmation;
+use crate::domain::rules::Rules;
+use crate::domain::state::{self, repeat_confirmation};
 use crate::domain::{
     Callback, Confirm, CurrentState, Detail, IdempotencyKey, Order, Payment, Payout, Plan,
 };
@@ -24,15 +27,26 @@ use crate::reconcile::task::confirm_task;
 use crate::store::schema::{
     ConfirmRow, DecisionWrite, EventRow, OrderStatusRow, PaymentRow, PayoutRow,
 };
-use crate::store::{Decide, Delivery, Processed, StoreError};
+use crate::store::{Delivery, Processed, StoreError};
+
+/// What a callback is decided by: the order rules and the moment of its
+/// arrival.
+struct By<'a> {
+    rules: &'a Rules,
+    now: DateTime<Utc>,
+}
 
 /// (merchant, id): the key of a payment, an order or a payout.
 pub type Key = (String, String);
 
 /// What a queued callback asks of the store.
 pub enum Work {
-    /// Decide it (and record it).
-    Decide(Decide),
+    /// Decide it by `rules` as of `now` (`domain::state::decide`), and
+    /// record it.
+    Decide {
+        rules: Arc<Rules>,
+        now: DateTime<Utc>,
+    },
     /// Record it without deciding (a delivery that could not be parsed).
     Record,
     /// Record a redirect back once per key; count its repeats.
@@ -42,7 +56,7 @@ pub enum Work {
 impl std::fmt::Debug for Work {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Work::Decide(_) => "Decide",
+            Work::Decide { .. } => "Decide",
             Work::Record => "Record",
             Work::Redirect => "Redirect",
         })
@@ -135,7 +149,7 @@ impl View {
     /// Decides (or records) one callback against the view and updates it.
     pub fn process(&mut self, delivery: &Delivery, work: &Work) -> Result<Outcome, StoreError> {
         match work {
-            Work::Decide(decide) => self.decide(delivery, decide),
+            Work::Decide { rules, now } => self.decide(delivery, &By { rules, now: *now }),
             Work::Record => {
                 let mark = Mark {
                     flag: delivery.flag.as_deref(),
@@ -169,7 +183,7 @@ impl View {
     ///   but not marked nor counted as one.
     /// - A repeated refund without a refund id, and any refund or payout
     ///   conflict, schedules a status query whose signed answer settles it.
-    fn decide(&mut self, delivery: &Delivery, decide: &Decide) -> Result<Outcome, StoreError> {
+    fn decide(&mut self, delivery: &Delivery, decide: &By<'_>) -> Result<Outcome, StoreError> {
         let callback = &delivery.callback;
         if let Detail::Check(_) = &callback.detail {
             return self.decide_and_record(delivery, decide, None, Mark::default());
@@ -260,12 +274,12 @@ impl View {
     fn decide_and_record(
         &mut self,
         delivery: &Delivery,
-        decide: &Decide,
+        decide: &By<'_>,
         key: Option<&IdempotencyKey>,
         mark: Mark<'_>,
     ) -> Result<Outcome, StoreError> {
         let callback = &delivery.callback;
-        let plan = decide(callback, &self.state_of(callback));
+        let plan = state::decide(callback, &self.state_of(callback), decide.rules, decide.now);
         let flag = delivery.flag.clone().or_else(|| plan.flag.clone());
         let mark = Mark {
             flag: flag.as_deref(),
