@@ -15,6 +15,7 @@ mod hardening_hostile;
 mod hardening_methods;
 mod hardening_network;
 mod hardening_outage;
+mod hardening_stored_data;
 mod hardening_tolerance;
 mod operator_api_commands;
 mod operator_cli_package;
