@@ -1,10 +1,15 @@
 //! Text that came from outside (signed by FreedomPay, or written into
 //! `orders` by an internal service) on its way to an operator's terminal or a
-//! log line: [`escape`] is the one rule by which `history`'s text mode prints
-//! such values. HTML pages escape with their template engine instead
-//! (`console::pages`); JSON output escapes by being JSON.
+//! log line: [`escape`] is the one rule by which `history`'s text mode and the
+//! service's log lines print such values, and [`Untrusted`] applies it to a
+//! log field with a length cap. HTML pages escape with their template engine
+//! instead (`console::pages`); JSON output escapes by being JSON.
 
 use std::borrow::Cow;
+use std::fmt;
+
+/// The longest part of one value a log line repeats, in characters.
+pub const LOG_VALUE_CHARS: usize = 256;
 
 /// Whether `c` is printed as an escape: C0 and C1 controls and DEL (a
 /// terminal obeys them: cursor moves, erased lines, hidden text, OSC 52
@@ -41,4 +46,30 @@ pub fn escape(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A value from outside as a log field (`%Untrusted(id)`): [`escape`]d, and
+/// cut after [`LOG_VALUE_CHARS`] characters with `…` and its whole length in
+/// bytes, so that one long id cannot fill the log line after line.
+#[derive(Clone, Copy)]
+pub struct Untrusted<'a>(pub &'a str);
+
+impl fmt::Display for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(LOG_VALUE_CHARS) {
+            None => f.write_str(&escape(self.0)),
+            Some((cut, _)) => write!(
+                f,
+                "{}…({} bytes)",
+                escape(self.0.get(..cut).unwrap_or_default()),
+                self.0.len()
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Untrusted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }

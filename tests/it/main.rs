@@ -12,6 +12,7 @@ mod hardening_crash;
 mod hardening_forgery;
 mod hardening_forwarding;
 mod hardening_hostile;
+mod hardening_log_lines;
 mod hardening_methods;
 mod hardening_network;
 mod hardening_outage;
