@@ -130,9 +130,10 @@ fn render_into(out: &mut String, h: &History) {
     match &h.order {
         Some(o) => put!(
             out,
-            "  {} {}, status {}, expires {}, created {}, updated {}",
+            "  {} {}{}, status {}, expires {}, created {}, updated {}",
             o.amount,
             o.currency,
+            o.damage_note(),
             o.status,
             o.expires_at.map(time).unwrap_or_else(|| "-".to_owned()),
             time(o.created_at),
@@ -148,11 +149,12 @@ fn render_into(out: &mut String, h: &History) {
     for p in &h.payments {
         put!(
             out,
-            "  {}  {}  {} {}  card {}  captured {}  needs_refund {}  refunded {}{}",
+            "  {}  {}  {} {}{}  card {}  captured {}  needs_refund {}  refunded {}{}",
             p.payment_id,
             p.status,
             p.amount,
             p.currency,
+            p.damage_note(),
             or_dash(p.card_mask.as_deref()),
             p.captured.map_or("-", |c| if c { "yes" } else { "no" }),
             if p.needs_refund { "yes" } else { "no" },
@@ -173,10 +175,11 @@ fn render_into(out: &mut String, h: &History) {
         put!(out, "payout");
         put!(
             out,
-            "  {}  {}  amount {}  card {}  payment {}",
+            "  {}  {}  amount {}{}  card {}  payment {}",
             p.order_id,
             p.status,
             or_dash(p.amount.as_deref()),
+            p.damage_note(),
             or_dash(p.card_mask.as_deref()),
             or_dash(p.payment_id.as_deref())
         );
@@ -225,7 +228,7 @@ fn render_into(out: &mut String, h: &History) {
     for t in &h.tasks {
         put!(
             out,
-            "  #{} {} {}{}  {}  stage {}  amount {}  attempts {}  next {}  last error {}  outcome {}",
+            "  #{} {} {}{}  {}  stage {}  amount {}{}  attempts {}  next {}  last error {}  outcome {}",
             t.id,
             t.task,
             t.subject_id,
@@ -237,6 +240,7 @@ fn render_into(out: &mut String, h: &History) {
             t.state,
             or_dash(t.stage.as_deref()),
             or_dash(t.amount.as_deref()),
+            t.damage_note(),
             t.attempts,
             if t.state == "open" {
                 time(t.next_attempt_at)

@@ -37,6 +37,7 @@ use tracing::{info, warn};
 
 use crate::config::{ConfigError, ConsoleSettings};
 use crate::store::{EventFilter, HistoryKey, Store};
+use crate::untrusted::Untrusted;
 use auth::Credentials;
 use process_counts::ProcessCounts;
 
@@ -153,8 +154,18 @@ async fn headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// A storage failure as a page (503: try again).
+/// A storage failure as a page: 503 (try again) when the database did not
+/// answer; 500 naming the failure when a stored value cannot be read, which
+/// trying again will not change.
 fn unavailable(error: &crate::store::StoreError) -> Response {
+    if error.is_damaged_data() {
+        warn!(error = %Untrusted(&error.to_string()), "console query read damaged data");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html(pages::error_page(&format!("A stored row cannot be read: {error}")).into_string()),
+        )
+            .into_response();
+    }
     warn!(error = %error, "console query failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,

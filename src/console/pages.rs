@@ -83,6 +83,13 @@ fn opt(value: Option<&str>) -> &str {
     value.filter(|v| !v.is_empty()).unwrap_or("-")
 }
 
+/// A record's damage note, marked; nothing for an intact record.
+fn damage(note: &str) -> Markup {
+    html! {
+        @if !note.is_empty() { span class="bad" { (note) } }
+    }
+}
+
 pub fn error_page(message: &str) -> Markup {
     page("Not available", html! { p { (message) } })
 }
@@ -215,7 +222,7 @@ pub fn overview(o: &Overview, process: &ProcessCounts) -> Markup {
                         td { (p.merchant_id) }
                         td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
                         td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
-                        td class="num" { (p.amount) " " (p.currency) }
+                        td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
                         td class="num" { (p.refunded_amount) }
                         td { (opt(p.card_mask.as_deref())) }
                         td { (time(p.updated_at)) }
@@ -327,7 +334,7 @@ pub fn search(query: &str, results: &SearchResults) -> Markup {
                         tr {
                             td { (o.merchant_id) }
                             td { a href=(order_link(&o.merchant_id, &o.order_id)) { (o.order_id) } }
-                            td class="num" { (o.amount) " " (o.currency) }
+                            td class="num" { (o.amount) " " (o.currency) (damage(&o.damage_note())) }
                             td { (o.status) }
                             td { (time(o.updated_at)) }
                         }
@@ -342,7 +349,7 @@ pub fn search(query: &str, results: &SearchResults) -> Markup {
                             td { (p.merchant_id) }
                             td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
                             td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
-                            td class="num" { (p.amount) " " (p.currency) }
+                            td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
                             td { (p.status) @if p.needs_refund { " " span class="bad" { "needs refund" } } }
                             td { (opt(p.card_mask.as_deref())) }
                             td class="num" { (p.refunded_amount) }
@@ -369,7 +376,7 @@ pub fn timeline(h: &History) -> Markup {
                 table id="order" {
                     tr { th { "amount" } th { "status" } th { "expires" } th { "paid by" } th { "created" } th { "updated" } }
                     tr {
-                        td class="num" { (o.amount) " " (o.currency) }
+                        td class="num" { (o.amount) " " (o.currency) (damage(&o.damage_note())) }
                         td { (o.status) }
                         td { (o.expires_at.map(time).unwrap_or_else(|| "-".to_owned())) }
                         td { (opt(o.paid_payment_id.as_deref())) }
@@ -387,7 +394,7 @@ pub fn timeline(h: &History) -> Markup {
                     tr {
                         td { (p.payment_id) @if p.testing_mode { " (test)" } }
                         td { (p.status) }
-                        td class="num" { (p.amount) " " (p.currency) }
+                        td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
                         td { (opt(p.card_mask.as_deref())) }
                         td { (p.captured.map_or("-", |c| if c { "yes" } else { "no" })) }
                         td class=(if p.needs_refund { "bad" } else { "" }) { (if p.needs_refund { "yes" } else { "no" }) }
@@ -399,7 +406,7 @@ pub fn timeline(h: &History) -> Markup {
             }
             @if let Some(p) = &h.payout {
                 h2 { "Payout" }
-                p { (p.order_id) ": " (p.status) ", amount " (opt(p.amount.as_deref())) ", card " (opt(p.card_mask.as_deref())) }
+                p { (p.order_id) ": " (p.status) ", amount " (opt(p.amount.as_deref())) (damage(&p.damage_note())) ", card " (opt(p.card_mask.as_deref())) }
             }
             h2 { "Events" }
             table id="events" {
@@ -440,7 +447,7 @@ pub fn timeline(h: &History) -> Markup {
                         td { (t.subject_id) }
                         td class=(if t.state == "failed" { "bad" } else { "" }) { (t.state) }
                         td { (opt(t.stage.as_deref())) }
-                        td class="num" { (opt(t.amount.as_deref())) }
+                        td class="num" { (opt(t.amount.as_deref())) (damage(&t.damage_note())) }
                         td class="num" { (t.attempts) }
                         td { @if t.state == "open" { (time(t.next_attempt_at)) } @else { "-" } }
                         td { (opt(t.last_error.as_deref())) }

@@ -1,6 +1,6 @@
 //! Hostile data that is already stored (signed by FreedomPay, or written into
 //! `orders` by an internal service) on its way to an operator: `history`'s
-//! text in a terminal.
+//! text in a terminal, a damaged order row on the console and in `history`.
 
 use std::borrow::Cow;
 
@@ -8,8 +8,10 @@ use freedompay_receiver::protocol::Status;
 use freedompay_receiver::untrusted::escape;
 
 use crate::on_both_backends;
+use crate::operator_console::Console;
 use crate::operator_history::cli;
-use crate::support::{MERCHANT, TestApp, base_toml, freedompay};
+use crate::support::pg::{Cluster, server_url};
+use crate::support::{Backend, MERCHANT, TestApp, base_toml, freedompay};
 
 /// What a terminal obeys: cursor up and erase line, a carriage return,
 /// hidden text, clear screen, OSC 52 (writes the clipboard), C1 CSI, DEL and
@@ -113,4 +115,115 @@ fn escape_writes_bidi_controls_and_separators_as_escapes() {
 fn escape_lets_no_backslash_pass_for_an_escape() {
     assert_eq!(escape("\\u{1b}"), "\\\\u{1b}");
     assert_ne!(escape("\\u{1b}"), escape("\u{1b}"));
+}
+
+/// Runs one statement on the test's database, as an internal service would.
+async fn execute(app: &TestApp, backend: Backend, sql: String) {
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// The damaged amounts each backend can store, as SQL and as shown: a text
+/// and a BLOB on SQLite; NaN and Infinity in PostgreSQL's NUMERIC.
+fn damaged_amounts(backend: Backend) -> [(&'static str, &'static str); 2] {
+    match backend {
+        Backend::Sqlite => [("'abc'", "abc"), ("X'373030'", "X'373030'")],
+        Backend::Postgres => [("'NaN'", "NaN"), ("'Infinity'", "Infinity")],
+    }
+}
+
+on_both_backends! {
+    async fn a_damaged_order_is_shown_as_stored_on_the_console_and_in_history(backend) {
+        let console = Console::start(backend).await;
+        let app = &console.app;
+        let toml = base_toml(&app.db_url);
+        for (i, (sql, shown)) in damaged_amounts(backend).into_iter().enumerate() {
+            let order = format!("D-{i}");
+            let payment = format!("980{i}");
+            app.order(&order, "1000", "KZT").await;
+            app.fp.send("result", &freedompay::result(&order, &payment, "1000")).await.assert_answer("result", Status::Ok);
+            execute(app, backend, format!("UPDATE orders SET amount = {sql} WHERE order_id = '{order}'")).await;
+
+            // The order page, the payment page and the search show it, marked.
+            for path in [format!("/order/{MERCHANT}/{order}"), format!("/payment/{MERCHANT}/{payment}"), format!("/search?q={order}")] {
+                let response = console.get(&path).await;
+                let status = response.status();
+                let page = response.text().await.unwrap();
+                assert_eq!(status, 200, "{path}: {page}");
+                assert!(page.contains(&format!("{} KZT", html(shown))), "{path}: {page}");
+                assert!(page.contains("damaged"), "{path}: {page}");
+            }
+
+            // `history` prints the stored text, marked; JSON names the damaged column.
+            let out = cli(&toml, &["history", "--merchant-id", MERCHANT, "--order-id", &order]).await;
+            assert!(out.status.success(), "{shown}: {}", text(&out.stderr));
+            let printed = text(&out.stdout);
+            assert!(printed.contains(&format!("  {shown} KZT (amount damaged), status paid")), "{printed}");
+            assert!(printed.contains(&format!("order {order} is paid ({shown} KZT, amount damaged)")), "{printed}");
+            let out = cli(&toml, &["history", "--merchant-id", MERCHANT, "--payment-id", &payment, "--json"]).await;
+            assert!(out.status.success(), "{shown}: {}", text(&out.stderr));
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+            assert_eq!(doc["order"]["amount"], shown, "{doc}");
+            assert_eq!(doc["order"]["damaged"], serde_json::json!(["amount"]), "{doc}");
+            assert_eq!(doc["payments"][0]["amount"], "1000", "{doc}");
+            assert!(doc["payments"][0].get("damaged").is_none(), "{doc}");
+        }
+        if backend == Backend::Sqlite {
+            // A value no reader can decode is a damaged row too: 500 naming
+            // it, not "the database did not answer".
+            execute(app, backend, "UPDATE orders SET created_at = 'garbage' WHERE order_id = 'D-0'".to_owned()).await;
+            let response = console.get(&format!("/order/{MERCHANT}/D-0")).await;
+            let status = response.status();
+            let page = response.text().await.unwrap();
+            assert_eq!(status, 500, "{page}");
+            assert!(page.contains("A stored row cannot be read"), "{page}");
+        }
+        console.app.stop().await;
+    }
+}
+
+/// A database that does not answer is still that, not a damaged row: 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_answers_503_while_the_database_is_down() {
+    if server_url().is_none() {
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(Cluster::start).await.unwrap();
+    let console = Console::start_on(&cluster.url).await;
+    console.app.order("U-1", "10", "KZT").await;
+    assert_eq!(console.get("/order/545774/U-1").await.status(), 200);
+    tokio::task::block_in_place(|| cluster.stop());
+    for path in ["/order/545774/U-1", "/search?q=U-1", "/"] {
+        let response = console.get(path).await;
+        let status = response.status();
+        let page = response.text().await.unwrap();
+        assert_eq!(status, 503, "{path}: {page}");
+        assert!(page.contains("The database did not answer"), "{page}");
+    }
+    tokio::task::block_in_place(|| cluster.start_again());
+    console.app.stop().await;
+}
+
+/// `text` as the console's template engine writes it into a page.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
