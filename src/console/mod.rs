@@ -10,8 +10,10 @@
 //!   events behind a number, newest first, at most
 //!   [`EVENT_LIST_LIMIT`](crate::store::EVENT_LIST_LIMIT);
 //! - `/search?q=`: orders and payments by order id, payment id or card mask suffix;
-//! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`:
-//!   the timeline of one order, as `history` prints it, with each event's
+//! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`
+//!   (or `/order/{merchant}?id=` and `/payment/{merchant}?id=`, how the
+//!   pages link ids a browser cannot put in a path, `.` and `..`): the
+//!   timeline of one order, as `history` prints it, with each event's
 //!   received fields (masked as stored) behind a disclosure.
 //!
 //! Every request needs the token of `console.token_file` ([`auth`]); every
@@ -98,6 +100,8 @@ pub fn router(store: Store, credentials: Credentials) -> Router {
         .route("/events", get(events))
         .route("/order/{merchant}/{order_id}", get(order_timeline))
         .route("/payment/{merchant}/{payment_id}", get(payment_timeline))
+        .route("/order/{merchant}", get(order_timeline_by_query))
+        .route("/payment/{merchant}", get(payment_timeline_by_query))
         .layer(middleware::from_fn_with_state(
             console.clone(),
             authenticate,
@@ -274,6 +278,28 @@ async fn payment_timeline(
     Path((merchant, payment_id)): Path<(String, String)>,
 ) -> Response {
     timeline(&console, &merchant, HistoryKey::Payment(&payment_id)).await
+}
+
+/// The id of a timeline given in the query string.
+#[derive(Debug, serde::Deserialize)]
+struct IdQuery {
+    id: String,
+}
+
+async fn order_timeline_by_query(
+    State(console): State<Arc<Console>>,
+    Path(merchant): Path<String>,
+    Query(query): Query<IdQuery>,
+) -> Response {
+    timeline(&console, &merchant, HistoryKey::Order(&query.id)).await
+}
+
+async fn payment_timeline_by_query(
+    State(console): State<Arc<Console>>,
+    Path(merchant): Path<String>,
+    Query(query): Query<IdQuery>,
+) -> Response {
+    timeline(&console, &merchant, HistoryKey::Payment(&query.id)).await
 }
 
 async fn timeline(console: &Console, merchant: &str, key: HistoryKey<'_>) -> Response {

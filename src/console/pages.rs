@@ -1,6 +1,9 @@
 //! The console's pages, rendered with maud: every interpolated value is
 //! HTML-escaped by the template engine (stored fields come from the
-//! internet). Links carry ids as percent-encoded path segments.
+//! internet). Links carry ids as path segments in which every byte but
+//! the unreserved letters, digits, `-`, `_` and `~` is percent-encoded
+//! ([`segment`]); an id of `.` or `..` goes in the query string instead
+//! ([`timeline_link`]).
 
 use std::collections::BTreeMap;
 
@@ -44,24 +47,40 @@ fn page(title: &str, body: Markup) -> Markup {
     }
 }
 
-/// A link path made of percent-encoded segments.
-fn link(segments: &[&str]) -> String {
-    let mut url = match url::Url::parse("http://console.invalid/") {
-        Ok(url) => url,
-        Err(_) => return "/".to_owned(),
-    };
-    if let Ok(mut path) = url.path_segments_mut() {
-        path.clear().extend(segments);
+/// `text` as one path segment: every byte percent-encoded but ALPHA, DIGIT,
+/// `-`, `_` and `~`. By hand, because a URL library's segment encoder keeps
+/// `.` (so `.` and `..` are path steps) and drops TAB, CR and LF (so
+/// `10\t01` becomes `1001`, another order).
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
     }
-    url.path().to_owned()
+    out
+}
+
+/// The timeline of `id` under `/{kind}/{merchant}/{id}`. An id of `.` or
+/// `..` goes in the query string (`/{kind}/{merchant}?id=..`): the URL
+/// standard removes such a path segment even percent-encoded (`%2E`), so a
+/// browser would never ask for it.
+fn timeline_link(kind: &str, merchant: &str, id: &str) -> String {
+    if id == "." || id == ".." {
+        format!("/{kind}/{}?id={}", segment(merchant), segment(id))
+    } else {
+        format!("/{kind}/{}/{}", segment(merchant), segment(id))
+    }
 }
 
 fn order_link(merchant: &str, order_id: &str) -> String {
-    link(&["order", merchant, order_id])
+    timeline_link("order", merchant, order_id)
 }
 
 fn payment_link(merchant: &str, payment_id: &str) -> String {
-    link(&["payment", merchant, payment_id])
+    timeline_link("payment", merchant, payment_id)
 }
 
 /// A link to the event list of the last 24 hours with `filters`, its query

@@ -8,6 +8,7 @@ mod api_client;
 mod fuzz_corpus;
 mod hardening_budget;
 mod hardening_connections;
+mod hardening_console_input;
 mod hardening_crash;
 mod hardening_forgery;
 mod hardening_forwarding;
