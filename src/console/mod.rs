@@ -9,7 +9,8 @@
 //! - `/events?since=24h&kind=&answer=&duplicate=&conflict=&flagged=`: the
 //!   events behind a number, newest first, at most
 //!   [`EVENT_LIST_LIMIT`](crate::store::EVENT_LIST_LIMIT);
-//! - `/search?q=`: orders and payments by order id, payment id or card mask suffix;
+//! - `/search?q=`: orders and payments by order id, payment id or card mask
+//!   suffix; a `q` longer than [`SEARCH_MAX_CHARS`] is refused (400);
 //! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`
 //!   (or `/order/{merchant}?id=` and `/payment/{merchant}?id=`, how the
 //!   pages link ids a browser cannot put in a path, `.` and `..`): the
@@ -193,7 +194,23 @@ struct SearchQuery {
     q: String,
 }
 
+/// The longest search text, in characters: longer than any id or card
+/// mask, and short enough that no backend finds the pattern too complex
+/// (SQLite refuses a LIKE pattern of about 50,000 bytes).
+pub const SEARCH_MAX_CHARS: usize = 256;
+
 async fn search(State(console): State<Arc<Console>>, Query(query): Query<SearchQuery>) -> Response {
+    if query.q.chars().count() > SEARCH_MAX_CHARS {
+        let message = format!(
+            "The search text is longer than {SEARCH_MAX_CHARS} characters; \
+             search by an order id, a payment id or the end of a card number."
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(pages::error_page(&message).into_string()),
+        )
+            .into_response();
+    }
     match console.store.search(&query.q).await {
         Ok(results) => Html(pages::search(&query.q, &results).into_string()).into_response(),
         Err(e) => unavailable(&e),

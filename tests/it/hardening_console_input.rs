@@ -1,5 +1,6 @@
-//! The console with ids that a plain path would mangle: every link leads
-//! to the page of its own order.
+//! The console with ids and queries that a plain path or query would
+//! mangle: every link leads to the page of its own order, and an overlong
+//! search is refused as such, not answered as an outage.
 
 use freedompay_receiver::protocol::Status;
 
@@ -86,4 +87,23 @@ on_both_backends! {
         console.app.stop().await;
     }
 
+    async fn an_overlong_search_is_refused_with_a_reason(backend) {
+        let console = Console::start(backend).await;
+        // A payment, so that the card mask suffix is compared at all.
+        console.app.order("S-1", "10", "KZT").await;
+        console.app.fp.send("result", &freedompay::result("S-1", "9931", "10")).await.assert_answer("result", Status::Ok);
+        // 60,000 characters made SQLite refuse the LIKE pattern (503 before
+        // the cap); 257, LIKE's wildcards among them, is one too many.
+        for query in ["7".repeat(60_000), "%25_".repeat(128) + "7"] {
+            let response = console.get(&format!("/search?q={query}")).await;
+            let status = response.status();
+            let page = response.text().await.unwrap();
+            assert_eq!(status, 400, "{} bytes: {}", query.len(), page.get(page.len().saturating_sub(300)..).unwrap_or(&page));
+            assert!(page.contains("The search text is longer than 256 characters"), "{page}");
+        }
+        let longest = "7".repeat(256);
+        let page = console.page(&format!("/search?q={longest}")).await;
+        assert!(page.contains(&format!("Results for <code>{longest}</code>")), "{page}");
+        console.app.stop().await;
+    }
 }
