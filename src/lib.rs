@@ -5,7 +5,8 @@
 //! [`protocol`] (pure FreedomPay protocol) → [`domain`] (typed callback, order
 //! rules, state transitions) → [`store`] (one transaction per callback, on
 //! PostgreSQL or SQLite) → [`http`] (axum endpoints and signed answers).
-//! [`config`] holds the settings and [`cli`] the operator commands.
+//! [`config`] holds the settings and [`cli`] the operator commands;
+//! [`untrusted`] is how values from outside reach terminals and logs.
 
 pub mod api;
 pub mod auth;
@@ -21,3 +22,4 @@ pub mod server;
 pub mod simulate;
 pub mod store;
 pub mod telemetry;
+pub mod untrusted;

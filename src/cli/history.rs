@@ -2,8 +2,12 @@
 //! printed as one timeline: the order, its payments, every delivery with the
 //! answer sent, the outbound tasks, and a closing statement of what is
 //! waiting. `--json` prints the same as one JSON document. Nothing is written.
+//!
+//! Every text line passes through [`escape`]: stored values come from
+//! FreedomPay or from `orders`, and a control character in one of them must
+//! not move the cursor, erase or hide a line, or write the clipboard of the
+//! operator's terminal.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +15,7 @@ use clap::{ArgGroup, Args};
 
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, Settings, runtime};
 use crate::store::{History, HistoryKey, Store};
+use crate::untrusted::escape;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("subject").required(true).args(["order_id", "payment_id"])))]
@@ -100,72 +105,89 @@ fn or_dash(value: Option<&str>) -> &str {
 /// The timeline as text (times in UTC).
 pub fn render_text(h: &History) -> String {
     let mut out = String::new();
-    // Writing to a String cannot fail.
-    let _ = render_into(&mut out, h);
+    render_into(&mut out, h);
     out
 }
 
-fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
+/// Writes one line of the timeline, escaped; `put!(out)` writes an empty one.
+macro_rules! put {
+    ($out:expr) => {
+        $out.push('\n')
+    };
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&escape(&format!($($arg)*)));
+        $out.push('\n');
+    }};
+}
+
+fn render_into(out: &mut String, h: &History) {
     let subject = h.order_id.as_deref().unwrap_or("(unknown)");
-    writeln!(
+    put!(
         out,
         "order {subject}, merchant {} (times in UTC)",
         h.merchant_id
-    )?;
+    );
     match &h.order {
-        Some(o) => writeln!(
+        Some(o) => put!(
             out,
-            "  {} {}, status {}, expires {}, created {}, updated {}",
+            "  {} {}{}, status {}, expires {}, created {}, updated {}",
             o.amount,
             o.currency,
+            o.damage_note(),
             o.status,
             o.expires_at.map(time).unwrap_or_else(|| "-".to_owned()),
             time(o.created_at),
             time(o.updated_at)
-        )?,
-        None => writeln!(out, "  not in the orders table")?,
+        ),
+        None => put!(out, "  not in the orders table"),
     }
-    writeln!(out, "\npayments")?;
+    put!(out);
+    put!(out, "payments");
     if h.payments.is_empty() {
-        writeln!(out, "  none")?;
+        put!(out, "  none");
     }
     for p in &h.payments {
-        writeln!(
+        put!(
             out,
-            "  {}  {}  {} {}  card {}  captured {}  needs_refund {}  refunded {}{}",
+            "  {}  {}  {} {}{}  card {}  captured {}  needs_refund {}  refunded {}{}",
             p.payment_id,
             p.status,
             p.amount,
             p.currency,
+            p.damage_note(),
             or_dash(p.card_mask.as_deref()),
             p.captured.map_or("-", |c| if c { "yes" } else { "no" }),
             if p.needs_refund { "yes" } else { "no" },
             p.refunded_amount,
             if p.testing_mode { "  (test)" } else { "" }
-        )?;
+        );
         if p.failure_code.is_some() || p.failure_description.is_some() {
-            writeln!(
+            put!(
                 out,
                 "      failure {}: {}",
                 or_dash(p.failure_code.as_deref()),
                 or_dash(p.failure_description.as_deref())
-            )?;
+            );
         }
     }
     if let Some(p) = &h.payout {
-        writeln!(
+        put!(out);
+        put!(out, "payout");
+        put!(
             out,
-            "\npayout\n  {}  {}  amount {}  card {}  payment {}",
+            "  {}  {}  amount {}{}  card {}  payment {}",
             p.order_id,
             p.status,
             or_dash(p.amount.as_deref()),
+            p.damage_note(),
             or_dash(p.card_mask.as_deref()),
             or_dash(p.payment_id.as_deref())
-        )?;
+        );
     }
-    writeln!(out, "\nevents")?;
+    put!(out);
+    put!(out, "events");
     if h.events.is_empty() {
-        writeln!(out, "  none")?;
+        put!(out, "  none");
     }
     for e in &h.events {
         let answer = match (&e.answer_status, &e.answer_description) {
@@ -173,7 +195,7 @@ fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
             (Some(status), _) => status.clone(),
             (None, _) => "no answer (nothing decided)".to_owned(),
         };
-        writeln!(
+        put!(
             out,
             "  {}  #{} {}  payment {}  -> {}{}{}  signed {}/{}",
             time(e.received_at),
@@ -185,27 +207,28 @@ fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
             if e.conflict { "  CONFLICT" } else { "" },
             or_dash(e.signature_variant.as_deref()),
             or_dash(e.key_label.as_deref())
-        )?;
+        );
         let fields: Vec<String> = e
             .key_fields()
             .into_iter()
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
         if !fields.is_empty() {
-            writeln!(out, "      {}", fields.join(" "))?;
+            put!(out, "      {}", fields.join(" "));
         }
         if let Some(flag) = &e.flag {
-            writeln!(out, "      flagged: {flag}")?;
+            put!(out, "      flagged: {flag}");
         }
     }
-    writeln!(out, "\noutbound tasks")?;
+    put!(out);
+    put!(out, "outbound tasks");
     if h.tasks.is_empty() {
-        writeln!(out, "  none")?;
+        put!(out, "  none");
     }
     for t in &h.tasks {
-        writeln!(
+        put!(
             out,
-            "  #{} {} {}{}  {}  stage {}  amount {}  attempts {}  next {}  last error {}  outcome {}",
+            "  #{} {} {}{}  {}  stage {}  amount {}{}  attempts {}  next {}  last error {}  outcome {}",
             t.id,
             t.task,
             t.subject_id,
@@ -217,6 +240,7 @@ fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
             t.state,
             or_dash(t.stage.as_deref()),
             or_dash(t.amount.as_deref()),
+            t.damage_note(),
             t.attempts,
             if t.state == "open" {
                 time(t.next_attempt_at)
@@ -225,11 +249,11 @@ fn render_into(out: &mut String, h: &History) -> std::fmt::Result {
             },
             or_dash(t.last_error.as_deref()),
             or_dash(t.outcome.as_deref())
-        )?;
+        );
     }
-    writeln!(out, "\nstate")?;
+    put!(out);
+    put!(out, "state");
     for line in h.summary() {
-        writeln!(out, "  {line}")?;
+        put!(out, "  {line}");
     }
-    Ok(())
 }

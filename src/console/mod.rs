@@ -9,9 +9,12 @@
 //! - `/events?since=24h&kind=&answer=&duplicate=&conflict=&flagged=`: the
 //!   events behind a number, newest first, at most
 //!   [`EVENT_LIST_LIMIT`](crate::store::EVENT_LIST_LIMIT);
-//! - `/search?q=`: orders and payments by order id, payment id or card mask suffix;
-//! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`:
-//!   the timeline of one order, as `history` prints it, with each event's
+//! - `/search?q=`: orders and payments by order id, payment id or card mask
+//!   suffix; a `q` longer than [`SEARCH_MAX_CHARS`] is refused (400);
+//! - `/order/{merchant}/{order_id}` and `/payment/{merchant}/{payment_id}`
+//!   (or `/order/{merchant}?id=` and `/payment/{merchant}?id=`, how the
+//!   pages link ids a browser cannot put in a path, `.` and `..`): the
+//!   timeline of one order, as `history` prints it, with each event's
 //!   received fields (masked as stored) behind a disclosure.
 //!
 //! Every request needs the token of `console.token_file` ([`auth`]); every
@@ -37,6 +40,7 @@ use tracing::{info, warn};
 
 use crate::config::{ConfigError, ConsoleSettings};
 use crate::store::{EventFilter, HistoryKey, Store};
+use crate::untrusted::Untrusted;
 use auth::Credentials;
 use process_counts::ProcessCounts;
 
@@ -97,6 +101,8 @@ pub fn router(store: Store, credentials: Credentials) -> Router {
         .route("/events", get(events))
         .route("/order/{merchant}/{order_id}", get(order_timeline))
         .route("/payment/{merchant}/{payment_id}", get(payment_timeline))
+        .route("/order/{merchant}", get(order_timeline_by_query))
+        .route("/payment/{merchant}", get(payment_timeline_by_query))
         .layer(middleware::from_fn_with_state(
             console.clone(),
             authenticate,
@@ -153,8 +159,18 @@ async fn headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// A storage failure as a page (503: try again).
+/// A storage failure as a page: 503 (try again) when the database did not
+/// answer; 500 naming the failure when a stored value cannot be read, which
+/// trying again will not change.
 fn unavailable(error: &crate::store::StoreError) -> Response {
+    if error.is_damaged_data() {
+        warn!(error = %Untrusted(&error.to_string()), "console query read damaged data");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Html(pages::error_page(&format!("A stored row cannot be read: {error}")).into_string()),
+        )
+            .into_response();
+    }
     warn!(error = %error, "console query failed");
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -178,7 +194,23 @@ struct SearchQuery {
     q: String,
 }
 
+/// The longest search text, in characters: longer than any id or card
+/// mask, and short enough that no backend finds the pattern too complex
+/// (SQLite refuses a LIKE pattern of about 50,000 bytes).
+pub const SEARCH_MAX_CHARS: usize = 256;
+
 async fn search(State(console): State<Arc<Console>>, Query(query): Query<SearchQuery>) -> Response {
+    if query.q.chars().count() > SEARCH_MAX_CHARS {
+        let message = format!(
+            "The search text is longer than {SEARCH_MAX_CHARS} characters; \
+             search by an order id, a payment id or the end of a card number."
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(pages::error_page(&message).into_string()),
+        )
+            .into_response();
+    }
     match console.store.search(&query.q).await {
         Ok(results) => Html(pages::search(&query.q, &results).into_string()).into_response(),
         Err(e) => unavailable(&e),
@@ -263,6 +295,28 @@ async fn payment_timeline(
     Path((merchant, payment_id)): Path<(String, String)>,
 ) -> Response {
     timeline(&console, &merchant, HistoryKey::Payment(&payment_id)).await
+}
+
+/// The id of a timeline given in the query string.
+#[derive(Debug, serde::Deserialize)]
+struct IdQuery {
+    id: String,
+}
+
+async fn order_timeline_by_query(
+    State(console): State<Arc<Console>>,
+    Path(merchant): Path<String>,
+    Query(query): Query<IdQuery>,
+) -> Response {
+    timeline(&console, &merchant, HistoryKey::Order(&query.id)).await
+}
+
+async fn payment_timeline_by_query(
+    State(console): State<Arc<Console>>,
+    Path(merchant): Path<String>,
+    Query(query): Query<IdQuery>,
+) -> Response {
+    timeline(&console, &merchant, HistoryKey::Payment(&query.id)).await
 }
 
 async fn timeline(console: &Console, merchant: &str, key: HistoryKey<'_>) -> Response {

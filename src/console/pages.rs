@@ -1,6 +1,9 @@
 //! The console's pages, rendered with maud: every interpolated value is
 //! HTML-escaped by the template engine (stored fields come from the
-//! internet). Links carry ids as percent-encoded path segments.
+//! internet). Links carry ids as path segments in which every byte but
+//! the unreserved letters, digits, `-`, `_` and `~` is percent-encoded
+//! ([`segment`]); an id of `.` or `..` goes in the query string instead
+//! ([`timeline_link`]).
 
 use std::collections::BTreeMap;
 
@@ -44,24 +47,40 @@ fn page(title: &str, body: Markup) -> Markup {
     }
 }
 
-/// A link path made of percent-encoded segments.
-fn link(segments: &[&str]) -> String {
-    let mut url = match url::Url::parse("http://console.invalid/") {
-        Ok(url) => url,
-        Err(_) => return "/".to_owned(),
-    };
-    if let Ok(mut path) = url.path_segments_mut() {
-        path.clear().extend(segments);
+/// `text` as one path segment: every byte percent-encoded but ALPHA, DIGIT,
+/// `-`, `_` and `~`. By hand, because a URL library's segment encoder keeps
+/// `.` (so `.` and `..` are path steps) and drops TAB, CR and LF (so
+/// `10\t01` becomes `1001`, another order).
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
     }
-    url.path().to_owned()
+    out
+}
+
+/// The timeline of `id` under `/{kind}/{merchant}/{id}`. An id of `.` or
+/// `..` goes in the query string (`/{kind}/{merchant}?id=..`): the URL
+/// standard removes such a path segment even percent-encoded (`%2E`), so a
+/// browser would never ask for it.
+fn timeline_link(kind: &str, merchant: &str, id: &str) -> String {
+    if id == "." || id == ".." {
+        format!("/{kind}/{}?id={}", segment(merchant), segment(id))
+    } else {
+        format!("/{kind}/{}/{}", segment(merchant), segment(id))
+    }
 }
 
 fn order_link(merchant: &str, order_id: &str) -> String {
-    link(&["order", merchant, order_id])
+    timeline_link("order", merchant, order_id)
 }
 
 fn payment_link(merchant: &str, payment_id: &str) -> String {
-    link(&["payment", merchant, payment_id])
+    timeline_link("payment", merchant, payment_id)
 }
 
 /// A link to the event list of the last 24 hours with `filters`, its query
@@ -81,6 +100,13 @@ fn time(at: DateTime<Utc>) -> String {
 
 fn opt(value: Option<&str>) -> &str {
     value.filter(|v| !v.is_empty()).unwrap_or("-")
+}
+
+/// A record's damage note, marked; nothing for an intact record.
+fn damage(note: &str) -> Markup {
+    html! {
+        @if !note.is_empty() { span class="bad" { (note) } }
+    }
 }
 
 pub fn error_page(message: &str) -> Markup {
@@ -215,7 +241,7 @@ pub fn overview(o: &Overview, process: &ProcessCounts) -> Markup {
                         td { (p.merchant_id) }
                         td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
                         td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
-                        td class="num" { (p.amount) " " (p.currency) }
+                        td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
                         td class="num" { (p.refunded_amount) }
                         td { (opt(p.card_mask.as_deref())) }
                         td { (time(p.updated_at)) }
@@ -327,7 +353,7 @@ pub fn search(query: &str, results: &SearchResults) -> Markup {
                         tr {
                             td { (o.merchant_id) }
                             td { a href=(order_link(&o.merchant_id, &o.order_id)) { (o.order_id) } }
-                            td class="num" { (o.amount) " " (o.currency) }
+                            td class="num" { (o.amount) " " (o.currency) (damage(&o.damage_note())) }
                             td { (o.status) }
                             td { (time(o.updated_at)) }
                         }
@@ -342,7 +368,7 @@ pub fn search(query: &str, results: &SearchResults) -> Markup {
                             td { (p.merchant_id) }
                             td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
                             td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
-                            td class="num" { (p.amount) " " (p.currency) }
+                            td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
                             td { (p.status) @if p.needs_refund { " " span class="bad" { "needs refund" } } }
                             td { (opt(p.card_mask.as_deref())) }
                             td class="num" { (p.refunded_amount) }
@@ -369,7 +395,7 @@ pub fn timeline(h: &History) -> Markup {
                 table id="order" {
                     tr { th { "amount" } th { "status" } th { "expires" } th { "paid by" } th { "created" } th { "updated" } }
                     tr {
-                        td class="num" { (o.amount) " " (o.currency) }
+                        td class="num" { (o.amount) " " (o.currency) (damage(&o.damage_note())) }
                         td { (o.status) }
                         td { (o.expires_at.map(time).unwrap_or_else(|| "-".to_owned())) }
                         td { (opt(o.paid_payment_id.as_deref())) }
@@ -387,7 +413,7 @@ pub fn timeline(h: &History) -> Markup {
                     tr {
                         td { (p.payment_id) @if p.testing_mode { " (test)" } }
                         td { (p.status) }
-                        td class="num" { (p.amount) " " (p.currency) }
+                        td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
                         td { (opt(p.card_mask.as_deref())) }
                         td { (p.captured.map_or("-", |c| if c { "yes" } else { "no" })) }
                         td class=(if p.needs_refund { "bad" } else { "" }) { (if p.needs_refund { "yes" } else { "no" }) }
@@ -399,7 +425,7 @@ pub fn timeline(h: &History) -> Markup {
             }
             @if let Some(p) = &h.payout {
                 h2 { "Payout" }
-                p { (p.order_id) ": " (p.status) ", amount " (opt(p.amount.as_deref())) ", card " (opt(p.card_mask.as_deref())) }
+                p { (p.order_id) ": " (p.status) ", amount " (opt(p.amount.as_deref())) (damage(&p.damage_note())) ", card " (opt(p.card_mask.as_deref())) }
             }
             h2 { "Events" }
             table id="events" {
@@ -440,7 +466,7 @@ pub fn timeline(h: &History) -> Markup {
                         td { (t.subject_id) }
                         td class=(if t.state == "failed" { "bad" } else { "" }) { (t.state) }
                         td { (opt(t.stage.as_deref())) }
-                        td class="num" { (opt(t.amount.as_deref())) }
+                        td class="num" { (opt(t.amount.as_deref())) (damage(&t.damage_note())) }
                         td class="num" { (t.attempts) }
                         td { @if t.state == "open" { (time(t.next_attempt_at)) } @else { "-" } }
                         td { (opt(t.last_error.as_deref())) }

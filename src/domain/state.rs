@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::warn;
 
 use crate::protocol::{Amount, Status};
+use crate::untrusted::Untrusted;
 
 use super::Callback;
 use super::callback::{
@@ -210,7 +211,7 @@ impl Plan {
     /// A notice about a payment that is not known yet.
     fn early(kind: &str, payment_id: &str) -> Plan {
         warn!(
-            payment_id,
+            payment_id = %Untrusted(payment_id),
             "{kind} before its payment is known: answered 503 until the payment is recorded"
         );
         Plan {
@@ -367,8 +368,8 @@ fn decide_result(
                     // payment as completed (`pg_can_reject=0` on a later
                     // delivery, or a status answer): the money is taken.
                     warn!(
-                        order_id = %order_id,
-                        payment_id = %payment_id,
+                        order_id = %Untrusted(order_id),
+                        payment_id = %Untrusted(payment_id),
                         "a rejected payment was completed by FreedomPay: recorded as succeeded, needs refund"
                     );
                     return Plan {
@@ -421,10 +422,10 @@ fn decide_result(
                     // FreedomPay took the money and will not take "rejected" for
                     // an answer: accept it, and flag the payment for a refund.
                     warn!(
-                        order_id = %order_id,
-                        payment_id = %notice.payment.payment_id,
+                        order_id = %Untrusted(order_id),
+                        payment_id = %Untrusted(&notice.payment.payment_id),
                         rule = failure.rule,
-                        reason = %failure.description,
+                        reason = %Untrusted(&failure.description),
                         "payment taken although the order rules refuse it (pg_can_reject=0): needs refund"
                     );
                     Plan {
@@ -461,7 +462,7 @@ fn decide_result(
             }
         }
         ResultOutcome::Other(code) => {
-            warn!(payment_id = %notice.payment.payment_id, pg_result = %code, "result with an unknown pg_result recorded without a state change");
+            warn!(payment_id = %Untrusted(&notice.payment.payment_id), pg_result = %Untrusted(code), "result with an unknown pg_result recorded without a state change");
             Plan::answer(Status::Ok, "Result recorded")
         }
     }
@@ -498,7 +499,7 @@ fn decide_refund(notice: &RefundNotice, state: &CurrentState) -> Plan {
     // More refunded than paid: kept as FreedomPay reports it, and flagged.
     let flag = (total > payment.amount).then(|| {
         warn!(
-            payment_id = %payment.payment_id,
+            payment_id = %Untrusted(&payment.payment_id),
             refunded = %total,
             paid = %payment.amount,
             "refunded total exceeds the payment: flagged for an operator"
@@ -546,7 +547,7 @@ fn decide_capture(notice: &CaptureNotice, state: &CurrentState) -> Plan {
     // it. Flagged, and asked about now rather than at the rejection's delay.
     let rejected = payment.status == PaymentStatus::Rejected;
     if rejected {
-        warn!(payment_id = %payment.payment_id, "capture of a rejected payment: flagged, asking FreedomPay");
+        warn!(payment_id = %Untrusted(&payment.payment_id), "capture of a rejected payment: flagged, asking FreedomPay");
     }
     Plan {
         payment: Some(Payment {
@@ -571,7 +572,7 @@ fn decide_payout(notice: &PayoutNotice, state: &CurrentState, origin: Origin) ->
             // Two final statuses contradict each other: keep the first until
             // a signed `payout_status2` answer decides, and flag it.
             warn!(
-                order_id = %notice.order_id,
+                order_id = %Untrusted(&notice.order_id),
                 stored = existing.status.as_str(),
                 received = notice.status.as_str(),
                 "payout notification contradicts a final status; kept the first, asking FreedomPay"
@@ -590,7 +591,7 @@ fn decide_payout(notice: &PayoutNotice, state: &CurrentState, origin: Origin) ->
             };
         }
         warn!(
-            order_id = %notice.order_id,
+            order_id = %Untrusted(&notice.order_id),
             stored = existing.status.as_str(),
             decided = notice.status.as_str(),
             "payout status settled by FreedomPay's signed status answer"

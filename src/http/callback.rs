@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use chrono::Utc;
-use tracing::{debug, warn};
+use tracing::{debug, field, warn};
 
 use super::network::Charge;
 use super::{AppState, reply};
@@ -22,6 +22,7 @@ use crate::domain::{Callback, CallbackKind, FieldError};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
 use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, FLAGGED_EVENTS, SIGNATURE_FAILURES};
+use crate::untrusted::Untrusted;
 
 /// A request that has been read, decoded and authenticated.
 pub(super) struct Verified<'a> {
@@ -85,7 +86,7 @@ pub(super) async fn read_and_verify(
         body: &bytes,
     };
     let message = decode_request(raw).map_err(|e| {
-        warn!(endpoint = kind.as_str(), error = %e, "malformed callback");
+        warn!(endpoint = kind.as_str(), error = %Untrusted(&e.to_string()), "malformed callback");
         reply::unsigned_error(StatusCode::BAD_REQUEST, &format!("Malformed request: {e}"))
     })?;
     let auth = state
@@ -99,7 +100,8 @@ pub(super) async fn read_and_verify(
                     warn!(
                         endpoint = kind.as_str(),
                         reason = e.reason(),
-                        "callback not authenticated: {e}"
+                        error = %Untrusted(&e.to_string()),
+                        "callback not authenticated"
                     );
                     reply::unsigned_error(
                         StatusCode::FORBIDDEN,
@@ -176,7 +178,7 @@ pub async fn handle(
     let callback = match verified.parse(kind) {
         Ok(c) => c,
         Err(e) => {
-            warn!(endpoint = kind.as_str(), merchant = %auth.merchant.id, error = %e, "callback rejected as malformed");
+            warn!(endpoint = kind.as_str(), merchant = %auth.merchant.id, error = %Untrusted(&e.to_string()), "callback rejected as malformed");
             // Authenticated: FreedomPay (or someone with the key) sent it, so
             // it goes into the log of every authenticated delivery, flagged.
             let mut delivery = verified.delivery(Callback::unparsed(
@@ -200,10 +202,10 @@ pub async fn handle(
         }
     };
     if let Some(order_id) = &callback.order_id {
-        span.record("order_id", order_id.as_str());
+        span.record("order_id", field::display(Untrusted(order_id)));
     }
     if let Some(payment_id) = &callback.payment_id {
-        span.record("payment_id", payment_id.as_str());
+        span.record("payment_id", field::display(Untrusted(payment_id)));
     }
     let delivery = verified.delivery(callback);
     let decided = app
@@ -228,7 +230,7 @@ pub async fn handle(
             span.record("duplicate", processed.duplicate);
             span.record("conflict", processed.conflict);
             if let Some(flag) = &processed.flag {
-                span.record("flag", tracing::field::debug(flag));
+                span.record("flag", field::display(Untrusted(flag)));
             }
             span.record("event_id", processed.event_id);
             span.record("variant", auth.variant.as_str());

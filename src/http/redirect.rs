@@ -17,6 +17,7 @@ use crate::domain::{Callback, CallbackKind};
 use crate::reconcile::task::{NewTask, TaskKind};
 use crate::store::RedirectRecord;
 use crate::telemetry::metrics::REDIRECT_REPEATS;
+use crate::untrusted::Untrusted;
 
 pub async fn handle(
     State(app): State<Arc<AppState>>,
@@ -101,7 +102,7 @@ async fn schedule_status_query(app: &AppState, merchant_id: &str, order_id: &str
         due_in_secs: after,
     };
     if let Err(e) = app.store.schedule_task(&task).await {
-        warn!(order_id, error = %e, "status query after the redirect not scheduled");
+        warn!(order_id = %Untrusted(order_id), error = %e, "status query after the redirect not scheduled");
     }
 }
 

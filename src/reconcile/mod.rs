@@ -41,6 +41,7 @@ use crate::protocol::Message;
 use crate::reconcile::task::{RefundStage, Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
 use crate::telemetry::metrics::RECONCILE_TASKS;
+use crate::untrusted::Untrusted;
 
 pub use facts::{
     PaymentFacts, payment_facts, payout_fact, refund_fact, refunded_total, shows_reverted,
@@ -245,24 +246,24 @@ impl Reconciler {
             Step::Done(outcome) => {
                 task.state = TaskState::Done;
                 task.outcome = Some(outcome.clone());
-                info!(task = task.kind.as_str(), subject = %task.subject_id, outcome, "task done");
+                info!(task = task.kind.as_str(), subject = %Untrusted(&task.subject_id), outcome = %Untrusted(outcome), "task done");
             }
             Step::Again(reason) => {
                 task.last_error = Some(reason.clone());
-                info!(task = task.kind.as_str(), subject = %task.subject_id, reason, attempts = task.attempts, retry_in_secs = due_in, "task not finished yet");
+                info!(task = task.kind.as_str(), subject = %Untrusted(&task.subject_id), reason = %Untrusted(reason), attempts = task.attempts, retry_in_secs = due_in, "task not finished yet");
             }
             Step::GiveUp(reason) => {
                 task.state = TaskState::Failed;
                 task.last_error = Some(reason.clone());
-                error!(task = task.kind.as_str(), subject = %task.subject_id, reason, "task given up; an operator must look");
+                error!(task = task.kind.as_str(), subject = %Untrusted(&task.subject_id), reason = %Untrusted(reason), "task given up; an operator must look");
             }
             Step::Lost => {
-                warn!(task = task.kind.as_str(), subject = %task.subject_id, "task was taken over by another instance");
+                warn!(task = task.kind.as_str(), subject = %Untrusted(&task.subject_id), "task was taken over by another instance");
                 return Ok(());
             }
         }
         if !self.store.save_task(&task, due_in, false).await? {
-            warn!(task = task.kind.as_str(), subject = %task.subject_id, "task was taken over by another instance; its result here is dropped");
+            warn!(task = task.kind.as_str(), subject = %Untrusted(&task.subject_id), "task was taken over by another instance; its result here is dropped");
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::api::{ApiClient, ApiError, RefundMethod, RefundRequest};
 use crate::protocol::Amount;
 use crate::reconcile::task::{RefundStage, Task};
 use crate::store::StoreError;
+use crate::untrusted::Untrusted;
 
 /// The task key of the automatic refund of a payment (one per payment).
 pub const AUTO_REFUND_KEY: &str = "auto";
@@ -113,7 +114,7 @@ impl Reconciler {
         };
         match api.send_refund(&request).await {
             Ok(accepted) => {
-                tracing::info!(payment_id = %task.subject_id, %request_id, method = method.as_str(), %amount, "refund requested");
+                tracing::info!(payment_id = %Untrusted(&task.subject_id), %request_id, method = method.as_str(), %amount, "refund requested");
                 task.stage = Some(RefundStage::Requested);
                 task.attempts = 0;
                 task.refund_id = accepted.refund_id;

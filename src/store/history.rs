@@ -6,7 +6,12 @@
 //! Rows are named [`sqlx::FromRow`] structs read by column name, so a new
 //! column is one field and one name in the column list. Money is read as
 //! text on both backends and passed through the same strict parser as
-//! everywhere in the store, then kept as canonical text for display.
+//! everywhere in the store, then kept as canonical text for display. A
+//! stored amount that does not parse (an internal service wrote `'abc'`,
+//! a BLOB, PostgreSQL's `NaN` or `Infinity`) is kept as the stored text and
+//! its column named in the record's `damaged` list, so that the operator
+//! sees the row the `bad_order_row` flag sends them to; on SQLite a BLOB is
+//! read as its SQL literal (`X'373030'`), which no driver type check refuses.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,6 +29,11 @@ pub struct OrderRecord {
     pub paid_payment_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The columns whose stored value is not what the schema promises,
+    /// shown as stored (e.g. `["amount"]`); absent from JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(skip)]
+    pub damaged: Vec<&'static str>,
 }
 
 /// A payment as stored.
@@ -43,6 +53,11 @@ pub struct PaymentRecord {
     pub refunded_amount: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The columns whose stored value is not what the schema promises,
+    /// shown as stored (e.g. `["amount"]`); absent from JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(skip)]
+    pub damaged: Vec<&'static str>,
 }
 
 /// A payout as stored.
@@ -55,6 +70,11 @@ pub struct PayoutRecord {
     pub card_mask: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The columns whose stored value is not what the schema promises,
+    /// shown as stored (e.g. `["amount"]`); absent from JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(skip)]
+    pub damaged: Vec<&'static str>,
 }
 
 /// One authenticated delivery (`events`): what was received, as stored
@@ -100,6 +120,11 @@ pub struct TaskRecord {
     pub outcome: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The columns whose stored value is not what the schema promises,
+    /// shown as stored (e.g. `["amount"]`); absent from JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(skip)]
+    pub damaged: Vec<&'static str>,
 }
 
 /// Everything stored about one order (or one payment whose order is not known).
@@ -144,8 +169,23 @@ struct Dialect {
     tasks_of_subject: &'static str,
 }
 
+/// SQLite's text of a stored amount column, a BLOB as its SQL literal.
+macro_rules! sqlite_amount {
+    ($column:literal) => {
+        concat!(
+            "CASE typeof(",
+            $column,
+            ") WHEN 'blob' THEN 'X''' || hex(",
+            $column,
+            ") || '''' ELSE CAST(",
+            $column,
+            " AS TEXT) END"
+        )
+    };
+}
+
 macro_rules! order_sql {
-    ($amount:literal) => {
+    ($amount:expr) => {
         concat!(
             "SELECT order_id, ",
             $amount,
@@ -156,7 +196,7 @@ macro_rules! order_sql {
 }
 
 macro_rules! payment_columns {
-    ($amount:literal, $refunded:literal) => {
+    ($amount:expr, $refunded:expr) => {
         concat!(
             "SELECT payment_id, order_id, ",
             $amount,
@@ -180,7 +220,7 @@ macro_rules! event_columns {
 }
 
 macro_rules! task_columns {
-    ($amount:literal, $confirm:literal) => {
+    ($amount:expr, $confirm:expr) => {
         concat!(
             "SELECT id, task, subject_id, task_key, state, stage, method, request_id, ",
             $amount,
@@ -219,21 +259,25 @@ const POSTGRES: Dialect = Dialect {
 };
 
 const SQLITE: Dialect = Dialect {
-    order: order_sql!("amount"),
+    order: order_sql!(sqlite_amount!("amount")),
     payments_of_order: concat!(
-        payment_columns!("amount", "refunded_amount"),
+        payment_columns!(sqlite_amount!("amount"), sqlite_amount!("refunded_amount")),
         " AND order_id = $2 ORDER BY created_at, payment_id"
     ),
     payment: concat!(
-        payment_columns!("amount", "refunded_amount"),
+        payment_columns!(sqlite_amount!("amount"), sqlite_amount!("refunded_amount")),
         " AND payment_id = $2"
     ),
-    payout: "SELECT order_id, payment_id, status, amount, card_mask, created_at, updated_at \
-             FROM payouts WHERE merchant_id = $1 AND order_id = $2",
+    payout: concat!(
+        "SELECT order_id, payment_id, status, ",
+        sqlite_amount!("amount"),
+        " AS amount, card_mask, created_at, updated_at \
+         FROM payouts WHERE merchant_id = $1 AND order_id = $2"
+    ),
     events_of_order: concat!(event_columns!("fields"), " AND order_id = $2 ORDER BY id"),
     events_of_payment: concat!(event_columns!("fields"), " AND payment_id = $2 ORDER BY id"),
     tasks_of_subject: concat!(
-        task_columns!("amount", "confirm_total"),
+        task_columns!(sqlite_amount!("amount"), sqlite_amount!("confirm_total")),
         " AND subject_id = $2 ORDER BY id"
     ),
 };
@@ -258,13 +302,20 @@ macro_rules! keyed_rows {
     };
 }
 
-/// Canonical text of a stored amount (PostgreSQL may add trailing zeros).
-fn canonical(text: &str) -> Result<String, StoreError> {
-    Ok(super::schema::amount(text)?.to_string())
+/// Makes a stored amount canonical text (PostgreSQL may add trailing
+/// zeros); one that does not parse stays as stored and `column` goes into
+/// `damaged`.
+fn canonical(text: &mut String, column: &'static str, damaged: &mut Vec<&'static str>) {
+    match super::schema::amount(text) {
+        Ok(amount) => *text = amount.to_string(),
+        Err(_) => damaged.push(column),
+    }
 }
 
-fn canonical_opt(text: Option<String>) -> Result<Option<String>, StoreError> {
-    text.as_deref().map(canonical).transpose()
+fn canonical_opt(text: &mut Option<String>, column: &'static str, damaged: &mut Vec<&'static str>) {
+    if let Some(text) = text {
+        canonical(text, column, damaged);
+    }
 }
 
 impl Store {
@@ -349,41 +400,80 @@ impl Store {
         Ok(Some(History {
             merchant_id: merchant_id.to_owned(),
             order_id,
-            order: order.map(normalise_order).transpose()?,
-            payments: payments
-                .into_iter()
-                .map(normalise_payment)
-                .collect::<Result<_, _>>()?,
-            payout: payout.map(normalise_payout).transpose()?,
+            order: order.map(normalise_order),
+            payments: payments.into_iter().map(normalise_payment).collect(),
+            payout: payout.map(normalise_payout),
             events,
-            tasks: tasks
-                .into_iter()
-                .map(normalise_task)
-                .collect::<Result<_, _>>()?,
+            tasks: tasks.into_iter().map(normalise_task).collect(),
         }))
     }
 }
 
-fn normalise_order(mut o: OrderRecord) -> Result<OrderRecord, StoreError> {
-    o.amount = canonical(&o.amount)?;
-    Ok(o)
+fn normalise_order(mut o: OrderRecord) -> OrderRecord {
+    canonical(&mut o.amount, "amount", &mut o.damaged);
+    o
 }
 
-fn normalise_payment(mut p: PaymentRecord) -> Result<PaymentRecord, StoreError> {
-    p.amount = canonical(&p.amount)?;
-    p.refunded_amount = canonical(&p.refunded_amount)?;
-    Ok(p)
+fn normalise_payment(mut p: PaymentRecord) -> PaymentRecord {
+    canonical(&mut p.amount, "amount", &mut p.damaged);
+    canonical(&mut p.refunded_amount, "refunded_amount", &mut p.damaged);
+    p
 }
 
-fn normalise_payout(mut p: PayoutRecord) -> Result<PayoutRecord, StoreError> {
-    p.amount = canonical_opt(p.amount)?;
-    Ok(p)
+fn normalise_payout(mut p: PayoutRecord) -> PayoutRecord {
+    canonical_opt(&mut p.amount, "amount", &mut p.damaged);
+    p
 }
 
-fn normalise_task(mut t: TaskRecord) -> Result<TaskRecord, StoreError> {
-    t.amount = canonical_opt(t.amount)?;
-    t.confirm_total = canonical_opt(t.confirm_total)?;
-    Ok(t)
+fn normalise_task(mut t: TaskRecord) -> TaskRecord {
+    canonical_opt(&mut t.amount, "amount", &mut t.damaged);
+    canonical_opt(&mut t.confirm_total, "confirm_total", &mut t.damaged);
+    t
+}
+
+/// ` (amount damaged)` naming a record's damaged columns, or nothing.
+fn damage_note(damaged: &[&str]) -> String {
+    if damaged.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} damaged)", damaged.join(", "))
+    }
+}
+
+macro_rules! damage_notes {
+    ($($record:ty),*) => {$(
+        impl $record {
+            /// ` (amount damaged)` naming the damaged columns, or nothing.
+            pub fn damage_note(&self) -> String {
+                damage_note(&self.damaged)
+            }
+        }
+    )*};
+}
+
+damage_notes!(
+    OrderRecord,
+    PaymentRecord,
+    PayoutRecord,
+    TaskRecord,
+    ListedOrder,
+    ListedPayment
+);
+
+impl StoreError {
+    /// A stored value could not be read as its type (a row written by hand
+    /// or by another program), as opposed to the database not answering.
+    pub fn is_damaged_data(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt(_)
+                | StoreError::Database(
+                    sqlx::Error::ColumnDecode { .. }
+                        | sqlx::Error::Decode(_)
+                        | sqlx::Error::TypeNotFound { .. }
+                )
+        )
+    }
 }
 
 impl History {
@@ -392,8 +482,13 @@ impl History {
         let mut lines = Vec::new();
         match &self.order {
             Some(order) => {
+                let damage = if order.damaged.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} damaged", order.damaged.join(", "))
+                };
                 let mut line = format!(
-                    "order {} is {} ({} {})",
+                    "order {} is {} ({} {}{damage})",
                     order.order_id, order.status, order.amount, order.currency
                 );
                 if order.status == "pending" {
@@ -422,6 +517,9 @@ impl History {
             }
             if p.needs_refund {
                 line.push_str(", needs a refund");
+            }
+            if !p.damaged.is_empty() {
+                line.push_str(&format!(", {} damaged", p.damaged.join(", ")));
             }
             lines.push(line);
         }
@@ -561,6 +659,11 @@ pub struct ListedPayment {
     pub needs_refund: bool,
     pub refunded_amount: String,
     pub updated_at: DateTime<Utc>,
+    /// The columns whose stored value is not what the schema promises,
+    /// shown as stored (e.g. `["amount"]`); absent from JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(skip)]
+    pub damaged: Vec<&'static str>,
 }
 
 /// An order in search results.
@@ -572,6 +675,11 @@ pub struct ListedOrder {
     pub currency: String,
     pub status: String,
     pub updated_at: DateTime<Utc>,
+    /// The columns whose stored value is not what the schema promises,
+    /// shown as stored (e.g. `["amount"]`); absent from JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[sqlx(skip)]
+    pub damaged: Vec<&'static str>,
 }
 
 /// An outbound task that needs an operator's eye: failed, or open and overdue.
@@ -709,26 +817,40 @@ const CONSOLE_SQLITE: ConsoleDialect = ConsoleDialect {
              AND ($5 IS NULL OR duplicate = $5) \
              AND (NOT $6 OR conflict) AND (NOT $7 OR flag IS NOT NULL) \
              ORDER BY received_at DESC, id DESC LIMIT $8",
-    needing_refund: "SELECT merchant_id, payment_id, order_id, amount, currency, status, card_mask, \
-             needs_refund, refunded_amount, updated_at \
-             FROM payments WHERE needs_refund ORDER BY updated_at DESC LIMIT $1",
+    needing_refund: concat!(
+        "SELECT merchant_id, payment_id, order_id, ",
+        sqlite_amount!("amount"),
+        " AS amount, currency, status, card_mask, needs_refund, ",
+        sqlite_amount!("refunded_amount"),
+        " AS refunded_amount, updated_at \
+         FROM payments WHERE needs_refund ORDER BY updated_at DESC LIMIT $1"
+    ),
     tasks_needing_attention: "SELECT id, merchant_id, task, subject_id, state, attempts, \
              next_attempt_at, last_error FROM outbound_tasks \
              WHERE state = 'failed' OR (state = 'open' \
                AND next_attempt_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-10 minutes')) \
              ORDER BY id DESC LIMIT $1",
-    search_orders: "SELECT merchant_id, order_id, amount, currency, status, updated_at \
-             FROM orders WHERE order_id = $1 ORDER BY merchant_id LIMIT $2",
-    search_payments: "SELECT merchant_id, payment_id, order_id, amount, currency, status, card_mask, \
-             needs_refund, refunded_amount, updated_at \
-             FROM payments WHERE payment_id = $1 OR order_id = $2 OR card_mask LIKE $3 ESCAPE '\\' \
-             ORDER BY updated_at DESC LIMIT $4",
+    search_orders: concat!(
+        "SELECT merchant_id, order_id, ",
+        sqlite_amount!("amount"),
+        " AS amount, currency, status, updated_at \
+         FROM orders WHERE order_id = $1 ORDER BY merchant_id LIMIT $2"
+    ),
+    search_payments: concat!(
+        "SELECT merchant_id, payment_id, order_id, ",
+        sqlite_amount!("amount"),
+        " AS amount, currency, status, card_mask, needs_refund, ",
+        sqlite_amount!("refunded_amount"),
+        " AS refunded_amount, updated_at \
+         FROM payments WHERE payment_id = $1 OR order_id = $2 OR card_mask LIKE $3 ESCAPE '\\' \
+         ORDER BY updated_at DESC LIMIT $4"
+    ),
 };
 
-fn normalise_listed_payment(mut p: ListedPayment) -> Result<ListedPayment, StoreError> {
-    p.amount = canonical(&p.amount)?;
-    p.refunded_amount = canonical(&p.refunded_amount)?;
-    Ok(p)
+fn normalise_listed_payment(mut p: ListedPayment) -> ListedPayment {
+    canonical(&mut p.amount, "amount", &mut p.damaged);
+    canonical(&mut p.refunded_amount, "refunded_amount", &mut p.damaged);
+    p
 }
 
 /// Runs `$body` with the pool and the console SQL of the backend in use.
@@ -768,7 +890,7 @@ impl Store {
             needing_refund: needing_refund
                 .into_iter()
                 .map(normalise_listed_payment)
-                .collect::<Result<_, _>>()?,
+                .collect(),
             tasks_needing_attention,
         })
     }
@@ -808,14 +930,11 @@ impl Store {
             orders: orders
                 .into_iter()
                 .map(|mut o| {
-                    o.amount = canonical(&o.amount)?;
-                    Ok::<_, StoreError>(o)
+                    canonical(&mut o.amount, "amount", &mut o.damaged);
+                    o
                 })
-                .collect::<Result<_, _>>()?,
-            payments: payments
-                .into_iter()
-                .map(normalise_listed_payment)
-                .collect::<Result<_, _>>()?,
+                .collect(),
+            payments: payments.into_iter().map(normalise_listed_payment).collect(),
         })
     }
 

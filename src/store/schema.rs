@@ -17,6 +17,7 @@ use crate::domain::{
     IdempotencyKey, Order, OrderStatus, Payment, PaymentStatus, Payout, PayoutStatus,
 };
 use crate::protocol::{Amount, Status};
+use crate::untrusted::Untrusted;
 
 /// A value that may fail to decode without failing its whole query: an
 /// order row written malformed by an internal service must not take the
@@ -352,9 +353,9 @@ pub fn order_defect(
         .unwrap_or(true);
     if first {
         tracing::error!(
-            merchant_id,
-            order_id,
-            reason,
+            merchant_id = %Untrusted(merchant_id),
+            order_id = %Untrusted(order_id),
+            reason = %Untrusted(&reason),
             "the order row cannot be read; its callbacks are answered by rule and flagged until it is fixed"
         );
     }

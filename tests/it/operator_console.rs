@@ -4,18 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
+use freedompay_receiver::config::Settings;
 use freedompay_receiver::protocol::Status;
 
 use crate::on_both_backends;
 use crate::support::{Backend, MERCHANT, TestApp, freedompay};
 
-const TOKEN: &str = "console-token-0123456789";
+pub const TOKEN: &str = "console-token-0123456789";
 const HOSTILE: &str = "<script>alert('x')</script>";
 
 /// A receiver with the console on, and the console's base URL.
-struct Console {
-    app: TestApp,
-    base: String,
+pub struct Console {
+    pub app: TestApp,
+    pub base: String,
     _dir: tempfile::TempDir,
 }
 
@@ -26,17 +27,31 @@ fn free_port() -> u16 {
 }
 
 impl Console {
-    async fn start(backend: Backend) -> Console {
+    pub async fn start(backend: Backend) -> Console {
+        Self::start_app(|console| TestApp::spawn_with(backend, move |toml| toml.push_str(&console)))
+            .await
+    }
+
+    /// On the database at `url`, which the test owns (e.g. a cluster it stops).
+    pub async fn start_on(url: &str) -> Console {
+        let toml = crate::support::base_toml(url);
+        Self::start_app(|console| {
+            let settings = Settings::from_toml(&(toml + &console)).unwrap();
+            TestApp::spawn_settings(settings, None)
+        })
+        .await
+    }
+
+    /// Starts the app that `spawn` makes of the `[console]` settings.
+    async fn start_app<F: Future<Output = TestApp>>(spawn: impl FnOnce(String) -> F) -> Console {
         let dir = tempfile::tempdir().unwrap();
         let token_file = dir.path().join("console.token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
         let port = free_port();
-        let app = TestApp::spawn_with(backend, |toml| {
-            toml.push_str(&format!(
-                "\n[console]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\n",
-                token_file.display()
-            ));
-        })
+        let app = spawn(format!(
+            "\n[console]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\n",
+            token_file.display()
+        ))
         .await;
         Console {
             app,
@@ -45,7 +60,7 @@ impl Console {
         }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.app
             .fp
             .http
@@ -56,7 +71,7 @@ impl Console {
             .unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub async fn page(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
         response.text().await.unwrap()

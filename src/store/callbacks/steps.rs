@@ -28,6 +28,7 @@ use crate::store::schema::{
     ConfirmRow, DecisionWrite, EventRow, OrderStatusRow, PaymentRow, PayoutRow,
 };
 use crate::store::{Delivery, Processed, StoreError};
+use crate::untrusted::Untrusted;
 
 /// What a callback is decided by: the order rules and the moment of its
 /// arrival.
@@ -226,8 +227,8 @@ impl View {
             );
             tracing::warn!(
                 endpoint = callback.event_kind(),
-                subject = %key.subject_id,
-                differing_fields = %fields.join(","),
+                subject = %Untrusted(&key.subject_id),
+                differing_fields = %Untrusted(&fields.join(",")),
                 "a repeated delivery says something else than the first one (conflict)"
             );
             metrics::counter!(

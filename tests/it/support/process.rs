@@ -15,7 +15,8 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `serve` with `extra` TOML after a base config (SQLite in a temp
-    /// dir, JSON logs to a file, one merchant with `key`).
+    /// dir, JSON logs to a file unless `extra` sets `[log]`, one merchant
+    /// with `key`).
     pub async fn start(key: &str, extra: &str) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
         let database = format!("sqlite://{}", dir.path().join("receiver.db").display());
@@ -34,11 +35,17 @@ impl ServerProcess {
         extra: &str,
     ) -> ServerProcess {
         let config = dir.path().join("config.toml");
+        // JSON logs unless `extra` has a `[log]` table of its own.
+        let log = if extra.contains("[log]") {
+            ""
+        } else {
+            "[log]\nformat = \"json\"\n"
+        };
         std::fs::write(
             &config,
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\n[database]\nurl = \"{database_url}\"\n\
-                 [metrics]\nlisten = \"127.0.0.1:0\"\n[log]\nformat = \"json\"\n[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}"
+                 [metrics]\nlisten = \"127.0.0.1:0\"\n{log}[[merchants]]\nid = \"545774\"\nsecret_key = \"{key}\"\n{extra}"
             ),
         )
         .unwrap();
