@@ -51,5 +51,6 @@ mod reconcile_confirm;
 mod reconcile_crash;
 mod reconcile_refunds;
 mod reconcile_status;
+mod storage_columns;
 mod storage_core;
 mod storage_plans;
