@@ -2,7 +2,8 @@
 # call chromium_ensure: it installs Debian's `chromium` when it is missing and
 # exports FPR_TEST_CHROMIUM (the browser's path). When it cannot be installed
 # it says so loudly and exports FPR_TEST_CHROMIUM_MISSING with the reason; the
-# browser test then reports itself skipped instead of failing.
+# browser test then reports itself skipped, or fails when FPR_REQUIRE_BROWSER
+# is set (as .ci/run sets it).
 
 chromium_path() {
   command -v chromium || command -v chromium-browser || return 1

@@ -358,6 +358,12 @@ async fn console_in_a_real_browser() {
     let Some(chromium) = chromium() else {
         let reason = std::env::var("FPR_TEST_CHROMIUM_MISSING")
             .unwrap_or_else(|_| "chromium is not installed".to_owned());
+        // CI sets FPR_REQUIRE_BROWSER: there a missing browser fails the
+        // test rather than passing it unseen.
+        assert!(
+            std::env::var_os("FPR_REQUIRE_BROWSER").is_none(),
+            "FPR_REQUIRE_BROWSER is set but there is no browser: {reason}"
+        );
         eprintln!("\n!!!!!!!! SKIPPED console_in_a_real_browser: {reason} !!!!!!!!\n");
         return;
     };

@@ -352,10 +352,12 @@ fn an_unreadable_order_row_is_answered_by_rule_and_flagged() {
         &freedompay::result("O-1", "P-1", "100"),
         "f1",
     );
-    assert!(outcome.processed.flag.is_some());
+    let flag = "bad_order_row: amount \"7e3\": not a decimal";
+    assert_eq!(outcome.processed.flag.as_deref(), Some(flag));
+    assert_eq!(outcome.processed.status, Status::Rejected);
     let changes = view.changes();
     assert!(changes.orders.is_empty(), "the damaged row is not written");
-    assert!(changes.events[0].flag.is_some());
+    assert_eq!(changes.events[0].flag.as_deref(), Some(flag));
 }
 
 #[test]

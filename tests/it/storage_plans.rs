@@ -364,37 +364,72 @@ async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
 /// The same on SQLite, whose planner without `sqlite_stat1` (a fresh
 /// database) once scanned all orders for every group: every read of the
 /// write path looks its rows up by key, and so do the writes that change
-/// rows which may exist (orders, redirect repeats).
+/// rows which may exist (orders, redirect repeats), on a fresh database and
+/// on one analysed with rows in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_looks_every_row_up_by_key_on_a_fresh_database() {
+async fn sqlite_looks_every_row_up_by_key_on_a_fresh_and_an_analysed_database() {
     let db = migrated(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let sql = &SQLITE_STATEMENTS;
     let Writes::PerTable(writes) = &sql.writes else {
         panic!("SQLite writes a group table by table");
     };
-    for statement in [
-        sql.decisions,
-        sql.payments,
-        sql.orders,
-        sql.payouts,
-        writes.upsert_payments,
-        writes.update_orders,
-        writes.upsert_payouts,
-        writes.add_repeats,
-    ] {
-        let explain = format!("EXPLAIN QUERY PLAN {statement}");
-        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
-            .bind("M")
-            .bind("[]")
-            .fetch_all(&mut connection)
-            .await
-            .unwrap();
-        for (_, _, _, detail) in &rows {
-            let scans_a_table = detail.starts_with("SCAN ")
-                && !detail.contains("VIRTUAL TABLE")
-                && !detail.contains("CONSTANT ROW");
-            assert!(!scans_a_table, "{statement}: {detail}");
+    let ids =
+        serde_json::to_string(&(0..50).map(|i| format!("P-{i}")).collect::<Vec<_>>()).unwrap();
+    let order_ids =
+        serde_json::to_string(&(0..50).map(|i| format!("O-{i}")).collect::<Vec<_>>()).unwrap();
+    let keys = serde_json::to_string(
+        &(0..50)
+            .map(|i| serde_json::json!({"kind": "result", "subject_id": format!("P-{i}"), "discriminator": "ok"}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let rows = write_params();
+    let statements: [(&str, Vec<&str>); 8] = [
+        (sql.decisions, vec!["M", &keys]),
+        (sql.payments, vec!["M", &ids]),
+        (sql.orders, vec!["M", &order_ids]),
+        (sql.payouts, vec!["M", &order_ids]),
+        (writes.upsert_payments, vec![&rows[1]]),
+        (writes.update_orders, vec![&rows[2]]),
+        (writes.upsert_payouts, vec![&rows[3]]),
+        (writes.add_repeats, vec![&rows[5]]),
+    ];
+    // Fresh (no sqlite_stat1), then with 1,000 rows a table, analysed.
+    for analysed in [false, true] {
+        if analysed {
+            for fill in [
+                "CREATE TEMP TABLE thousand AS WITH RECURSIVE n(value) AS \
+                 (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 1000) SELECT value FROM n",
+                "INSERT INTO orders (merchant_id, order_id, amount, currency) \
+                 SELECT 'M', 'O-' || value, '100', 'KZT' FROM thousand",
+                "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status) \
+                 SELECT 'M', 'P-' || value, 'O-' || value, '100', 'KZT', 'succeeded' \
+                 FROM thousand",
+                "INSERT INTO payouts (merchant_id, order_id, status) \
+                 SELECT 'M', 'O-' || value, 'success' FROM thousand",
+                "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, \
+                 answer_status) SELECT 'M', 'result', 'P-' || value, 'ok', 'ok' \
+                 FROM thousand",
+                "ANALYZE",
+            ] {
+                sqlx::query(fill).execute(&mut connection).await.unwrap();
+            }
+        }
+        for (statement, params) in &statements {
+            let explain = format!("EXPLAIN QUERY PLAN {statement}");
+            let mut query =
+                sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+            for param in params {
+                query = query.bind(param.to_string());
+            }
+            let rows = query.fetch_all(&mut connection).await.unwrap();
+            for (_, _, _, detail) in &rows {
+                let scans_a_table = detail.starts_with("SCAN ")
+                    && !detail.contains("VIRTUAL TABLE")
+                    && !detail.contains("CONSTANT ROW");
+                assert!(!scans_a_table, "analysed {analysed}: {statement}: {detail}");
+            }
         }
     }
 }
