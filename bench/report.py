@@ -237,7 +237,7 @@ def print_table(summary, cells):
           f"{summary['long_seconds']} s, grown = {summary['grown_rows']:,} prior payments; load average "
           f"{summary['loadavg_start']} at start, {summary['loadavg_end']} at end")
     print(f"service settings: {summary['service_settings']}")
-    print(f"PostgreSQL: {summary['postgres']}; autovacuum = {summary['autovacuum'].get('autovacuum')}")
+    print(f"database: {summary['postgres']}; autovacuum = {summary['autovacuum'].get('autovacuum')}")
     width = max(len(cell["label"]) for cell in cells.values()) + 2
     head = f"{'cell':<{width}}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'min/s >5s':>11}{'min/mean':>10}  correct"
     print(head)
@@ -316,7 +316,7 @@ def print_table(summary, cells):
 def write_markdown(out, summary, cells):
     """The results tables as BENCHMARKS.md shows them (target/bench/summary.md)."""
     lines = [
-        f"Service settings: {summary['service_settings']}. PostgreSQL: {summary['postgres']}.",
+        f"Service settings: {summary['service_settings']}. Database: {summary['postgres']}.",
         "",
         "| Cell | req/s | p50 | p99 | worst second after 5 s | worst / mean | correct |",
         "|---|---|---|---|---|---|---|",
