@@ -10,9 +10,9 @@ use clap::Args;
 
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, Settings, runtime};
 use crate::api::RefundMethod;
+use crate::domain::task::{NewTask, RefundStage, TaskKind, TaskState};
 use crate::protocol::Amount;
 use crate::reconcile::Reconciler;
-use crate::reconcile::task::{NewTask, RefundStage, TaskKind, TaskState};
 use crate::store::Store;
 
 #[derive(Debug, Args)]

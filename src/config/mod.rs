@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 mod env;
 mod redact;
+mod rules;
 pub mod validate;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

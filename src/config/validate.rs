@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, MetricsPlace, Settings};
+// Up a layer, on purpose: the refund methods a setting may name are the
+// FreedomPay API client's own list; a copy here would drift from it.
 use crate::api::RefundMethod;
 use crate::domain::CallbackKind;
 use crate::protocol::{Amount, script_name};

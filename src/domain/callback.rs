@@ -9,7 +9,7 @@ use crate::protocol::signature::Variant;
 use crate::protocol::{Amount, Field, Message, Value};
 
 use super::pan::mask_pan;
-use super::state::PayoutStatus;
+use super::records::PayoutStatus;
 
 /// The endpoint a callback arrived on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

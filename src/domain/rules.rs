@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 
-use crate::config::{ConfigError, RulesSettings};
 use crate::protocol::Amount;
 
 use super::callback::PaymentNotice;
-use super::state::{Order, OrderStatus};
+use super::records::{Order, OrderStatus};
 
-/// The compiled `[rules]` section.
+/// The compiled `[rules]` section (compiled from the settings by
+/// `Rules::from_settings`, in `config::rules`: the domain does not know the
+/// configuration's shape).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub require_known_order: bool,
@@ -35,37 +36,6 @@ pub struct RuleFailure {
 }
 
 impl Rules {
-    pub fn from_settings(settings: &RulesSettings) -> Result<Rules, ConfigError> {
-        let amount = |key: &str, value: &Option<String>| {
-            value
-                .as_deref()
-                .map(|text| {
-                    text.parse::<Amount>()
-                        .map_err(|e| ConfigError::new(key, e.to_string()))
-                })
-                .transpose()
-        };
-        Ok(Rules {
-            require_known_order: settings.require_known_order,
-            amount_must_match: settings.amount_must_match,
-            currency_must_match: settings.currency_must_match,
-            allowed_currencies: settings
-                .allowed_currencies
-                .iter()
-                .map(|c| c.to_ascii_uppercase())
-                .collect(),
-            min_amount: amount("rules.min_amount", &settings.min_amount)?,
-            max_amount: amount("rules.max_amount", &settings.max_amount)?,
-            reject_expired: settings.reject_expired,
-            reject_already_paid: settings.reject_already_paid,
-            reject_testing_mode: settings.reject_testing_mode,
-            payment_date_offset: settings
-                .payment_date_utc_offset
-                .parse::<FixedOffset>()
-                .map_err(|e| ConfigError::new("rules.payment_date_utc_offset", e.to_string()))?,
-        })
-    }
-
     /// `pg_payment_date` as an instant, read at `rules.payment_date_utc_offset`
     /// (FreedomPay does not state the zone). `None` when that local time does
     /// not exist once.

@@ -23,7 +23,7 @@ use crate::config::{ConfigError, Settings};
 use crate::domain::{CallbackKind, Rules};
 use crate::protocol::{VerifyOptions, script_name};
 use crate::store::Store;
-use crate::telemetry::request::observe;
+use crate::telemetry::request::{EndpointNames, observe};
 
 /// Everything a request handler needs, shared by all requests.
 #[derive(Debug)]
@@ -88,19 +88,6 @@ impl AppState {
         })
     }
 
-    /// The endpoint label of a request path, for logs and metrics.
-    pub fn endpoint_name(&self, path: &str) -> &'static str {
-        if let Some(endpoint) = self.endpoints.iter().find(|e| e.path == path) {
-            return endpoint.kind.as_str();
-        }
-        match path {
-            "/healthz" => "healthz",
-            "/readyz" => "readyz",
-            "/metrics" => "metrics",
-            _ => "unknown",
-        }
-    }
-
     /// The script name signatures on `kind`'s endpoint use.
     pub fn script(&self, kind: CallbackKind) -> &str {
         self.endpoints
@@ -149,4 +136,19 @@ pub fn metrics_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_endpoint::metrics))
         .with_state(state)
+}
+
+/// The endpoint label of a request path, for logs and metrics.
+impl EndpointNames for AppState {
+    fn endpoint_name(&self, path: &str) -> &'static str {
+        if let Some(endpoint) = self.endpoints.iter().find(|e| e.path == path) {
+            return endpoint.kind.as_str();
+        }
+        match path {
+            "/healthz" => "healthz",
+            "/readyz" => "readyz",
+            "/metrics" => "metrics",
+            _ => "unknown",
+        }
+    }
 }

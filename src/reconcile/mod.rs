@@ -22,7 +22,6 @@
 mod facts;
 mod refunds;
 mod status;
-pub mod task;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,9 +35,9 @@ use crate::api::ApiClient;
 use crate::api::client::ClientSetupError;
 use crate::config::{ConfigError, ReconcileSettings, Settings};
 use crate::domain::pan::masked_fields_json;
+use crate::domain::task::{RefundStage, Task, TaskKind, TaskState};
 use crate::domain::{Callback, Payment, Rules};
 use crate::protocol::Message;
-use crate::reconcile::task::{RefundStage, Task, TaskKind, TaskState};
 use crate::store::{Delivery, Processed, Store, StoreError};
 use crate::telemetry::metrics::RECONCILE_TASKS;
 use crate::untrusted::Untrusted;
@@ -278,7 +277,8 @@ impl Reconciler {
     }
 
     /// `retry_base_secs`, doubled for every attempt made, at most an hour.
-    fn backoff(&self, attempts: i32) -> u64 {
+    /// Public for the direct tests in `tests/it/core_reconcile.rs`.
+    pub fn backoff(&self, attempts: i32) -> u64 {
         let doublings = u32::try_from(attempts.saturating_sub(1))
             .unwrap_or(0)
             .min(20);

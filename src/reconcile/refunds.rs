@@ -12,8 +12,8 @@
 
 use super::{Reconciler, Step, refund_fact, refunded_total};
 use crate::api::{ApiClient, ApiError, RefundMethod, RefundRequest};
+use crate::domain::task::{RefundStage, Task};
 use crate::protocol::Amount;
-use crate::reconcile::task::{RefundStage, Task};
 use crate::store::StoreError;
 use crate::untrusted::Untrusted;
 

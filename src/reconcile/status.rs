@@ -3,8 +3,8 @@
 
 use super::{PaymentFacts, Reconciler, Step, payment_facts, payout_fact, shows_reverted};
 use crate::api::{ApiClient, ApiError, PaymentStatusReport};
+use crate::domain::task::{CONFIRM_KEY, Task};
 use crate::domain::{OrderStatus, PaymentStatus};
-use crate::reconcile::task::{CONFIRM_KEY, Task};
 use crate::store::StoreError;
 
 impl Reconciler {

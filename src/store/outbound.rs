@@ -11,11 +11,11 @@
 //! decimal text and read back as text, as everywhere in the store.
 //!
 //! The task model itself (`Task`, `TaskKind`, `RefundStage`, ...) is the
-//! reconciler's (`crate::reconcile::task`); this module stores it.
+//! reconciler's (`crate::domain::task`); this module stores it.
 
 use super::{Store, StoreError};
+use crate::domain::task::{NewTask, RefundStage, Task, TaskKind, TaskState};
 use crate::protocol::Amount;
-use crate::reconcile::task::{NewTask, RefundStage, Task, TaskKind, TaskState};
 
 /// The SQL of one backend; the code around it is the same for both.
 struct Dialect {

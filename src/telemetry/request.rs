@@ -16,16 +16,27 @@ use axum::response::Response;
 use tracing::{Instrument, field, info, info_span};
 
 use super::metrics::{DURATION, IN_FLIGHT, REQUESTS};
-use crate::http::AppState;
 use crate::protocol::Status;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What the service the requests go to calls each path, for logs and
+/// metrics (the HTTP layer's state implements it; telemetry knows no more
+/// of HTTP than this).
+pub trait EndpointNames {
+    /// The endpoint label of a request path.
+    fn endpoint_name(&self, path: &str) -> &'static str;
+}
 
 /// What a handler decided, for the request log line and metrics.
 #[derive(Clone, Copy, Debug)]
 pub struct Answered(pub Status);
 
-pub async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn observe<S: EndpointNames>(
+    State(state): State<Arc<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()

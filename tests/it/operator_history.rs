@@ -3,8 +3,8 @@
 
 use std::process::Output;
 
+use freedompay_receiver::domain::task::{NewTask, TaskKind};
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::reconcile::task::{NewTask, TaskKind};
 
 use crate::on_both_backends;
 use crate::support::reconcile::Rig;

@@ -4,9 +4,9 @@
 //! what is flagged for an operator. Each on both backends.
 
 use chrono::{Duration, Utc};
+use freedompay_receiver::domain::task::{CONFIRM_KEY, TaskKind};
 use freedompay_receiver::domain::{CallbackKind, OrderStatus, PaymentStatus};
 use freedompay_receiver::protocol::{Amount, Status};
-use freedompay_receiver::reconcile::task::{CONFIRM_KEY, TaskKind};
 use freedompay_receiver::store::{EventMarks, NewOrder};
 
 use crate::on_both_backends;

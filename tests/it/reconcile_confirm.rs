@@ -2,9 +2,9 @@
 //! `confirm`) because the callbacks alone cannot settle what happened, and
 //! whose signed answers decide. On both backends.
 
+use freedompay_receiver::domain::task::{CONFIRM_KEY, Task, TaskKind, TaskState};
 use freedompay_receiver::domain::{PaymentStatus, PayoutStatus};
 use freedompay_receiver::protocol::{Amount, Status};
-use freedompay_receiver::reconcile::task::{CONFIRM_KEY, Task, TaskKind, TaskState};
 
 use crate::on_both_backends;
 use crate::support::freedompay;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use freedompay_receiver::config::DatabaseSettings;
 use freedompay_receiver::domain::PaymentStatus;
+use freedompay_receiver::domain::task::{RefundStage, TaskKind};
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::reconcile::task::{RefundStage, TaskKind};
 use freedompay_receiver::store::Store;
 
 use crate::on_both_backends;

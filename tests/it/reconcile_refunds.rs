@@ -2,9 +2,9 @@
 //! reject (`needs_refund`) is refunded through the merchant's method exactly
 //! once, and counts as refunded only when a signed status shows it.
 
+use freedompay_receiver::domain::task::{RefundStage, TaskKind, TaskState};
 use freedompay_receiver::domain::{OrderStatus, PaymentStatus};
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::reconcile::task::{RefundStage, TaskKind, TaskState};
 
 use crate::on_both_backends;
 use crate::support::fake_freedompay::Behaviour;
@@ -40,7 +40,7 @@ async fn stored_payment(rig: &Rig) -> freedompay_receiver::domain::Payment {
         .unwrap()
 }
 
-async fn refund_task(rig: &Rig) -> freedompay_receiver::reconcile::task::Task {
+async fn refund_task(rig: &Rig) -> freedompay_receiver::domain::task::Task {
     let tasks = rig
         .app
         .store

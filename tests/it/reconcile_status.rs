@@ -3,9 +3,9 @@
 //! applied through the callbacks' own decisions as an event of kind
 //! `reconcile`.
 
+use freedompay_receiver::domain::task::{TaskKind, TaskState};
 use freedompay_receiver::domain::{OrderStatus, PaymentStatus, PayoutStatus};
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::reconcile::task::{TaskKind, TaskState};
 
 use crate::on_both_backends;
 use crate::support::MERCHANT;

@@ -19,11 +19,11 @@ use super::subject::Subject;
 use crate::domain::callback::differing_fields;
 use crate::domain::rules::Rules;
 use crate::domain::state::{self, repeat_confirmation};
+use crate::domain::task::confirm_task;
 use crate::domain::{
     Callback, Confirm, CurrentState, Detail, IdempotencyKey, Order, Payment, Payout, Plan,
 };
 use crate::protocol::Status;
-use crate::reconcile::task::confirm_task;
 use crate::store::schema::{
     ConfirmRow, DecisionWrite, EventRow, OrderStatusRow, PaymentRow, PayoutRow,
 };

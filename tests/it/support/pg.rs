@@ -93,29 +93,34 @@ impl Cluster {
     }
 
     /// A cluster made in the folder `parent`, with more `initdb_args`.
+    /// Tried three times: the free port the script picks may be taken by
+    /// another cluster starting at the same moment.
     pub fn start_in(parent: &str, initdb_args: &str) -> Cluster {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/pg.sh");
-        let out = Command::new("bash")
-            .env("PG_THROWAWAY_PARENT", parent)
-            .env("PG_THROWAWAY_INITDB_ARGS", initdb_args)
-            .arg("-c")
-            .arg(format!(
-                "set -e; source {script}; pg_start_throwaway >/dev/null 2>&1; \
-                 echo \"$FPR_TEST_PG_URL $FPR_TEST_PG_CTL $PG_THROWAWAY_DIR\""
-            ))
-            .output()
-            .expect("bash runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let parts: Vec<&str> = text.split_whitespace().collect();
-        assert!(
-            out.status.success() && parts.len() == 3,
-            "cluster did not start: {text}"
-        );
-        Cluster {
-            url: format!("{}/postgres", parts[0]),
-            pg_ctl: parts[1].to_owned(),
-            dir: parts[2].to_owned(),
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let out = Command::new("bash")
+                .env("PG_THROWAWAY_PARENT", parent)
+                .env("PG_THROWAWAY_INITDB_ARGS", initdb_args)
+                .arg("-c")
+                .arg(format!(
+                    "set -e; source {script}; pg_start_throwaway >/dev/null; \
+                     echo \"$FPR_TEST_PG_URL $FPR_TEST_PG_CTL $PG_THROWAWAY_DIR\""
+                ))
+                .output()
+                .expect("bash runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let parts: Vec<&str> = text.split_whitespace().collect();
+            if out.status.success() && parts.len() == 3 {
+                return Cluster {
+                    url: format!("{}/postgres", parts[0]),
+                    pg_ctl: parts[1].to_owned(),
+                    dir: parts[2].to_owned(),
+                };
+            }
+            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
+        panic!("cluster did not start:\n{}", failures.join("\n---\n"));
     }
 
     pub fn stop(&self) {

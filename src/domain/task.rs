@@ -1,7 +1,9 @@
 //! The reconciler's task model: what a task of `outbound_tasks` is (its
 //! kind, state and refund stage, with the text each is stored as), a claimed
-//! task as the worker changes it, and a task to create. Pure types: the store
-//! reads and writes them (`store::outbound`), the reconciler works them.
+//! task as the worker changes it, and a task to create. Pure types, below
+//! both their users: the store reads and writes them (`store::outbound`,
+//! and the status queries a decision asks for, `store::callbacks::steps`),
+//! the reconciler works them.
 
 use crate::domain::{Confirm, ConfirmSubject};
 use crate::protocol::Amount;
