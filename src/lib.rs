@@ -1,12 +1,25 @@
 //! freedompay-receiver: a merchant-side webhook receiver for the FreedomPay
 //! payment gateway (formerly PayBox.money).
 //!
-//! The crate is layered the way one callback flows through it:
-//! [`protocol`] (pure FreedomPay protocol) → [`domain`] (typed callback, order
-//! rules, state transitions) → [`store`] (one transaction per callback, on
-//! PostgreSQL or SQLite) → [`http`] (axum endpoints and signed answers).
-//! [`config`] holds the settings and [`cli`] the operator commands;
-//! [`untrusted`] is how values from outside reach terminals and logs.
+//! The layers, each using only those below it (one arrow points up, from
+//! `config::validate` to the API client's refund methods, with its reason):
+//!
+//! - [`protocol`] (pure FreedomPay protocol: messages, signatures, answers)
+//!   and [`untrusted`] (how values from outside reach terminals and logs);
+//! - [`domain`] (stored records, the typed callback, order rules, state
+//!   transitions, the reconciler's task model: pure);
+//! - [`config`] (typed settings, compiled into domain values);
+//! - [`auth`], [`api`] (talking back to FreedomPay) and [`telemetry`]
+//!   (logs, metrics, the request span);
+//! - [`store`] (the one write path: callbacks queue for group-commit
+//!   writers, each group read, decided and written in one transaction on
+//!   PostgreSQL or SQLite), with [`simulate`] beside it;
+//! - [`http`] (axum endpoints and signed answers), [`console`],
+//!   [`reconcile`] and [`bench`];
+//! - [`server`] (runs them), then [`cli`] (the operator commands).
+//!
+//! A callback flows down and back: http → decode → authenticate → parse →
+//! decide → store → answer.
 
 pub mod api;
 pub mod auth;

@@ -1,6 +1,10 @@
 //! A verified callback, parsed into typed values ("parse, don't validate"):
-//! required fields present, amounts exact, flags read. Only this module reads
-//! protocol field names; everything later works on these types.
+//! required fields present, amounts exact, flags read. Of a callback's
+//! fields, only this module reads the protocol names (besides `auth`, which
+//! finds the merchant and signature first); everything later in the callback
+//! path works on these types. FreedomPay's status answers are read by the
+//! reconciler (`reconcile::facts`), and the API client writes its requests
+//! (`api`).
 
 use chrono::NaiveDateTime;
 use sha2::{Digest, Sha256};

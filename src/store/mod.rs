@@ -2,15 +2,6 @@
 //! PostgreSQL for production and SQLite as the embedded default. This is the
 //! only module with SQL.
 //!
-//! Layout: the backends in `postgres/` and `sqlite/` (each its store, its
-//! callback transaction `tx`, its group paths) over the backend-neutral core
-//! in `callbacks/` (the per-callback steps, the group-commit queue and the
-//! pure group decision); `rows` turns database rows into domain values;
-//! `outbound` stores the reconciler's tasks; `history` holds the read-only
-//! queries of the `history` command and the console; `testing` holds reads
-//! used only by the benchmark and the tests. Dependencies point one way: backends, then
-//! `callbacks`, then this module's types and the domain.
-//!
 //! Every callback ([`Store::process`]), redirect ([`Store::record_redirect`])
 //! and unparsed delivery ([`Store::record_event`]) queues for its backend's
 //! group-commit writer (`callbacks::queue`), whose tasks take every job
@@ -18,8 +9,8 @@
 //! (`callbacks::path`): one transaction that takes the group's locks, reads
 //! every row its callbacks are about, decides each callback in arrival order
 //! against those rows (`callbacks::steps`, pure), writes what changed (one
-//! statement on PostgreSQL, one a table on SQLite), and commits. A callback's answer leaves only after
-//! that commit. A repeated delivery finds its key stored and gets the stored
+//! statement on PostgreSQL, one a table on SQLite), and commits. A
+//! callback's answer leaves only after that commit. A repeated delivery finds its key stored and gets the stored
 //! answer (a duplicate) or, with different content, is a conflict; checks
 //! claim no key and are decided against the state of their moment.
 //! Concurrent callbacks about one subject are serialised by the database
@@ -33,23 +24,25 @@
 //! |---|---|---|
 //! | every callback, redirect and unparsed delivery | its group's transaction: two group writers, so two groups in flight on two connections | its group's transaction on the one writer connection, `BEGIN IMMEDIATE` |
 //! | a group whose transaction fails (a statement error, a deadlock, a key claimed meanwhile by another instance) | the fallback: each job again as a group of one, so only the failing one fails | the same |
-//! | database unavailable | every job of the group gets the error at once (non-`ok`, FreedomPay retries) | the same |
+//! | database unavailable, full, or read-only | every job of the group gets the error at once (non-`ok`, FreedomPay retries); the worker opens a new connection for the next group, and `/readyz` fails until a write commits | the same |
 //!
 //! Why: a group costs the same handful of statements whatever its size, so
 //! the commit and the round trips are shared by every callback waiting
 //! (BENCHMARKS.md), and every decision, first or repeated, plain or flagged,
 //! has one implementation. The statements look rows up by primary key one
-//! key at a time and write with `INSERT … ON CONFLICT`, so no plan depends
-//! on table statistics (`postgres::sql`).
+//! key at a time and write with `INSERT … ON CONFLICT`, and PostgreSQL's
+//! sessions leave the planner no scan to prefer (`postgres::WRITER_SETTINGS`),
+//! so no plan depends on table statistics.
 //!
 //! Layout: the backend-neutral core in `callbacks/` (the subject rule, the
-//! pure steps, the queue, the write path), named rows in `schema`, each
-//! backend's connection set-up and statements in `postgres/` and `sqlite/`;
-//! `outbound` stores the reconciler's tasks; `history` holds the read-only
-//! queries of the `history` command and the console; `testing` holds reads
-//! used only by the benchmark and the tests. Dependencies point one way:
-//! backends, then `callbacks`, then `schema`, this module's types and the
-//! domain.
+//! pure steps, the queue, the write path whose workers own their
+//! connections), named rows in `schema`, the write path's health in
+//! `health` (readiness and the failure metric), each backend's connection
+//! set-up and statements in `postgres/` and `sqlite/`; `outbound` stores the
+//! reconciler's tasks; `history` holds the read-only queries of the
+//! `history` command and the console; `testing` holds reads used only by
+//! the benchmark and the tests. Dependencies point one way: backends, then
+//! `callbacks`, then `schema`, this module's types and the domain.
 
 /// Runs `$body` with the pool and the statement table (`$postgres` or
 /// `$sqlite`) of the backend in use: the body is the same code for both

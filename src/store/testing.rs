@@ -1,7 +1,7 @@
-//! Reads for the benchmark's correctness check and for the tests, kept apart
-//! from the production [`Store`] API: the service itself never calls them
-//! (counting events, an event's marks, a redirect's repeats, the paid orders
-//! of a benchmark run).
+//! Reads for the benchmark's correctness check and for the tests (counting
+//! events, an event's marks, a redirect's repeats, the paid orders of a
+//! benchmark run). Public methods of [`Store`], kept in this file apart from
+//! the rest: the service itself never calls them.
 
 use super::{EventCounts, EventMarks, Store, StoreError};
 use crate::domain::{CallbackKind, IdempotencyKey};

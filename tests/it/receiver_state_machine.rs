@@ -392,10 +392,10 @@ on_both_backends! {
     }
 
     async fn a_burst_mixing_fresh_results_with_notices_out_of_order_keeps_every_case(backend) {
-        // Sent together, these reach the group paths (SQLite's batch,
-        // PostgreSQL's optimistic and locked groups), which must hand the
-        // early refund, the over-refund and the conflicting repeat to the
-        // per-callback steps. Several rounds, so that they share a group.
+        // Sent together, these share groups on the one write path, whose
+        // steps must keep the early refund, the over-refund and the
+        // conflicting repeat apart, each with its own outcome. Several
+        // rounds, so that they share a group.
         let app = TestApp::spawn(backend).await;
         for round in 0..4 {
             let order = |name: &str| format!("B{round}-{name}");

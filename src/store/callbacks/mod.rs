@@ -3,9 +3,11 @@
 //! - [`steps`]: the pure steps of each callback against a group's rows;
 //! - [`queue`]: the group-commit queue that callers wait on;
 //! - [`path`]: the write path that reads, decides, writes and commits a
-//!   group, with the statement table each backend supplies.
+//!   group, with the statement table and the connections each backend
+//!   supplies.
 //!
-//! Depends on the store's types, its named rows (`schema`) and the domain,
+//! Depends on the store's types, its named rows (`schema`), its write
+//! health (`health`) and the domain (which decides: `domain::state`),
 //! never on a backend.
 
 pub(crate) mod path;
