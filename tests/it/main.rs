@@ -5,6 +5,10 @@
 mod support;
 
 mod api_client;
+mod core_amounts;
+mod core_decide;
+mod core_reconcile;
+mod core_rules;
 mod fuzz_corpus;
 mod hardening_budget;
 mod hardening_connections;
