@@ -3,12 +3,12 @@
 //! from the queue ([`Worker::run_group`]), each in one transaction:
 //!
 //! 1. begin (SQLite: `BEGIN IMMEDIATE`, the one write lock);
-//! 2. read ([`GroupConn::read`]): take the group's per-subject locks
+//! 2. read ([`read`]): take the group's per-subject locks
 //!    (PostgreSQL: advisory locks, sorted), then every row its callbacks are
 //!    about (`subject::Wanted`): stored decisions, payments and orders (row
 //!    locked), payouts;
 //! 3. decide every job in arrival order against that view (`steps`);
-//! 4. write what changed ([`GroupConn::write`]): events, payments, orders,
+//! 4. write what changed ([`write`]): events, payments, orders,
 //!    payouts, decisions, redirect repeats and status queries, whatever the
 //!    group's size in one statement on PostgreSQL ([`Writes::Together`]) and
 //!    one statement a table on SQLite, rows passed as JSON arrays of named
@@ -23,11 +23,10 @@
 //! callback; when it fails for one that does (a full disk, a read-only or
 //! unreachable server), every job gets the error at once.
 //!
-//! [`Statements`] is all that differs between the backends; the code that
-//! runs them is written once, in [`group_store!`], and instantiated for each
-//! backend's connection type (sqlx types are concrete per backend, and a
-//! macro keeps the async code free of the higher-ranked bounds a generic
-//! version needs).
+//! [`Statements`] is all that differs between the backends, with how a
+//! connection runs one statement ([`GroupConn`], a few lines per backend in
+//! `postgres/` and `sqlite/`); the rest of the path is written once, here,
+//! as ordinary functions.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,9 +35,12 @@ use futures_util::future::BoxFuture;
 use std::time::Duration;
 
 use super::queue::{self, Job, Jobs, Writer, fail_all};
-use super::steps::{Changes, Snapshot, View};
+use super::steps::{Changes, Decision, Snapshot, View};
 use super::subject::Wanted;
 use crate::store::health::{WriteFailure, WriteHealth};
+use crate::store::schema::{
+    self, DecisionRow, DecisionWrite, IdRow, OrderRow, PaymentRow, PayoutRow,
+};
 use crate::store::{Processed, StoreError};
 use crate::telemetry::metrics::GROUP_CALLBACKS;
 
@@ -83,25 +85,46 @@ pub struct PerTable {
     pub open_confirms: &'static str,
 }
 
-/// A backend's connection as the write path uses it: the statements of one
-/// transaction, run on a connection the writer owns (not a pooled one, so
-/// that what happens to it after a failure is decided here).
+/// A row the write path reads: decodable from both backends' rows.
+pub(crate) trait Row:
+    for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + Send
+    + Unpin
+{
+}
+
+impl<R> Row for R where
+    R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + Send
+        + Unpin
+{
+}
+
+/// A backend's connection as the write path uses it: its statements, and
+/// running one of them with text parameters (every parameter of the write
+/// path is text: a merchant id, or a JSON array). The writer owns these
+/// connections (not pooled ones), so that what happens to one after a
+/// failure is decided here. Everything else of the write path is written
+/// once, below, for both backends.
 pub(crate) trait GroupConn: sqlx::Connection + Send + 'static {
-    fn begin_group(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The backend's SQL.
+    const STATEMENTS: &'static Statements;
 
-    /// Takes the group's locks and reads its rows.
-    fn read(
+    /// Runs `sql` and returns its rows.
+    fn fetch<R: Row>(
         &mut self,
-        wanted: &Wanted,
-    ) -> impl Future<Output = Result<Snapshot, StoreError>> + Send;
+        sql: &'static str,
+        params: &[String],
+    ) -> impl Future<Output = Result<Vec<R>, sqlx::Error>> + Send;
 
-    /// Writes the group's changes; returns the event ids in event order.
-    fn write(
+    /// Runs `sql` for its effect.
+    fn run(
         &mut self,
-        changes: &Changes<'_>,
-    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
-
-    fn commit_group(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+        sql: &'static str,
+        params: &[String],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
 /// How long closing a connection after a failure may take before it is
@@ -268,13 +291,14 @@ impl<C: GroupConn> Worker<C> {
     /// exist only after the commit.
     async fn steps(&mut self, jobs: &[Job]) -> Result<Vec<Processed>, Failed> {
         let connection = self.connect().await.map_err(Failed::before_commit)?;
+        // Begun and committed with plain statements: the worker replaces the
+        // connection after any failure, so no rollback bookkeeping is needed.
         connection
-            .begin_group()
+            .run(C::STATEMENTS.begin, &[])
             .await
-            .map_err(Failed::before_commit)?;
+            .map_err(|e| Failed::before_commit(e.into()))?;
         let wanted = Wanted::of(jobs.iter().map(|job| &job.delivery.callback));
-        let snapshot = connection
-            .read(&wanted)
+        let snapshot = read(connection, &wanted)
             .await
             .map_err(Failed::before_commit)?;
         let mut view = View::new(snapshot);
@@ -283,14 +307,16 @@ impl<C: GroupConn> Worker<C> {
             .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failed::before_commit)?;
-        let ids = connection
-            .write(&view.changes())
+        let ids = write(connection, &view.changes())
             .await
             .map_err(Failed::before_commit)?;
-        connection.commit_group().await.map_err(|error| Failed {
-            error,
-            at_commit: true,
-        })?;
+        connection
+            .run("COMMIT", &[])
+            .await
+            .map_err(|error| Failed {
+                error: error.into(),
+                at_commit: true,
+            })?;
         Ok(outcomes
             .into_iter()
             .map(|outcome| Processed {
@@ -325,198 +351,174 @@ pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, Store
     serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("rows as JSON: {e}")))
 }
 
-/// Implements [`GroupConn`] for a backend's connection type `$conn` (whose
-/// database is `$db`) with its [`Statements`] `$sql`: the code that runs the
-/// statements, written once for both backends. The transaction is begun and
-/// committed with plain statements (the worker replaces the connection
-/// after any failure, so no rollback bookkeeping is needed).
-macro_rules! group_store {
-    ($conn:ty, $db:ty, $sql:expr) => {
-        impl $crate::store::callbacks::path::GroupConn for $conn {
-            async fn begin_group(&mut self) -> Result<(), $crate::store::StoreError> {
-                sqlx::query($sql.begin).execute(&mut *self).await?;
-                Ok(())
-            }
-
-            async fn read(
-                &mut self,
-                wanted: &$crate::store::callbacks::subject::Wanted,
-            ) -> Result<$crate::store::callbacks::steps::Snapshot, $crate::store::StoreError> {
-                use $crate::store::callbacks::path::json_rows;
-                use $crate::store::callbacks::steps::{Decision, Snapshot};
-                use $crate::store::schema::{self, DecisionRow, OrderRow, PaymentRow, PayoutRow};
-
-                /// Rows of `merchant` by the ids (or keys) of the JSON array `wanted`.
-                async fn fetch<R>(
-                    tx: &mut $conn,
-                    sql: &'static str,
-                    merchant: &str,
-                    wanted: String,
-                ) -> Result<Vec<R>, sqlx::Error>
-                where
-                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
-                {
-                    sqlx::query_as(sql)
-                        .bind(merchant)
-                        .bind(wanted)
-                        .fetch_all(&mut *tx)
-                        .await
-                }
-
-                let tx = self;
-
-                if let Some(lock) = $sql.lock
-                    && !wanted.locks.is_empty()
-                {
-                    sqlx::query(lock)
-                        .bind(json_rows(&wanted.locks)?)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let mut snapshot = Snapshot::default();
-                for (merchant, of) in &wanted.merchants {
-                    let key = |id: &str| (merchant.clone(), id.to_owned());
-                    if !of.keys.is_empty() {
-                        let keys: Vec<serde_json::Value> = of
-                            .keys
-                            .iter()
-                            .map(|k| {
-                                serde_json::json!({
-                                    "kind": k.kind,
-                                    "subject_id": k.subject_id,
-                                    "discriminator": k.discriminator,
-                                })
-                            })
-                            .collect();
-                        let rows: Vec<DecisionRow> =
-                            fetch(tx, $sql.decisions, merchant, json_rows(&keys)?).await?;
-                        for row in rows {
-                            let Some(k) = of.keys.iter().find(|k| row.is_for(k)) else {
-                                continue;
-                            };
-                            let decision = Decision {
-                                answer: row.answer()?,
-                                fingerprint: row.fingerprint,
-                                first_fields: row.first_fields,
-                            };
-                            snapshot.decisions.insert(k.clone(), decision);
-                        }
-                    }
-                    let mut order_ids = of.orders.clone();
-                    if !of.payments.is_empty() {
-                        let rows: Vec<PaymentRow> =
-                            fetch(tx, $sql.payments, merchant, json_rows(&of.payments)?).await?;
-                        for row in rows {
-                            let payment = row.into_payment()?;
-                            order_ids.push(payment.order_id.clone());
-                            snapshot.payments.insert(key(&payment.payment_id), payment);
-                        }
-                    }
-                    // Sorted, so that row locks are always taken in one order.
-                    order_ids.sort();
-                    order_ids.dedup();
-                    if !order_ids.is_empty() {
-                        let rows: Vec<OrderRow> =
-                            fetch(tx, $sql.orders, merchant, json_rows(&order_ids)?).await?;
-                        for row in rows {
-                            let order_id = row.order_id.clone();
-                            let order = match row.into_order() {
-                                Ok(order) => Ok(order),
-                                Err(e) => Err(schema::order_defect(merchant, &order_id, e)?),
-                            };
-                            snapshot.orders.insert(key(&order_id), order);
-                        }
-                    }
-                    if !of.payouts.is_empty() {
-                        let rows: Vec<PayoutRow> =
-                            fetch(tx, $sql.payouts, merchant, json_rows(&of.payouts)?).await?;
-                        for row in rows {
-                            let payout = row.into_payout()?;
-                            snapshot.payouts.insert(key(&payout.order_id), payout);
-                        }
-                    }
-                }
-                Ok(snapshot)
-            }
-
-            async fn write(
-                &mut self,
-                changes: &$crate::store::callbacks::steps::Changes<'_>,
-            ) -> Result<Vec<i64>, $crate::store::StoreError> {
-                use $crate::store::callbacks::path::json_rows;
-                use $crate::store::schema::{DecisionWrite, IdRow};
-                use $crate::store::StoreError;
-
-                use $crate::store::callbacks::path::Writes;
-
-                let tx = self;
-                let decisions = |ids: &[i64]| {
-                    let rows = changes
-                        .decisions
-                        .iter()
-                        .map(|(write, event)| DecisionWrite {
-                            event: *event,
-                            event_id: ids.get(*event).copied(),
-                            ..*write
-                        })
-                        .collect::<Vec<_>>();
-                    json_rows(&rows)
+/// Takes the group's locks and reads every row its callbacks are about.
+async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snapshot, StoreError> {
+    let sql = C::STATEMENTS;
+    if let Some(lock) = sql.lock
+        && !wanted.locks.is_empty()
+    {
+        connection.run(lock, &[json_rows(&wanted.locks)?]).await?;
+    }
+    let mut snapshot = Snapshot::default();
+    for (merchant, of) in &wanted.merchants {
+        let key = |id: &str| (merchant.clone(), id.to_owned());
+        // Rows of `merchant` by the ids (or keys) of a JSON array.
+        let by = |ids: String| [merchant.clone(), ids];
+        if !of.keys.is_empty() {
+            let keys: Vec<serde_json::Value> = of
+                .keys
+                .iter()
+                .map(|k| {
+                    serde_json::json!({
+                        "kind": k.kind,
+                        "subject_id": k.subject_id,
+                        "discriminator": k.discriminator,
+                    })
+                })
+                .collect();
+            let rows: Vec<DecisionRow> = connection
+                .fetch(sql.decisions, &by(json_rows(&keys)?))
+                .await?;
+            for row in rows {
+                let Some(k) = of.keys.iter().find(|k| row.is_for(k)) else {
+                    continue;
                 };
-                let ids = match &$sql.writes {
-                    Writes::Together(sql) => {
-                        let rows: Vec<IdRow> = sqlx::query_as(*sql)
-                            .bind(json_rows(changes.events)?)
-                            .bind(json_rows(&changes.payments)?)
-                            .bind(json_rows(&changes.orders)?)
-                            .bind(json_rows(&changes.payouts)?)
-                            .bind(decisions(&[])?)
-                            .bind(json_rows(&changes.repeats)?)
-                            .bind(json_rows(&changes.confirms)?)
-                            .fetch_all(&mut *tx)
-                            .await?;
-                        rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
-                    }
-                    Writes::PerTable(sql) => {
-                        let mut ids = Vec::new();
-                        if !changes.events.is_empty() {
-                            let rows: Vec<IdRow> = sqlx::query_as(sql.insert_events)
-                                .bind(json_rows(changes.events)?)
-                                .fetch_all(&mut *tx)
-                                .await?;
-                            // Ids grow in insertion order; RETURNING promises
-                            // no order, so sort them back into it.
-                            ids = rows.into_iter().map(|row| row.id).collect();
-                            ids.sort_unstable();
-                        }
-                        let writes = [
-                            (sql.upsert_payments, json_rows(&changes.payments)?, changes.payments.is_empty()),
-                            (sql.update_orders, json_rows(&changes.orders)?, changes.orders.is_empty()),
-                            (sql.upsert_payouts, json_rows(&changes.payouts)?, changes.payouts.is_empty()),
-                            (sql.insert_decisions, decisions(&ids)?, changes.decisions.is_empty()),
-                            (sql.add_repeats, json_rows(&changes.repeats)?, changes.repeats.is_empty()),
-                            (sql.open_confirms, json_rows(&changes.confirms)?, changes.confirms.is_empty()),
-                        ];
-                        for (sql, rows, empty) in writes {
-                            if !empty {
-                                sqlx::query(sql).bind(rows).execute(&mut *tx).await?;
-                            }
-                        }
-                        ids
-                    }
+                let decision = Decision {
+                    answer: row.answer()?,
+                    fingerprint: row.fingerprint,
+                    first_fields: row.first_fields,
                 };
-                if ids.len() != changes.events.len() {
-                    return Err(StoreError::Corrupt(
-                        "a group's events were not all written".into(),
-                    ));
-                }
-                Ok(ids)
-            }
-
-            async fn commit_group(&mut self) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("COMMIT").execute(&mut *self).await?;
-                Ok(())
+                snapshot.decisions.insert(k.clone(), decision);
             }
         }
-    };
+        let mut order_ids = of.orders.clone();
+        if !of.payments.is_empty() {
+            let rows: Vec<PaymentRow> = connection
+                .fetch(sql.payments, &by(json_rows(&of.payments)?))
+                .await?;
+            for row in rows {
+                let payment = row.into_payment()?;
+                order_ids.push(payment.order_id.clone());
+                snapshot.payments.insert(key(&payment.payment_id), payment);
+            }
+        }
+        // Sorted, so that row locks are always taken in one order.
+        order_ids.sort();
+        order_ids.dedup();
+        if !order_ids.is_empty() {
+            let rows: Vec<OrderRow> = connection
+                .fetch(sql.orders, &by(json_rows(&order_ids)?))
+                .await?;
+            for row in rows {
+                let order_id = row.order_id.clone();
+                let order = match row.into_order() {
+                    Ok(order) => Ok(order),
+                    Err(e) => Err(schema::order_defect(merchant, &order_id, e)?),
+                };
+                snapshot.orders.insert(key(&order_id), order);
+            }
+        }
+        if !of.payouts.is_empty() {
+            let rows: Vec<PayoutRow> = connection
+                .fetch(sql.payouts, &by(json_rows(&of.payouts)?))
+                .await?;
+            for row in rows {
+                let payout = row.into_payout()?;
+                snapshot.payouts.insert(key(&payout.order_id), payout);
+            }
+        }
+    }
+    Ok(snapshot)
 }
-pub(crate) use group_store;
+
+/// Writes the group's changes; returns the new event ids in event order.
+async fn write<C: GroupConn>(
+    connection: &mut C,
+    changes: &Changes<'_>,
+) -> Result<Vec<i64>, StoreError> {
+    // The decisions, each with the index of its event and, once the
+    // events are written (SQLite), its id.
+    let decisions = |ids: &[i64]| {
+        let rows = changes
+            .decisions
+            .iter()
+            .map(|(write, event)| DecisionWrite {
+                event: *event,
+                event_id: ids.get(*event).copied(),
+                ..*write
+            })
+            .collect::<Vec<_>>();
+        json_rows(&rows)
+    };
+    let ids = match &C::STATEMENTS.writes {
+        Writes::Together(sql) => {
+            let params = [
+                json_rows(changes.events)?,
+                json_rows(&changes.payments)?,
+                json_rows(&changes.orders)?,
+                json_rows(&changes.payouts)?,
+                decisions(&[])?,
+                json_rows(&changes.repeats)?,
+                json_rows(&changes.confirms)?,
+            ];
+            let rows: Vec<IdRow> = connection.fetch(sql, &params).await?;
+            rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
+        }
+        Writes::PerTable(sql) => {
+            let mut ids = Vec::new();
+            if !changes.events.is_empty() {
+                let rows: Vec<IdRow> = connection
+                    .fetch(sql.insert_events, &[json_rows(changes.events)?])
+                    .await?;
+                // Ids grow in insertion order; RETURNING promises no
+                // order, so sort them back into it.
+                ids = rows.into_iter().map(|row| row.id).collect();
+                ids.sort_unstable();
+            }
+            let writes = [
+                (
+                    sql.upsert_payments,
+                    json_rows(&changes.payments)?,
+                    changes.payments.is_empty(),
+                ),
+                (
+                    sql.update_orders,
+                    json_rows(&changes.orders)?,
+                    changes.orders.is_empty(),
+                ),
+                (
+                    sql.upsert_payouts,
+                    json_rows(&changes.payouts)?,
+                    changes.payouts.is_empty(),
+                ),
+                (
+                    sql.insert_decisions,
+                    decisions(&ids)?,
+                    changes.decisions.is_empty(),
+                ),
+                (
+                    sql.add_repeats,
+                    json_rows(&changes.repeats)?,
+                    changes.repeats.is_empty(),
+                ),
+                (
+                    sql.open_confirms,
+                    json_rows(&changes.confirms)?,
+                    changes.confirms.is_empty(),
+                ),
+            ];
+            for (sql, rows, empty) in writes {
+                if !empty {
+                    connection.run(sql, &[rows]).await?;
+                }
+            }
+            ids
+        }
+    };
+    if ids.len() != changes.events.len() {
+        return Err(StoreError::Corrupt(
+            "a group's events were not all written".into(),
+        ));
+    }
+    Ok(ids)
+}

@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 
 pub mod sql;
 
-use crate::store::callbacks::path::{group_store, start_writer};
+use crate::store::callbacks::path::{GroupConn, Row, Statements, start_writer};
 use crate::store::health::WriteHealth;
 use crate::store::{Backend, StoreError};
 
@@ -69,4 +69,28 @@ pub(crate) fn connect(
     Ok(Backend::new(pool, writer, health))
 }
 
-group_store!(SqliteConnection, sqlx::Sqlite, sql::STATEMENTS);
+/// The write path's way of running a statement on SQLite
+/// (`callbacks::path`): text parameters, named rows.
+impl GroupConn for SqliteConnection {
+    const STATEMENTS: &'static Statements = &sql::STATEMENTS;
+
+    async fn fetch<R: Row>(
+        &mut self,
+        sql: &'static str,
+        params: &[String],
+    ) -> Result<Vec<R>, sqlx::Error> {
+        let mut query = sqlx::query_as(sql);
+        for param in params {
+            query = query.bind(param.as_str());
+        }
+        query.fetch_all(self).await
+    }
+
+    async fn run(&mut self, sql: &'static str, params: &[String]) -> Result<(), sqlx::Error> {
+        let mut query = sqlx::query(sql);
+        for param in params {
+            query = query.bind(param.as_str());
+        }
+        query.execute(self).await.map(drop)
+    }
+}
