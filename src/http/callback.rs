@@ -11,7 +11,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use chrono::Utc;
-use tracing::{debug, field, warn};
+use tracing::{debug, warn};
 
 use super::network::Charge;
 use super::{AppState, reply};
@@ -22,6 +22,7 @@ use crate::domain::{Callback, CallbackKind, FieldError};
 use crate::protocol::{Answer, Message, RawRequest, Status, decode_request};
 use crate::store::Delivery;
 use crate::telemetry::metrics::{DATABASE_ERRORS, DUPLICATES, FLAGGED_EVENTS, SIGNATURE_FAILURES};
+use crate::telemetry::request::{Facts, Stored};
 use crate::untrusted::Untrusted;
 
 /// A request that has been read, decoded and authenticated.
@@ -167,14 +168,19 @@ pub async fn handle(
     kind: CallbackKind,
     request: Request,
 ) -> Response {
+    // What this request learns, for its log line (`telemetry::request`).
+    let facts = request
+        .extensions()
+        .get::<Facts>()
+        .cloned()
+        .unwrap_or_default();
     let verified = match read_and_verify(&app, kind, request).await {
         Ok(v) => v,
         Err(response) => return response,
     };
     let script = app.script(kind);
     let auth = &verified.auth;
-    let span = tracing::Span::current();
-    span.record("merchant", auth.merchant.id.as_str());
+    facts.merchant(&auth.merchant.id);
     let callback = match verified.parse(kind) {
         Ok(c) => c,
         Err(e) => {
@@ -201,12 +207,7 @@ pub async fn handle(
             return reply::signed(StatusCode::BAD_REQUEST, &answer, script, auth);
         }
     };
-    if let Some(order_id) = &callback.order_id {
-        span.record("order_id", field::display(Untrusted(order_id)));
-    }
-    if let Some(payment_id) = &callback.payment_id {
-        span.record("payment_id", field::display(Untrusted(payment_id)));
-    }
+    facts.ids(callback.order_id.as_deref(), callback.payment_id.as_deref());
     let delivery = verified.delivery(callback);
     let decided = app
         .store
@@ -223,17 +224,13 @@ pub async fn handle(
                 metrics::counter!(FLAGGED_EVENTS, "endpoint" => kind.as_str(), "flag" => label)
                     .increment(1);
             }
-            // Merchant, order and payment are on the request span already;
-            // what the store did joins them there, for the request's one
-            // log line (`telemetry::request`).
-            let span = tracing::Span::current();
-            span.record("duplicate", processed.duplicate);
-            span.record("conflict", processed.conflict);
-            if let Some(flag) = &processed.flag {
-                span.record("flag", field::display(Untrusted(flag)));
-            }
-            span.record("event_id", processed.event_id);
-            span.record("variant", auth.variant.as_str());
+            facts.stored(Stored {
+                duplicate: processed.duplicate,
+                conflict: processed.conflict,
+                flag: processed.flag.clone(),
+                event_id: processed.event_id,
+                variant: auth.variant.as_str(),
+            });
             let answer = Answer::new(processed.status, processed.description);
             // Recorded, but nothing decided (a notice before its payment):
             // FreedomPay delivers it again later.

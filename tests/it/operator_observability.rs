@@ -108,22 +108,34 @@ async fn logs_are_json_lines_with_the_request_and_no_secret_or_card_number() {
         .iter()
         .find(|l| l["span"]["request_id"] == "req-log-test-1")
         .expect("the result's line");
+    // The span names the request; the line's own fields say the rest, each
+    // once, with what the store did.
     let span = &result["span"];
     assert_eq!(span["endpoint"], "result");
-    assert_eq!(span["merchant"], "545774");
-    assert_eq!(span["order_id"], "LOG-1");
-    assert_eq!(span["payment_id"], "777");
-    assert_eq!(span["answer"], "ok");
-    assert_eq!(span["status"], 200);
-    assert!(span["latency_ms"].as_f64().is_some());
-    // One line per request, with what the store did, and its fields once.
-    assert_eq!(span["duplicate"], false);
-    assert!(span["event_id"].as_i64().is_some_and(|id| id > 0), "{span}");
-    assert_eq!(span["variant"], "canonical");
+    assert_eq!(span["method"], "POST");
+    let fields = &result["fields"];
+    assert_eq!(fields["merchant"], "545774");
+    assert_eq!(fields["order_id"], "LOG-1");
+    assert_eq!(fields["payment_id"], "777");
+    assert_eq!(fields["answer"], "ok");
+    assert_eq!(fields["status"], 200);
+    assert!(fields["latency_ms"].as_f64().is_some());
+    assert_eq!(fields["duplicate"], false);
+    assert!(
+        fields["event_id"].as_i64().is_some_and(|id| id > 0),
+        "{fields}"
+    );
+    assert_eq!(fields["variant"], "canonical");
     assert!(
         result.get("spans").is_none(),
         "span fields repeated: {result}"
     );
+    for (name, _) in fields.as_object().into_iter().flatten() {
+        assert!(
+            span.get(name).is_none(),
+            "{name} both in the span and the line: {result}"
+        );
+    }
     let lines = log.lines().filter(|l| l.contains("req-log-test-1")).count();
     assert_eq!(lines, 1, "the request's lines:\n{log}");
 }
