@@ -30,6 +30,11 @@ pub struct CurrentState {
     /// internal service): why. The callback is then answered by rule, as for
     /// an order that refuses payment, and its event is flagged.
     pub order_defect: Option<String>,
+    /// The payment or payout row the callback is about exists but cannot be
+    /// read (damaged by hand: the service writes these rows itself): why.
+    /// Nothing can be decided against it: the callback is recorded, flagged
+    /// `bad_stored_row`, and answered 503 until an operator mends the row.
+    pub row_defect: Option<String>,
 }
 
 /// A new order status, written only when the order exists.
@@ -137,6 +142,16 @@ pub fn decide(
     rules: &Rules,
     now: DateTime<Utc>,
 ) -> Plan {
+    if let Some(defect) = &state.row_defect {
+        return Plan {
+            retry_later: true,
+            flag: Some(format!("bad_stored_row: {defect}")),
+            ..Plan::answer(
+                Status::Error,
+                "The stored record of this payment cannot be read; please retry",
+            )
+        };
+    }
     let mut plan = match &callback.detail {
         Detail::Check(notice) => decide_check(notice, state, rules, now),
         Detail::Result(notice) => decide_result(notice, state, rules, now),

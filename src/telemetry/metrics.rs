@@ -69,7 +69,7 @@ pub const CONFLICTING_REPEATS: &str = "freedompay_conflicting_repeats_total";
 
 /// Events flagged for an operator (`events.flag`), by `endpoint` and `flag`
 /// (`unparseable`, `over_refund`, `payout_contradiction`, `bad_order_row`,
-/// `early_notice`).
+/// `bad_stored_row`, `early_notice`).
 pub const FLAGGED_EVENTS: &str = "freedompay_flagged_events_total";
 
 /// Repeats of a redirect back, counted instead of recorded, by `endpoint`.

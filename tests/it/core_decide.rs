@@ -94,6 +94,7 @@ fn state(order: Option<Order>, payment: Option<Payment>) -> CurrentState {
         payment,
         payout: None,
         order_defect: None,
+        row_defect: None,
     }
 }
 

@@ -2,7 +2,10 @@
 //! can store: the callbacks about them are answered by rule and flagged
 //! `bad_order_row` in their group's transaction (never a 503 on every
 //! retry), and the callbacks of healthy orders in the same group are not
-//! held back.
+//! held back. Payment and payout rows (the service's own) damaged by hand:
+//! their callbacks are recorded and flagged `bad_stored_row` (so an operator
+//! sees them) and answered 503 until the row is mended, without holding back
+//! the rest of their group.
 
 use freedompay_receiver::protocol::Status;
 
@@ -32,11 +35,11 @@ fn shapes(backend: Backend) -> &'static [&'static str] {
     }
 }
 
-async fn damage(app: &TestApp, backend: Backend, sql: &'static str, order_id: &str) {
+async fn damage(app: &TestApp, backend: Backend, sql: &str, order_id: &str) {
     match backend {
         Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&app.db_url).await.unwrap();
-            sqlx::query(sql)
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .bind(order_id)
                 .execute(&pool)
                 .await
@@ -45,7 +48,7 @@ async fn damage(app: &TestApp, backend: Backend, sql: &'static str, order_id: &s
         }
         Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&app.db_url).await.unwrap();
-            sqlx::query(sql)
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
                 .bind(order_id)
                 .execute(&pool)
                 .await
@@ -106,6 +109,63 @@ on_both_backends! {
         // A repeat gets the stored answer.
         let again = app.fp.send("result", &freedompay::result("D-0", "100", "700")).await;
         again.assert_answer("result", Status::Rejected);
+        app.stop().await;
+    }
+
+    async fn a_damaged_payment_or_payout_row_is_flagged_and_answered_503_until_mended(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.order("O-1", "700", "KZT").await;
+        app.order("O-2", "700", "KZT").await;
+        app.fp.send("result", &freedompay::result("O-1", "501", "700")).await.assert_answer("result", Status::Ok);
+        let payout = freedompay::payout("PO-1", "77", "ok");
+        app.fp.send("payout", &payout).await.assert_answer("payout", Status::Ok);
+        let (payment_sql, payout_sql, mend_payment, mend_payout) = match backend {
+            Backend::Sqlite => (
+                "UPDATE payments SET amount = X'373030' WHERE payment_id = ?1",
+                "UPDATE payouts SET amount = X'31' WHERE order_id = ?1",
+                "UPDATE payments SET amount = '700' WHERE payment_id = ?1",
+                "UPDATE payouts SET amount = '5000' WHERE order_id = ?1",
+            ),
+            Backend::Postgres => (
+                "UPDATE payments SET amount = 'NaN' WHERE payment_id = $1",
+                "UPDATE payouts SET amount = 'NaN' WHERE order_id = $1",
+                "UPDATE payments SET amount = 700 WHERE payment_id = $1",
+                "UPDATE payouts SET amount = 5000 WHERE order_id = $1",
+            ),
+        };
+        damage(&app, backend, payment_sql, "501").await;
+        damage(&app, backend, payout_sql, "PO-1").await;
+
+        // Together, so that they share a group: the damaged rows' callbacks
+        // get 503, the healthy one is paid.
+        let refund = freedompay::refund("O-1", "501", "700");
+        // A new word about the payout (a repeat would get its stored answer).
+        let payout_again = freedompay::payout("PO-1", "77", "error");
+        let healthy = freedompay::result("O-2", "502", "700");
+        let (refunded, paid_out, paid) = tokio::join!(
+            app.fp.send("refund", &refund),
+            app.fp.send("payout", &payout_again),
+            app.fp.send("result", &healthy),
+        );
+        assert_eq!(refunded.status, 503, "{}", refunded.body);
+        assert_eq!(paid_out.status, 503, "{}", paid_out.body);
+        paid.assert_answer("result", Status::Ok);
+        let flagged: Vec<_> = app
+            .store
+            .event_marks(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|event| event.flag)
+            .collect();
+        assert!(flagged.iter().any(|f| f.starts_with("bad_stored_row: payment: ")), "{flagged:?}");
+        assert!(flagged.iter().any(|f| f.starts_with("bad_stored_row: payout: ")), "{flagged:?}");
+
+        // Mended, FreedomPay's next delivery is decided.
+        damage(&app, backend, mend_payment, "501").await;
+        damage(&app, backend, mend_payout, "PO-1").await;
+        app.fp.send("refund", &refund).await.assert_answer("refund", Status::Ok);
+        app.fp.send("payout", &payout_again).await.assert_answer("payout", Status::Ok);
         app.stop().await;
     }
 }

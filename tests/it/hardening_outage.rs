@@ -3,6 +3,7 @@
 //! `ok`), readiness fails, the same process answers `ok` again once it is
 //! back, and every acknowledged callback is in the database. And a signed
 //! but unparseable callback that cannot be recorded gets 503, not 400.
+//! And the first callback after the server ended every connection is `ok`.
 //! PostgreSQL only: the embedded SQLite file cannot be "down".
 
 use std::sync::Arc;
@@ -190,5 +191,52 @@ async fn an_unparseable_callback_that_cannot_be_recorded_gets_503() {
             .is_some_and(|f| f.starts_with("unparseable: ")),
         "{events:?}"
     );
+    app.stop().await;
+}
+
+/// After the server ended every connection (`pg_terminate_backend`, as an
+/// administrator or a restart does: "terminating connection due to
+/// administrator command"), the very next callback is `ok`: the writer's
+/// stale connection is replaced and the group tried once more on a new one,
+/// not answered 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_callback_after_connections_were_ended_is_ok() {
+    if server_url().is_none() {
+        return;
+    }
+    let app = TestApp::spawn(crate::support::Backend::Postgres).await;
+    for i in 0..4 {
+        app.order(&format!("K-{i}"), "100", "KZT").await;
+    }
+    // Both writer connections in use, so both are stale afterwards.
+    let fields: Vec<_> = (0..2)
+        .map(|i| freedompay::result(&format!("K-{i}"), &format!("{}", 600 + i), "100"))
+        .collect();
+    let first =
+        futures_util::future::join_all(fields.iter().map(|f| app.fp.send("result", f))).await;
+    for reply in &first {
+        reply.assert_answer("result", Status::Ok);
+    }
+    let admin = sqlx::PgPool::connect(&app.db_url).await.unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS ended",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert!(ended > 0, "no connection was ended");
+    admin.close().await;
+    for i in 2..4 {
+        let reply = app
+            .fp
+            .send(
+                "result",
+                &freedompay::result(&format!("K-{i}"), &format!("{}", 600 + i), "100"),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.assert_answer("result", Status::Ok);
+    }
     app.stop().await;
 }

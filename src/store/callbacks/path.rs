@@ -392,14 +392,16 @@ async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snaps
             }
         }
         let mut order_ids = of.orders.clone();
-        if !of.payments.is_empty() {
-            let rows: Vec<PaymentRow> = connection
-                .fetch(sql.payments, &by(json_rows(&of.payments)?))
-                .await?;
-            for row in rows {
-                let payment = row.into_payment()?;
-                order_ids.push(payment.order_id.clone());
-                snapshot.payments.insert(key(&payment.payment_id), payment);
+        let payments = readable::<C, PaymentRow>(connection, sql.payments, merchant, &of.payments);
+        for (id, row) in payments.await? {
+            match row.and_then(PaymentRow::into_payment) {
+                Ok(payment) => {
+                    order_ids.push(payment.order_id.clone());
+                    snapshot.payments.insert(key(&payment.payment_id), payment);
+                }
+                Err(why) => {
+                    snapshot.damaged_payments.insert(key(&id), why.to_string());
+                }
             }
         }
         // Sorted, so that row locks are always taken in one order.
@@ -418,17 +420,75 @@ async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snaps
                 snapshot.orders.insert(key(&order_id), order);
             }
         }
-        if !of.payouts.is_empty() {
-            let rows: Vec<PayoutRow> = connection
-                .fetch(sql.payouts, &by(json_rows(&of.payouts)?))
-                .await?;
-            for row in rows {
-                let payout = row.into_payout()?;
-                snapshot.payouts.insert(key(&payout.order_id), payout);
+        let payouts = readable::<C, PayoutRow>(connection, sql.payouts, merchant, &of.payouts);
+        for (id, row) in payouts.await? {
+            match row.and_then(PayoutRow::into_payout) {
+                Ok(payout) => {
+                    snapshot.payouts.insert(key(&payout.order_id), payout);
+                }
+                Err(why) => {
+                    snapshot.damaged_payouts.insert(key(&id), why.to_string());
+                }
             }
         }
     }
     Ok(snapshot)
+}
+
+/// The rows `sql` reads for `merchant`'s `ids`, each with its id. A row
+/// that cannot be decoded (a value of another type in a column, written by
+/// hand) makes the query of all ids fail as a whole; then each id is read
+/// alone, so that the damaged row is `Err` for its id only and the group's
+/// other rows are read as usual.
+async fn readable<C: GroupConn, R: Row + Keyed>(
+    connection: &mut C,
+    sql: &'static str,
+    merchant: &str,
+    ids: &[String],
+) -> Result<Vec<(String, Result<R, StoreError>)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = [merchant.to_owned(), json_rows(ids)?];
+    match connection.fetch::<R>(sql, &all).await {
+        Ok(rows) => Ok(rows
+            .into_iter()
+            .map(|row| (row.id().to_owned(), Ok(row)))
+            .collect()),
+        Err(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => {
+            let mut rows = Vec::new();
+            for id in ids {
+                let one = [merchant.to_owned(), json_rows(std::slice::from_ref(id))?];
+                match connection.fetch::<R>(sql, &one).await {
+                    Ok(found) => rows.extend(found.into_iter().map(|row| (id.clone(), Ok(row)))),
+                    Err(error @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))) => {
+                        rows.push((id.clone(), Err(error.into())));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            Ok(rows)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A row read by its id.
+pub(crate) trait Keyed {
+    /// The id the row was looked up by.
+    fn id(&self) -> &str;
+}
+
+impl Keyed for PaymentRow {
+    fn id(&self) -> &str {
+        &self.payment_id
+    }
+}
+
+impl Keyed for PayoutRow {
+    fn id(&self) -> &str {
+        &self.order_id
+    }
 }
 
 /// Writes the group's changes; returns the new event ids in event order.

@@ -82,6 +82,10 @@ pub struct Snapshot {
     /// An order row that cannot be read holds why (see `schema::order_defect`).
     pub orders: HashMap<Key, Result<Order, String>>,
     pub payouts: HashMap<Key, Payout>,
+    /// Payment and payout rows that cannot be read, by (merchant, payment
+    /// id) and (merchant, payout order id): why.
+    pub damaged_payments: HashMap<Key, String>,
+    pub damaged_payouts: HashMap<Key, String>,
 }
 
 /// A group's rows as its callbacks see them, and what they changed.
@@ -375,6 +379,16 @@ impl View {
             Some(Err(why)) => (None, Some(why.clone())),
             None => (None, None),
         };
+        let row_defect = subject
+            .payment_id
+            .as_deref()
+            .and_then(|id| self.rows.damaged_payments.get(&key(id)))
+            .map(|why| format!("payment: {why}"))
+            .or_else(|| {
+                let id = subject.payout_order_id.as_deref()?;
+                let why = self.rows.damaged_payouts.get(&key(id))?;
+                Some(format!("payout: {why}"))
+            });
         CurrentState {
             order,
             payment,
@@ -383,6 +397,7 @@ impl View {
                 .and_then(|id| self.rows.payouts.get(&key(&id)))
                 .cloned(),
             order_defect,
+            row_defect,
         }
     }
 
