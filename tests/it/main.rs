@@ -11,6 +11,7 @@ mod hardening_connections;
 mod hardening_crash;
 mod hardening_damaged_rows;
 mod hardening_disk_full;
+mod hardening_failover;
 mod hardening_forgery;
 mod hardening_forwarding;
 mod hardening_hostile;

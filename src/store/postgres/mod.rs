@@ -4,12 +4,14 @@
 //! its subjects' advisory locks and its rows' locks. `NUMERIC` money, and
 //! `NOTIFY freedompay_events` for each committed event.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use sqlx::Connection;
+use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub mod sql;
@@ -63,9 +65,18 @@ pub(crate) fn connect(
     acquire_timeout: Duration,
 ) -> Result<Backend<sqlx::Postgres>, StoreError> {
     let options = PgConnectOptions::from_str(url)?.application_name("freedompay-receiver");
+    let server = server_name(&options);
+    let refusals = Arc::new(Refusals::default());
+    let (pool_server, pool_refusals) = (server.clone(), refusals.clone());
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
+        // The pool writes too (orders, the reconciler's tasks, migrations,
+        // the readiness probe): its connections must reach the primary.
+        .after_connect(move |connection, _| {
+            let (server, refusals) = (pool_server.clone(), pool_refusals.clone());
+            Box::pin(async move { require_writable(connection, &server, &refusals).await })
+        })
         .connect_lazy_with(options.clone().options(POOL_SETTINGS.iter().copied()));
     let workers = GROUP_WORKERS.min(max_connections.max(1) as usize);
     // The group writers' own connections (`callbacks::path`), one each.
@@ -79,14 +90,143 @@ pub(crate) fn connect(
     let options = options.options(WRITER_SETTINGS.iter().copied());
     let writer = start_writer(
         Arc::new(move || {
-            let options = options.clone();
-            Box::pin(async move { Ok(PgConnection::connect_with(&options).await?) })
+            let (options, server, refusals) = (options.clone(), server.clone(), refusals.clone());
+            Box::pin(async move {
+                let mut connection = PgConnection::connect_with(&options).await?;
+                if let Err(error) = require_writable(&mut connection, &server, &refusals).await {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
+                    return Err(error.into());
+                }
+                Ok(connection)
+            })
         }),
         workers,
         acquire_timeout,
         health.clone(),
     );
     Ok(Backend::new(pool, writer, health))
+}
+
+/// `host:port` of a connection's server, as logs and errors name it.
+fn server_name(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+/// Refuses a new connection unless its server takes writes, as libpq's
+/// `target_session_attrs=read-write` does: `transaction_read_only` is on in
+/// a standby (in recovery) and under `default_transaction_read_only`.
+///
+/// Why when the connection is made: after a failover the old primary may
+/// come back as a standby, or a proxy may point at the wrong server for a
+/// while. A connection there answers `SELECT 1` like any other, so the pool
+/// would keep it, and every write on it would fail; refused here, it never
+/// reaches the write path, and the writer's next attempt connects again
+/// (to the next host, or through a proxy that was fixed meanwhile). The
+/// error carries SQLSTATE 25006, so it is classified [`ReadOnly`] like a
+/// write refused by such a server: a 503 for the callback, counted in
+/// `freedompay_write_failures_total{cause="read_only"}`, and `/readyz`
+/// fails until a write commits again.
+///
+/// [`ReadOnly`]: crate::store::health::WriteFailure::ReadOnly
+async fn require_writable(
+    connection: &mut PgConnection,
+    server: &str,
+    refusals: &Refusals,
+) -> Result<(), sqlx::Error> {
+    let (read_only, in_recovery): (bool, bool) = sqlx::query_as(
+        "SELECT current_setting('transaction_read_only') = 'on', pg_is_in_recovery()",
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    if !read_only {
+        refusals.accepted(server);
+        return Ok(());
+    }
+    let refused = ReadOnlyServer {
+        message: format!(
+            "connection to {server} refused: the server takes no writes ({})",
+            if in_recovery {
+                "it is a standby in recovery"
+            } else {
+                "default_transaction_read_only is on"
+            }
+        ),
+    };
+    refusals.refused(server, &refused);
+    Err(sqlx::Error::Database(Box::new(refused)))
+}
+
+/// The servers that refused a connection, so that a refusal is logged once
+/// when it starts (not for every connection attempt under load) and once
+/// when it ends.
+#[derive(Debug, Default)]
+struct Refusals(Mutex<HashSet<String>>);
+
+impl Refusals {
+    fn refused(&self, server: &str, error: &ReadOnlyServer) {
+        if self.servers().insert(server.to_owned()) {
+            tracing::warn!(
+                server,
+                cause = "read_only",
+                "{}; callbacks are answered 503 until a writable server is reached",
+                error.message
+            );
+        }
+    }
+
+    fn accepted(&self, server: &str) {
+        if self.servers().remove(server) {
+            tracing::info!(server, "the server takes writes again");
+        }
+    }
+
+    fn servers(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A connection refused because its server takes no writes. A database
+/// error of SQLSTATE 25006 (what such a server answers to a write), so that
+/// every caller classifies it as it would that answer.
+#[derive(Debug)]
+pub(crate) struct ReadOnlyServer {
+    message: String,
+}
+
+impl std::fmt::Display for ReadOnlyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReadOnlyServer {}
+
+impl DatabaseError for ReadOnlyServer {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed("25006"))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Other
+    }
 }
 
 group_store!(PgConnection, sqlx::Postgres, sql::STATEMENTS);
