@@ -102,6 +102,11 @@ fn database(settings: &Settings, found: &mut Vec<ConfigError>) {
             "database.url",
             "must start with sqlite:// or postgres://",
         ));
+    } else if !url.starts_with("sqlite:")
+        && let Err(e) = crate::store::parse_postgres_url(url)
+    {
+        // One host or several (`h1:5432,h2:5432`), as the store parses it.
+        found.push(ConfigError::new("database.url", e.to_string()));
     }
     if settings.database.max_connections == 0 {
         found.push(ConfigError::new(

@@ -93,6 +93,10 @@ pub use history::{
     Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
 };
 pub use postgres::NOTIFY_CHANNEL;
+/// `database.url` taken apart, one or several PostgreSQL servers.
+pub use postgres::hosts::{
+    ParsedUrl as PostgresUrl, Target as PostgresTarget, parse_url as parse_postgres_url,
+};
 /// The statements of the write path, per backend (their plans are tested).
 pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
 /// The session settings of PostgreSQL's connections (their plans are tested).
@@ -113,6 +117,8 @@ pub struct Backend<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     writer: callbacks::queue::Writer,
     health: std::sync::Arc<WriteHealth>,
+    /// PostgreSQL's servers and the one in use (`postgres::hosts`).
+    hosts: Option<std::sync::Arc<postgres::hosts::Hosts>>,
 }
 
 // By hand: a derive would ask `DB: Clone`, which no database type is.
@@ -122,6 +128,7 @@ impl<DB: sqlx::Database> Clone for Backend<DB> {
             pool: self.pool.clone(),
             writer: self.writer.clone(),
             health: self.health.clone(),
+            hosts: self.hosts.clone(),
         }
     }
 }
@@ -136,7 +143,13 @@ impl<DB: sqlx::Database> Backend<DB> {
             pool,
             writer,
             health,
+            hosts: None,
         }
+    }
+
+    pub(crate) fn with_hosts(mut self, hosts: std::sync::Arc<postgres::hosts::Hosts>) -> Self {
+        self.hosts = Some(hosts);
+        self
     }
 
     pub(crate) fn pool(&self) -> &sqlx::Pool<DB> {
@@ -320,9 +333,18 @@ impl Store {
     /// success ends the failing state, so a service taken out of rotation
     /// comes back without waiting for traffic.
     pub async fn ready(&self) -> Result<(), NotReady> {
-        self.ping()
-            .await
-            .map_err(|_| NotReady(WriteFailure::Unavailable))?;
+        if self.ping().await.is_err() {
+            // The pool retries only the server it was given: with several
+            // servers, look for the one that takes writes now, so that the
+            // next probe finds it without waiting for a callback.
+            if let Store::Postgres(Backend {
+                hosts: Some(hosts), ..
+            }) = self
+            {
+                hosts.find().await;
+            }
+            return Err(NotReady(WriteFailure::Unavailable));
+        }
         if self.write_health().failing().is_none() {
             return Ok(());
         }

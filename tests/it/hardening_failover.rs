@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use freedompay_receiver::config::Settings;
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::store::Store;
+use freedompay_receiver::store::{PostgresTarget, Store, parse_postgres_url};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
@@ -139,4 +139,89 @@ async fn connections_to_a_read_only_server_are_refused_when_made() {
     );
     assert!(process.log().contains("the server takes writes again"));
     drop(process);
+}
+
+/// (host, port, database, user) of each server of `url`.
+fn servers(url: &str) -> Vec<(String, u16, String, String)> {
+    parse_postgres_url(url)
+        .unwrap_or_else(|e| panic!("{url}: {e}"))
+        .servers
+        .iter()
+        .map(|s| {
+            (
+                s.get_host().to_owned(),
+                s.get_port(),
+                s.get_database().unwrap_or_default().to_owned(),
+                s.get_username().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The host list of `database.url`, as libpq reads it: each host with its
+/// port (5432 when it has none), the user, database and other parameters
+/// shared by all; `target_session_attrs` read here (and not passed on).
+/// Seen failing with the split on ',' removed (one server, or a parse error).
+#[test]
+fn several_hosts_in_the_url_are_parsed_like_libpq() {
+    let s = |host: &str, port| (host.to_owned(), port, "pay".to_owned(), "u".to_owned());
+    assert_eq!(
+        servers(
+            "postgres://u:p%40ss@h1:5433,h2,10.0.0.3:6000/pay?sslmode=disable&target_session_attrs=read-write"
+        ),
+        vec![s("h1", 5433), s("h2", 5432), s("10.0.0.3", 6000)]
+    );
+    assert_eq!(servers("postgresql://u@h1/pay"), vec![s("h1", 5432)]);
+    assert_eq!(
+        servers("postgres://u@[::1]:5434,h2:5435/pay"),
+        vec![s("::1", 5434), s("h2", 5435)]
+    );
+    let target = |url: &str| parse_postgres_url(url).map(|p| p.target);
+    assert_eq!(
+        target("postgres://u@h1,h2/pay").unwrap(),
+        PostgresTarget::ReadWrite
+    );
+    assert_eq!(
+        target("postgres://u@h1,h2/pay?target_session_attrs=any").unwrap(),
+        PostgresTarget::Any
+    );
+    assert!(target("postgres://u@h1,h2/pay?target_session_attrs=standby").is_err());
+    assert!(target("postgres://u@h1,,h2/pay").is_err());
+    assert!(target("postgres://u@h1:port,h2/pay").is_err());
+}
+
+/// `check-config` takes a URL with several hosts, and prints it without
+/// its password. Seen failing with the multi-host redaction removed (the
+/// whole URL is then shown as `[redacted]`).
+#[test]
+fn check_config_accepts_several_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"postgres://receiver:db-password-123@10.0.0.1:5432,10.0.0.2:5433/pay?target_session_attrs=read-write\"\n\
+             [[merchants]]\nid = \"{MERCHANT}\"\nsecret_key = \"very-secret-merchant-key\"\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .env_remove("FPR_CONFIG")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("postgres://receiver:[redacted]@10.0.0.1:5432,10.0.0.2:5433/pay?target_session_attrs=read-write"),
+        "{text}"
+    );
+    assert!(!text.contains("db-password-123"), "{text}");
 }

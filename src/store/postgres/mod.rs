@@ -6,15 +6,16 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::Connection;
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
+pub mod hosts;
 pub mod sql;
+
+use hosts::Hosts;
 
 use crate::store::callbacks::path::{group_store, start_writer};
 use crate::store::health::WriteHealth;
@@ -59,25 +60,31 @@ pub const POOL_SETTINGS: &[(&str, &str)] = &[
 pub const NOTIFY_CHANNEL: &str = "freedompay_events";
 
 /// Opens the pool and starts the group writer (inside a Tokio runtime).
+/// `url` may name several servers ([`hosts`]): the pool and the writers
+/// use the one that takes writes, and move on together after a failover.
 pub(crate) fn connect(
     url: &str,
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> Result<Backend<sqlx::Postgres>, StoreError> {
-    let options = PgConnectOptions::from_str(url)?.application_name("freedompay-receiver");
-    let server = server_name(&options);
-    let refusals = Arc::new(Refusals::default());
-    let (pool_server, pool_refusals) = (server.clone(), refusals.clone());
+    let hosts = Arc::new(Hosts::new(hosts::parse_url(url)?, APPLICATION, true));
+    let checked = Arc::downgrade(&hosts);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
         // The pool writes too (orders, the reconciler's tasks, migrations,
         // the readiness probe): its connections must reach the primary.
         .after_connect(move |connection, _| {
-            let (server, refusals) = (pool_server.clone(), pool_refusals.clone());
-            Box::pin(async move { require_writable(connection, &server, &refusals).await })
+            let checked = checked.clone();
+            Box::pin(async move { hosts::check_pooled(&checked, connection).await })
         })
-        .connect_lazy_with(options.clone().options(POOL_SETTINGS.iter().copied()));
+        .connect_lazy_with(
+            hosts
+                .current()
+                .clone()
+                .options(POOL_SETTINGS.iter().copied()),
+        );
+    hosts.follow_with(pool.clone(), POOL_SETTINGS);
     let workers = GROUP_WORKERS.min(max_connections.max(1) as usize);
     // The group writers' own connections (`callbacks::path`), one each.
     // Their statements are the write path's, whose only plans (with
@@ -85,27 +92,23 @@ pub(crate) fn connect(
     // (`sql`), so PostgreSQL may cache generic plans for them and skip
     // planning on every execution. No ping before each group (a round trip every group): a
     // connection broken by a database restart fails its group, and the
-    // worker replaces it.
+    // worker replaces it, through the same choice of server as the pool's.
     let health = Arc::new(WriteHealth::default());
-    let options = options.options(WRITER_SETTINGS.iter().copied());
+    let writers = hosts.clone();
     let writer = start_writer(
         Arc::new(move || {
-            let (options, server, refusals) = (options.clone(), server.clone(), refusals.clone());
-            Box::pin(async move {
-                let mut connection = PgConnection::connect_with(&options).await?;
-                if let Err(error) = require_writable(&mut connection, &server, &refusals).await {
-                    let _ = tokio::time::timeout(Duration::from_secs(1), connection.close()).await;
-                    return Err(error.into());
-                }
-                Ok(connection)
-            })
+            let hosts = writers.clone();
+            Box::pin(async move { Ok(hosts.connect(WRITER_SETTINGS).await?) })
         }),
         workers,
         acquire_timeout,
         health.clone(),
     );
-    Ok(Backend::new(pool, writer, health))
+    Ok(Backend::new(pool, writer, health).with_hosts(hosts))
 }
+
+/// The `application_name` of every connection.
+const APPLICATION: &str = "freedompay-receiver";
 
 /// `host:port` of a connection's server, as logs and errors name it.
 fn server_name(options: &PgConnectOptions) -> String {
