@@ -22,6 +22,17 @@ pub(super) fn database_url<S: Serializer>(value: &SecretString, s: S) -> Result<
     s.serialize_str(&redact_url(value.expose_secret()))
 }
 
+/// An optional database URL with its password replaced.
+pub(super) fn optional_database_url<S: Serializer>(
+    value: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(url) => s.serialize_str(&redact_url(url.expose_secret())),
+        None => s.serialize_none(),
+    }
+}
+
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {

@@ -54,6 +54,23 @@
 /// Runs `$body` with the pool and the statement table (`$postgres` or
 /// `$sqlite`) of the backend in use: the body is the same code for both
 /// backends, only the SQL differs. Defined before the modules that use it.
+/// As [`with_dialect`], with the pool for what only reads
+/// (`database.read_url` when set, else the one pool).
+macro_rules! with_read_dialect {
+    ($store:expr, $postgres:expr, $sqlite:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match $store {
+            Store::Postgres(s) => {
+                let ($pool, $sql) = (s.read_pool(), $postgres);
+                $body
+            }
+            Store::Sqlite(s) => {
+                let ($pool, $sql) = (s.read_pool(), $sqlite);
+                $body
+            }
+        }
+    };
+}
+
 macro_rules! with_dialect {
     ($store:expr, $postgres:expr, $sqlite:expr, |$pool:ident, $sql:ident| $body:expr) => {
         match $store {
@@ -119,6 +136,8 @@ pub struct Backend<DB: sqlx::Database> {
     health: std::sync::Arc<WriteHealth>,
     /// PostgreSQL's servers and the one in use (`postgres::hosts`).
     hosts: Option<std::sync::Arc<postgres::hosts::Hosts>>,
+    /// The pool of `database.read_url`, for what only reads.
+    reads: Option<sqlx::Pool<DB>>,
 }
 
 // By hand: a derive would ask `DB: Clone`, which no database type is.
@@ -129,6 +148,7 @@ impl<DB: sqlx::Database> Clone for Backend<DB> {
             writer: self.writer.clone(),
             health: self.health.clone(),
             hosts: self.hosts.clone(),
+            reads: self.reads.clone(),
         }
     }
 }
@@ -144,7 +164,14 @@ impl<DB: sqlx::Database> Backend<DB> {
             writer,
             health,
             hosts: None,
+            reads: None,
         }
+    }
+
+    /// The pool for what only reads (the console, `history`): the read
+    /// pool when `database.read_url` is set, else the one pool.
+    pub(crate) fn read_pool(&self) -> &sqlx::Pool<DB> {
+        self.reads.as_ref().unwrap_or(&self.pool)
     }
 
     pub(crate) fn with_hosts(mut self, hosts: std::sync::Arc<postgres::hosts::Hosts>) -> Self {
@@ -283,11 +310,15 @@ impl Store {
         let url = settings.url.expose_secret();
         let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs.max(1));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(postgres::connect(
-                url,
-                settings.max_connections,
-                acquire_timeout,
-            )?))
+            let mut backend = postgres::connect(url, settings.max_connections, acquire_timeout)?;
+            if let Some(read_url) = &settings.read_url {
+                backend.reads = Some(postgres::connect_reads(
+                    read_url.expose_secret(),
+                    settings.max_connections,
+                    acquire_timeout,
+                )?);
+            }
+            Ok(Store::Postgres(backend))
         } else if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(sqlite::connect(
                 url,
@@ -383,7 +414,16 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_dialect!(self, (), (), |pool, _sql| pool.close().await)
+        with_dialect!(self, (), (), |pool, _sql| pool.close().await);
+        match self {
+            Store::Postgres(Backend {
+                reads: Some(reads), ..
+            }) => reads.close().await,
+            Store::Sqlite(Backend {
+                reads: Some(reads), ..
+            }) => reads.close().await,
+            _ => {}
+        }
     }
 
     /// Records one callback and decides it, in its group's transaction.

@@ -107,6 +107,27 @@ pub(crate) fn connect(
     Ok(Backend::new(pool, writer, health).with_hosts(hosts))
 }
 
+/// The pool of `database.read_url` (one server, which may be a standby:
+/// nothing written goes there, so no server is refused for taking no
+/// writes). The reconciler's searches for due work stay on the primary:
+/// each is one `INSERT … SELECT` that creates the tasks it finds.
+pub(crate) fn connect_reads(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<sqlx::PgPool, StoreError> {
+    let hosts = Hosts::new(hosts::parse_url(url)?, APPLICATION, false);
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(
+            hosts
+                .current()
+                .clone()
+                .options(POOL_SETTINGS.iter().copied()),
+        ))
+}
+
 /// The `application_name` of every connection.
 const APPLICATION: &str = "freedompay-receiver";
 
