@@ -576,6 +576,36 @@ impl Store {
         Ok(count)
     }
 
+    /// Why an acknowledged callback could be lost in a failover: `None`
+    /// when the primary has a synchronous standby streaming from it now
+    /// (every commit, so every `ok`, is then on two servers), or on SQLite.
+    pub async fn replication_warning(&self) -> Result<Option<String>, StoreError> {
+        let Store::Postgres(s) = self else {
+            return Ok(None);
+        };
+        let (names, synchronous): (String, i64) = sqlx::query_as(
+            "SELECT current_setting('synchronous_standby_names'), \
+             (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))",
+        )
+        .fetch_one(s.pool())
+        .await?;
+        Ok(if names.trim().is_empty() {
+            Some(
+                "the primary has no synchronous standby (synchronous_standby_names is empty): \
+                 after a failover, callbacks answered ok shortly before it may be missing \
+                 (RELIABILITY.md, \"Failover\")"
+                    .to_owned(),
+            )
+        } else if synchronous == 0 {
+            Some(format!(
+                "synchronous_standby_names is '{names}' but no synchronous standby is connected \
+                 (pg_stat_replication): commits wait for one, or were made asynchronous"
+            ))
+        } else {
+            None
+        })
+    }
+
     /// The connection pool's open and idle connections.
     pub fn pool_usage(&self) -> PoolUsage {
         let (size, idle) = match self {

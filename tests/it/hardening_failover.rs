@@ -225,3 +225,36 @@ fn check_config_accepts_several_hosts() {
     );
     assert!(!text.contains("db-password-123"), "{text}");
 }
+
+/// `check-config --connect` warns when the primary has no synchronous
+/// standby (the suite's server has none). Seen failing with the warning
+/// not printed.
+#[test]
+fn check_config_connect_warns_without_a_synchronous_standby() {
+    let Some(server) = server_url() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{server}/postgres\"\n\
+             [[merchants]]\nid = \"{MERCHANT}\"\nsecret_key = \"very-secret-merchant-key\"\n"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+        .arg("--config")
+        .arg(&path)
+        .args(["check-config", "--connect"])
+        .env_remove("FPR_CONFIG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: database.url: the primary has no synchronous standby"),
+        "{err}"
+    );
+}
