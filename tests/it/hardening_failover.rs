@@ -3,18 +3,22 @@
 //! that finds none is answered 503 and counted, and the service follows a
 //! new primary by itself.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use freedompay_receiver::config::Settings;
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::store::{PostgresTarget, Store, parse_postgres_url};
+use freedompay_receiver::store::{NewOrder, PostgresTarget, Store, parse_postgres_url};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use tokio::sync::Mutex;
 
 use crate::support::freedompay::{self, FreedomPay};
-use crate::support::pg::{PgDatabase, server_url};
+use crate::support::pg::{Cluster, PgDatabase, server_url};
 use crate::support::process::ServerProcess;
-use crate::support::{KEY, MERCHANT, base_toml};
+use crate::support::{KEY, MERCHANT, TestApp, base_toml};
 
 /// Runs `sql` on the server's `postgres` database.
 async fn admin(server: &str, sql: &str) {
@@ -257,4 +261,314 @@ fn check_config_connect_warns_without_a_synchronous_standby() {
         err.contains("warning: database.url: the primary has no synchronous standby"),
         "{err}"
     );
+}
+
+/// A primary and its streaming standby on loopback ports; `synchronous`:
+/// every commit waits for the standby (`synchronous_standby_names = '*'`,
+/// `synchronous_commit = on`).
+fn replicated_pair(synchronous: bool) -> (Cluster, Cluster) {
+    let primary = Cluster::start();
+    let standby = primary.standby();
+    if synchronous {
+        primary.configure("synchronous_standby_names = '*'");
+        primary.configure("synchronous_commit = on");
+        primary.pg_ctl(&["reload"]);
+    }
+    (primary, standby)
+}
+
+/// Waits until the primary reports its standby streaming (synchronously
+/// when `synchronous`).
+async fn wait_streaming(primary: &Cluster, synchronous: bool) {
+    let want = if synchronous { "sync" } else { "async" };
+    for _ in 0..200 {
+        if let Ok(mut c) = PgConnection::connect(&primary.url).await {
+            let states: Vec<(String,)> =
+                sqlx::query_as("SELECT sync_state FROM pg_stat_replication")
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap_or_default();
+            if states.iter().any(|(s,)| s == want) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the standby is not streaming ({want})");
+}
+
+/// One answer: which order and callback, when answered, how.
+#[derive(Clone, Copy, Debug)]
+struct Answer {
+    index: usize,
+    refund: bool,
+    answered: Duration,
+    status: u16,
+    ok: bool,
+}
+
+/// What a failover run saw.
+#[derive(Debug, Default)]
+struct Figures {
+    sent: usize,
+    acknowledged_before: usize,
+    acknowledged_during: usize,
+    acknowledged_after: usize,
+    unavailable: usize,
+    lost: usize,
+    applied_twice: usize,
+    promotion_to_ok: f64,
+}
+
+const SENDERS: usize = 32;
+
+fn order_id(index: usize) -> String {
+    format!("FO-{index}")
+}
+
+fn payment_id(index: usize) -> String {
+    format!("{}", 90_000 + index)
+}
+
+/// Runs `orders` orders' result then refund callbacks from [`SENDERS`]
+/// concurrent senders that retry each callback until it is `ok` (as
+/// FreedomPay does, a little faster), while `fail_over` runs: it gets the
+/// run's start and returns when (since the start) the primary was stopped
+/// and the standby promoted. Then checks every acknowledged callback on the
+/// new primary (`new_primary`, a URL).
+async fn failover_under_load(
+    app: Arc<TestApp>,
+    orders: usize,
+    new_primary: String,
+    fail_over: impl FnOnce(Instant) -> (Duration, Duration) + Send + 'static,
+) -> Figures {
+    let start = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let running = Arc::new(AtomicBool::new(true));
+    let answers = Arc::new(Mutex::new(Vec::<Answer>::new()));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let (app, next, answers, running) =
+                (app.clone(), next.clone(), answers.clone(), running.clone());
+            tokio::spawn(async move {
+                while running.load(Ordering::SeqCst) {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    if index >= orders {
+                        return;
+                    }
+                    for refund in [false, true] {
+                        let (kind, fields) = if refund {
+                            (
+                                "refund",
+                                freedompay::refund(&order_id(index), &payment_id(index), "100"),
+                            )
+                        } else {
+                            (
+                                "result",
+                                freedompay::result(&order_id(index), &payment_id(index), "100"),
+                            )
+                        };
+                        let deadline = Instant::now() + Duration::from_secs(60);
+                        loop {
+                            let reply = app.fp.send(kind, &fields).await;
+                            let ok = reply.status == 200 && reply.pg_status() == Some(Status::Ok);
+                            answers.lock().await.push(Answer {
+                                index,
+                                refund,
+                                answered: start.elapsed(),
+                                status: reply.status,
+                                ok,
+                            });
+                            if ok || Instant::now() > deadline {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                    // Spread the orders over the run.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (stopped, promoted) = tokio::task::spawn_blocking(move || fail_over(start))
+        .await
+        .expect("failover");
+    // The load goes on until callbacks have been ok for a while after the
+    // promotion (bounded).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline {
+        let settled = answers
+            .lock()
+            .await
+            .iter()
+            .any(|a| a.ok && a.answered > promoted + Duration::from_secs(2));
+        if settled {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    running.store(false, Ordering::SeqCst);
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+    let answers = answers.lock().await.clone();
+    let odd: Vec<_> = answers
+        .iter()
+        .filter(|a| !a.ok && a.status != 503)
+        .collect();
+    assert!(odd.is_empty(), "answers other than ok or 503: {odd:?}");
+    let first_ok_after = answers
+        .iter()
+        .filter(|a| a.ok && a.answered > promoted)
+        .map(|a| a.answered)
+        .min()
+        .expect("no ok after the promotion");
+    let mut figures = Figures {
+        sent: answers.len(),
+        unavailable: answers.iter().filter(|a| a.status == 503).count(),
+        promotion_to_ok: (first_ok_after - promoted).as_secs_f64(),
+        ..Figures::default()
+    };
+    for a in answers.iter().filter(|a| a.ok) {
+        if a.answered < stopped {
+            figures.acknowledged_before += 1;
+        } else if a.answered < first_ok_after {
+            figures.acknowledged_during += 1;
+        } else {
+            figures.acknowledged_after += 1;
+        }
+    }
+
+    // Every acknowledged callback on the new primary, applied once.
+    let mut db = PgConnection::connect(&new_primary)
+        .await
+        .expect("new primary");
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT o.order_id, o.status::text, p.refunded_amount::text FROM orders o \
+         LEFT JOIN payments p ON p.merchant_id = o.merchant_id AND p.order_id = o.order_id \
+         WHERE o.merchant_id = $1",
+    )
+    .bind(MERCHANT)
+    .fetch_all(&mut db)
+    .await
+    .expect("orders");
+    let state: HashMap<String, (String, Option<String>)> = rows
+        .into_iter()
+        .map(|(order, status, refunded)| (order, (status, refunded)))
+        .collect();
+    for a in answers.iter().filter(|a| a.ok) {
+        let (status, refunded) = state.get(&order_id(a.index)).cloned().unwrap_or_default();
+        let refunded: f64 = refunded.as_deref().unwrap_or("0").parse().unwrap_or(0.0);
+        let present = if a.refund {
+            refunded > 0.0
+        } else {
+            status != "new" && !status.is_empty()
+        };
+        if !present {
+            figures.lost += 1;
+        }
+    }
+    figures.applied_twice = state
+        .values()
+        .filter(|(_, refunded)| {
+            refunded
+                .as_deref()
+                .unwrap_or("0")
+                .parse::<f64>()
+                .unwrap_or(0.0)
+                > 100.0
+        })
+        .count();
+    let (firsts,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT kind, subject_id, discriminator, count(*) AS n \
+         FROM callback_decisions GROUP BY 1, 2, 3 HAVING count(*) > 1) twice",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap_or((0,));
+    figures.applied_twice += firsts as usize;
+    figures
+}
+
+fn print(setup: &str, f: &Figures) {
+    eprintln!(
+        "failover ({setup}, {SENDERS} senders): sent {}, acknowledged before {} / during {} / after {}, \
+         503s {}, lost {}, applied twice {}, first ok {:.2} s after the promotion",
+        f.sent,
+        f.acknowledged_before,
+        f.acknowledged_during,
+        f.acknowledged_after,
+        f.unavailable,
+        f.lost,
+        f.applied_twice,
+        f.promotion_to_ok
+    );
+}
+
+async fn spawn_on(url: &str, orders: usize) -> Arc<TestApp> {
+    let toml = base_toml(url).replace(
+        "max_connections = 8",
+        "max_connections = 8\nacquire_timeout_secs = 1",
+    );
+    let app = TestApp::spawn_settings(Settings::from_toml(&toml).expect("settings"), None).await;
+    let amount = "100".parse().expect("amount");
+    let ids: Vec<String> = (0..orders).map(order_id).collect();
+    let rows: Vec<NewOrder> = ids
+        .iter()
+        .map(|id| NewOrder {
+            order_id: id,
+            amount,
+            currency: "KZT",
+            expires_at: None,
+        })
+        .collect();
+    app.store
+        .insert_orders(MERCHANT, &rows)
+        .await
+        .expect("orders");
+    Arc::new(app)
+}
+
+/// Test C: both servers in `database.url`, no proxy: the primary is
+/// stopped (`-m immediate`), the standby promoted, and the service moves to
+/// it by itself. Seen failing with the host list reduced to its server in
+/// use (one server tried per connection, and `Hosts::failed` not moving
+/// on): the service keeps trying the dead primary and never answers ok
+/// again. (Either half alone still fails over.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_in_the_url_fail_over_without_a_proxy() {
+    if server_url().is_none() {
+        return;
+    }
+    let (primary, standby) = tokio::task::spawn_blocking(|| replicated_pair(true))
+        .await
+        .expect("pair");
+    wait_streaming(&primary, true).await;
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write",
+        primary.port(),
+        standby.port()
+    );
+    const ORDERS: usize = 6000;
+    let app = spawn_on(&url, ORDERS).await;
+    let new_primary = standby.url.clone();
+    let pair = Arc::new((primary, standby));
+    let rig = pair.clone();
+    let figures = failover_under_load(app.clone(), ORDERS, new_primary, move |start| {
+        rig.0.pg_ctl(&["stop", "-m", "immediate"]);
+        let stopped = start.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        rig.1.pg_ctl(&["promote", "-w"]);
+        (stopped, start.elapsed())
+    })
+    .await;
+    print("sync, two hosts in the URL, no proxy", &figures);
+    assert_eq!(figures.lost, 0, "{figures:?}");
+    assert_eq!(figures.applied_twice, 0, "{figures:?}");
+    assert!(figures.promotion_to_ok < 10.0, "{figures:?}");
+    let ready = app.fp.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    drop(pair);
 }
