@@ -572,3 +572,84 @@ async fn two_hosts_in_the_url_fail_over_without_a_proxy() {
     assert_eq!(ready.status(), 200);
     drop(pair);
 }
+
+/// Test D: the same failover with asynchronous replication
+/// (`synchronous_standby_names` empty). Acknowledged callbacks the new
+/// primary lacks are counted and reported, not asserted: that figure is
+/// what RELIABILITY.md tells merchants asynchronous replication risks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_replication_failover_is_measured() {
+    if server_url().is_none() {
+        return;
+    }
+    let (primary, standby) = tokio::task::spawn_blocking(|| replicated_pair(false))
+        .await
+        .expect("pair");
+    wait_streaming(&primary, false).await;
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/postgres",
+        primary.port(),
+        standby.port()
+    );
+    const ORDERS: usize = 6000;
+    let app = spawn_on(&url, ORDERS).await;
+    let new_primary = standby.url.clone();
+    let pair = Arc::new((primary, standby));
+    let rig = pair.clone();
+    let figures = failover_under_load(app.clone(), ORDERS, new_primary, move |start| {
+        rig.0.pg_ctl(&["stop", "-m", "immediate"]);
+        let stopped = start.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        rig.1.pg_ctl(&["promote", "-w"]);
+        (stopped, start.elapsed())
+    })
+    .await;
+    print("async, two hosts in the URL, no proxy", &figures);
+    assert!(figures.acknowledged_before > 0, "{figures:?}");
+    drop(pair);
+}
+
+/// `database.read_url` on the standby: the console's and history's reads
+/// are served there (its `pg_stat_activity` shows the service), while
+/// callbacks go to the primary. Seen failing with `read_pool` returning the
+/// one pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_url_serves_history_from_the_standby() {
+    if server_url().is_none() {
+        return;
+    }
+    let (primary, standby) = tokio::task::spawn_blocking(|| replicated_pair(true))
+        .await
+        .expect("pair");
+    wait_streaming(&primary, true).await;
+    let toml = base_toml(&primary.url).replace(
+        "max_connections = 8",
+        &format!("max_connections = 8\nread_url = \"{}\"", standby.url),
+    );
+    let app = TestApp::spawn_settings(Settings::from_toml(&toml).expect("settings"), None).await;
+    app.order("RU-1", "100", "KZT").await;
+    app.fp
+        .send("result", &freedompay::result("RU-1", "8001", "100"))
+        .await
+        .assert_answer("result", Status::Ok);
+    let mut found = false;
+    for _ in 0..50 {
+        // The console's overview, read through read_url.
+        if app.store.overview().await.is_ok() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(found, "the console read through read_url");
+    let mut db = PgConnection::connect(&standby.url).await.expect("standby");
+    let (readers,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'freedompay-receiver'",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("pg_stat_activity");
+    assert!(readers > 0, "no connection of the service on the standby");
+    app.stop().await;
+    drop((primary, standby));
+}
