@@ -89,3 +89,36 @@ pg_stop_throwaway() {
     rm -rf "$PG_THROWAWAY_DIR"
   fi
 }
+
+# A streaming standby of the throwaway cluster on 127.0.0.1:$1 (run after
+# pg_start_throwaway, in a shell of its own): pg_basebackup -R into a new
+# temporary directory, started on a free port. Exports the same variables as
+# pg_start_throwaway, for the standby.
+pg_start_standby() {
+  local primary_port=$1 bin port
+  bin=$(pg_bin_dir)
+  port=$(pg_free_port)
+  PG_THROWAWAY_DIR=$(mktemp -d "${PG_THROWAWAY_PARENT:-/tmp}/fpr-pg-standby.XXXXXX")
+  chmod 755 "$PG_THROWAWAY_DIR"
+  [ "$(id -u)" = 0 ] && chown postgres: "$PG_THROWAWAY_DIR"
+  pg_as_owner "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres \
+    -D "$PG_THROWAWAY_DIR/data" -R -X stream >"$PG_THROWAWAY_DIR/basebackup.log" 2>&1 \
+    || { cat "$PG_THROWAWAY_DIR/basebackup.log" >&2; return 1; }
+  cat >"$PG_THROWAWAY_DIR/pg_ctl" <<SCRIPT
+#!/usr/bin/env bash
+# pg_ctl for the throwaway standby in $PG_THROWAWAY_DIR
+if [ "\$(id -u)" = 0 ]; then
+  exec runuser -u postgres -- "$bin/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -l "$PG_THROWAWAY_DIR/server.log" "\$@"
+fi
+exec "$bin/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -l "$PG_THROWAWAY_DIR/server.log" "\$@"
+SCRIPT
+  chmod 755 "$PG_THROWAWAY_DIR/pg_ctl"
+  # The copied configuration names the primary's port and socket folder.
+  echo "port = $port" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  echo "unix_socket_directories = '$PG_THROWAWAY_DIR'" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  "$PG_THROWAWAY_DIR/pg_ctl" start -w -t 60 >/dev/null \
+    || { cat "$PG_THROWAWAY_DIR/server.log" >&2; return 1; }
+  export FPR_TEST_PG_URL="postgres://postgres@127.0.0.1:$port"
+  export FPR_TEST_PG_CTL="$PG_THROWAWAY_DIR/pg_ctl"
+  export PG_THROWAWAY_DIR
+}

@@ -28,17 +28,21 @@ pub fn run(path: Option<&Path>, args: &CheckConfigArgs) -> ExitCode {
         Err(e) => return report_problems(&[e]),
     };
     let mut found = problems(&settings);
-    if args.connect
-        && !found.iter().any(|p| p.key.starts_with("database."))
-        && let Err(problem) = runtime().block_on(try_database(&settings))
-    {
-        found.push(problem);
+    let mut database_warnings = Vec::new();
+    if args.connect && !found.iter().any(|p| p.key.starts_with("database.")) {
+        match runtime().block_on(try_database(&settings)) {
+            Ok(warnings) => database_warnings = warnings,
+            Err(problem) => found.push(problem),
+        }
     }
     if !found.is_empty() {
         return report_problems(&found);
     }
     for warning in warnings(&settings) {
         eprintln!("warning: {warning}");
+    }
+    for warning in database_warnings {
+        eprintln!("warning: database.url: {warning}");
     }
     println!("# effective configuration (secrets redacted)");
     print!("{}", settings.to_redacted_toml());
@@ -53,13 +57,19 @@ pub fn run(path: Option<&Path>, args: &CheckConfigArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn try_database(settings: &Settings) -> Result<(), ConfigError> {
+/// Connects and runs a query; returns what to warn about the database (a
+/// primary without a synchronous standby).
+async fn try_database(settings: &Settings) -> Result<Vec<String>, ConfigError> {
     let unreachable = |e: String| ConfigError::new("database.url", format!("cannot connect: {e}"));
     let store = Store::connect(&settings.database).map_err(|e| unreachable(e.to_string()))?;
-    let ping = tokio::time::timeout(CONNECT_TIMEOUT, store.ping()).await;
+    let ping = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        store.ping().await?;
+        store.replication_warning().await
+    })
+    .await;
     store.close().await;
     match ping {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(warning)) => Ok(warning.into_iter().collect()),
         Ok(Err(e)) => Err(unreachable(e.to_string())),
         Err(_) => Err(unreachable(format!(
             "no answer within {}s",

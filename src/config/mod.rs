@@ -161,6 +161,11 @@ pub struct DatabaseSettings {
     /// `sqlite://path` (the embedded default) or `postgres://user:pass@host/db`.
     #[serde(serialize_with = "redact::database_url")]
     pub url: SecretString,
+    /// Optional (PostgreSQL): a server for what only reads (the console and
+    /// `history`), e.g. a standby, so that an operator's heavy query never
+    /// competes with callbacks. Unset: the one pool of `url`.
+    #[serde(serialize_with = "redact::optional_database_url")]
+    pub read_url: Option<SecretString>,
     pub max_connections: u32,
     /// Apply migrations when `serve` starts.
     pub migrate_on_start: bool,
@@ -172,6 +177,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
             url: SecretString::from("sqlite://freedompay-receiver.db"),
+            read_url: None,
             max_connections: 16,
             migrate_on_start: true,
             acquire_timeout_secs: 3,

@@ -285,7 +285,7 @@ const SQLITE: Dialect = Dialect {
 /// Runs `$body` with the pool and the history SQL of the backend in use.
 macro_rules! on_backend {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
-        with_dialect!($store, &POSTGRES, &SQLITE, |$pool, $sql| $body)
+        with_read_dialect!($store, &POSTGRES, &SQLITE, |$pool, $sql| $body)
     };
 }
 
@@ -856,7 +856,7 @@ fn normalise_listed_payment(mut p: ListedPayment) -> ListedPayment {
 /// Runs `$body` with the pool and the console SQL of the backend in use.
 macro_rules! on_console_backend {
     ($store:expr, |$pool:ident, $sql:ident| $body:expr) => {
-        with_dialect!($store, &CONSOLE_POSTGRES, &CONSOLE_SQLITE, |$pool, $sql| {
+        with_read_dialect!($store, &CONSOLE_POSTGRES, &CONSOLE_SQLITE, |$pool, $sql| {
             $body
         })
     };

@@ -47,6 +47,23 @@
 /// Runs `$body` with the pool and the statement table (`$postgres` or
 /// `$sqlite`) of the backend in use: the body is the same code for both
 /// backends, only the SQL differs. Defined before the modules that use it.
+/// As [`with_dialect`], with the pool for what only reads
+/// (`database.read_url` when set, else the one pool).
+macro_rules! with_read_dialect {
+    ($store:expr, $postgres:expr, $sqlite:expr, |$pool:ident, $sql:ident| $body:expr) => {
+        match $store {
+            Store::Postgres(s) => {
+                let ($pool, $sql) = (s.read_pool(), $postgres);
+                $body
+            }
+            Store::Sqlite(s) => {
+                let ($pool, $sql) = (s.read_pool(), $sqlite);
+                $body
+            }
+        }
+    };
+}
+
 macro_rules! with_dialect {
     ($store:expr, $postgres:expr, $sqlite:expr, |$pool:ident, $sql:ident| $body:expr) => {
         match $store {
@@ -90,6 +107,10 @@ pub use history::{
     Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
 };
 pub use postgres::NOTIFY_CHANNEL;
+/// `database.url` taken apart, one or several PostgreSQL servers.
+pub use postgres::hosts::{
+    ParsedUrl as PostgresUrl, Target as PostgresTarget, parse_url as parse_postgres_url,
+};
 /// The statements of the write path, per backend (their plans are tested).
 pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
 /// The session settings of PostgreSQL's connections (their plans are tested).
@@ -110,6 +131,10 @@ pub struct Backend<DB: sqlx::Database> {
     pool: sqlx::Pool<DB>,
     writer: callbacks::queue::Writer,
     health: std::sync::Arc<WriteHealth>,
+    /// PostgreSQL's servers and the one in use (`postgres::hosts`).
+    hosts: Option<std::sync::Arc<postgres::hosts::Hosts>>,
+    /// The pool of `database.read_url`, for what only reads.
+    reads: Option<sqlx::Pool<DB>>,
 }
 
 // By hand: a derive would ask `DB: Clone`, which no database type is.
@@ -119,6 +144,8 @@ impl<DB: sqlx::Database> Clone for Backend<DB> {
             pool: self.pool.clone(),
             writer: self.writer.clone(),
             health: self.health.clone(),
+            hosts: self.hosts.clone(),
+            reads: self.reads.clone(),
         }
     }
 }
@@ -133,7 +160,20 @@ impl<DB: sqlx::Database> Backend<DB> {
             pool,
             writer,
             health,
+            hosts: None,
+            reads: None,
         }
+    }
+
+    /// The pool for what only reads (the console, `history`): the read
+    /// pool when `database.read_url` is set, else the one pool.
+    pub(crate) fn read_pool(&self) -> &sqlx::Pool<DB> {
+        self.reads.as_ref().unwrap_or(&self.pool)
+    }
+
+    pub(crate) fn with_hosts(mut self, hosts: std::sync::Arc<postgres::hosts::Hosts>) -> Self {
+        self.hosts = Some(hosts);
+        self
     }
 
     pub(crate) fn pool(&self) -> &sqlx::Pool<DB> {
@@ -264,11 +304,15 @@ impl Store {
         let url = settings.url.expose_secret();
         let acquire_timeout = Duration::from_secs(settings.acquire_timeout_secs.max(1));
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(postgres::connect(
-                url,
-                settings.max_connections,
-                acquire_timeout,
-            )?))
+            let mut backend = postgres::connect(url, settings.max_connections, acquire_timeout)?;
+            if let Some(read_url) = &settings.read_url {
+                backend.reads = Some(postgres::connect_reads(
+                    read_url.expose_secret(),
+                    settings.max_connections,
+                    acquire_timeout,
+                )?);
+            }
+            Ok(Store::Postgres(backend))
         } else if url.starts_with("sqlite:") {
             Ok(Store::Sqlite(sqlite::connect(
                 url,
@@ -314,9 +358,18 @@ impl Store {
     /// success ends the failing state, so a service taken out of rotation
     /// comes back without waiting for traffic.
     pub async fn ready(&self) -> Result<(), NotReady> {
-        self.ping()
-            .await
-            .map_err(|_| NotReady(WriteFailure::Unavailable))?;
+        if self.ping().await.is_err() {
+            // The pool retries only the server it was given: with several
+            // servers, look for the one that takes writes now, so that the
+            // next probe finds it without waiting for a callback.
+            if let Store::Postgres(Backend {
+                hosts: Some(hosts), ..
+            }) = self
+            {
+                hosts.find().await;
+            }
+            return Err(NotReady(WriteFailure::Unavailable));
+        }
         if self.write_health().failing().is_none() {
             return Ok(());
         }
@@ -355,7 +408,16 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        with_dialect!(self, (), (), |pool, _sql| pool.close().await)
+        with_dialect!(self, (), (), |pool, _sql| pool.close().await);
+        match self {
+            Store::Postgres(Backend {
+                reads: Some(reads), ..
+            }) => reads.close().await,
+            Store::Sqlite(Backend {
+                reads: Some(reads), ..
+            }) => reads.close().await,
+            _ => {}
+        }
     }
 
     /// Records one callback and decides it by `rules` as of `now`
@@ -508,6 +570,36 @@ impl Store {
             Store::Sqlite(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
         };
         Ok(count)
+    }
+
+    /// Why an acknowledged callback could be lost in a failover: `None`
+    /// when the primary has a synchronous standby streaming from it now
+    /// (every commit, so every `ok`, is then on two servers), or on SQLite.
+    pub async fn replication_warning(&self) -> Result<Option<String>, StoreError> {
+        let Store::Postgres(s) = self else {
+            return Ok(None);
+        };
+        let (names, synchronous): (String, i64) = sqlx::query_as(
+            "SELECT current_setting('synchronous_standby_names'), \
+             (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))",
+        )
+        .fetch_one(s.pool())
+        .await?;
+        Ok(if names.trim().is_empty() {
+            Some(
+                "the primary has no synchronous standby (synchronous_standby_names is empty): \
+                 after a failover, callbacks answered ok shortly before it may be missing \
+                 (RELIABILITY.md, \"Failover\")"
+                    .to_owned(),
+            )
+        } else if synchronous == 0 {
+            Some(format!(
+                "synchronous_standby_names is '{names}' but no synchronous standby is connected \
+                 (pg_stat_replication): commits wait for one, or were made asynchronous"
+            ))
+        } else {
+            None
+        })
     }
 
     /// The connection pool's open and idle connections.

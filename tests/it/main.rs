@@ -16,6 +16,7 @@ mod hardening_console_input;
 mod hardening_crash;
 mod hardening_damaged_rows;
 mod hardening_disk_full;
+mod hardening_failover;
 mod hardening_forgery;
 mod hardening_forwarding;
 mod hardening_hostile;

@@ -4,15 +4,18 @@
 //! its subjects' advisory locks and its rows' locks. `NUMERIC` money, and
 //! `NOTIFY freedompay_events` for each committed event.
 
-use std::str::FromStr;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use sqlx::Connection;
+use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
+pub mod hosts;
 pub mod sql;
+
+use hosts::Hosts;
 
 use crate::store::callbacks::path::{GroupConn, Row, Statements, start_writer};
 use crate::store::health::WriteHealth;
@@ -57,16 +60,31 @@ pub const POOL_SETTINGS: &[(&str, &str)] = &[
 pub const NOTIFY_CHANNEL: &str = "freedompay_events";
 
 /// Opens the pool and starts the group writer (inside a Tokio runtime).
+/// `url` may name several servers ([`hosts`]): the pool and the writers
+/// use the one that takes writes, and move on together after a failover.
 pub(crate) fn connect(
     url: &str,
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> Result<Backend<sqlx::Postgres>, StoreError> {
-    let options = PgConnectOptions::from_str(url)?.application_name("freedompay-receiver");
+    let hosts = Arc::new(Hosts::new(hosts::parse_url(url)?, APPLICATION, true));
+    let checked = Arc::downgrade(&hosts);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
-        .connect_lazy_with(options.clone().options(POOL_SETTINGS.iter().copied()));
+        // The pool writes too (orders, the reconciler's tasks, migrations,
+        // the readiness probe): its connections must reach the primary.
+        .after_connect(move |connection, _| {
+            let checked = checked.clone();
+            Box::pin(async move { hosts::check_pooled(&checked, connection).await })
+        })
+        .connect_lazy_with(
+            hosts
+                .current()
+                .clone()
+                .options(POOL_SETTINGS.iter().copied()),
+        );
+    hosts.follow_with(pool.clone(), POOL_SETTINGS);
     let workers = GROUP_WORKERS.min(max_connections.max(1) as usize);
     // The group writers' own connections (`callbacks::path`), one each.
     // Their statements are the write path's, whose only plans (with
@@ -74,19 +92,165 @@ pub(crate) fn connect(
     // (`sql`), so PostgreSQL may cache generic plans for them and skip
     // planning on every execution. No ping before each group (a round trip every group): a
     // connection broken by a database restart fails its group, and the
-    // worker replaces it.
+    // worker replaces it, through the same choice of server as the pool's.
     let health = Arc::new(WriteHealth::default());
-    let options = options.options(WRITER_SETTINGS.iter().copied());
+    let writers = hosts.clone();
     let writer = start_writer(
         Arc::new(move || {
-            let options = options.clone();
-            Box::pin(async move { Ok(PgConnection::connect_with(&options).await?) })
+            let hosts = writers.clone();
+            Box::pin(async move { Ok(hosts.connect(WRITER_SETTINGS).await?) })
         }),
         workers,
         acquire_timeout,
         health.clone(),
     );
-    Ok(Backend::new(pool, writer, health))
+    Ok(Backend::new(pool, writer, health).with_hosts(hosts))
+}
+
+/// The pool of `database.read_url` (one server, which may be a standby:
+/// nothing written goes there, so no server is refused for taking no
+/// writes). The reconciler's searches for due work stay on the primary:
+/// each is one `INSERT … SELECT` that creates the tasks it finds.
+pub(crate) fn connect_reads(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<sqlx::PgPool, StoreError> {
+    let hosts = Hosts::new(hosts::parse_url(url)?, APPLICATION, false);
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(
+            hosts
+                .current()
+                .clone()
+                .options(POOL_SETTINGS.iter().copied()),
+        ))
+}
+
+/// The `application_name` of every connection.
+const APPLICATION: &str = "freedompay-receiver";
+
+/// `host:port` of a connection's server, as logs and errors name it.
+fn server_name(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+/// Refuses a new connection unless its server takes writes, as libpq's
+/// `target_session_attrs=read-write` does: `transaction_read_only` is on in
+/// a standby (in recovery) and under `default_transaction_read_only`.
+///
+/// Why when the connection is made: after a failover the old primary may
+/// come back as a standby, or a proxy may point at the wrong server for a
+/// while. A connection there answers `SELECT 1` like any other, so the pool
+/// would keep it, and every write on it would fail; refused here, it never
+/// reaches the write path, and the writer's next attempt connects again
+/// (to the next host, or through a proxy that was fixed meanwhile). The
+/// error carries SQLSTATE 25006, so it is classified [`ReadOnly`] like a
+/// write refused by such a server: a 503 for the callback, counted in
+/// `freedompay_write_failures_total{cause="read_only"}`, and `/readyz`
+/// fails until a write commits again.
+///
+/// [`ReadOnly`]: crate::store::health::WriteFailure::ReadOnly
+async fn require_writable(
+    connection: &mut PgConnection,
+    server: &str,
+    refusals: &Refusals,
+) -> Result<(), sqlx::Error> {
+    let (read_only, in_recovery): (bool, bool) = sqlx::query_as(
+        "SELECT current_setting('transaction_read_only') = 'on', pg_is_in_recovery()",
+    )
+    .fetch_one(&mut *connection)
+    .await?;
+    if !read_only {
+        refusals.accepted(server);
+        return Ok(());
+    }
+    let refused = ReadOnlyServer {
+        message: format!(
+            "connection to {server} refused: the server takes no writes ({})",
+            if in_recovery {
+                "it is a standby in recovery"
+            } else {
+                "default_transaction_read_only is on"
+            }
+        ),
+    };
+    refusals.refused(server, &refused);
+    Err(sqlx::Error::Database(Box::new(refused)))
+}
+
+/// The servers that refused a connection, so that a refusal is logged once
+/// when it starts (not for every connection attempt under load) and once
+/// when it ends.
+#[derive(Debug, Default)]
+struct Refusals(Mutex<HashSet<String>>);
+
+impl Refusals {
+    fn refused(&self, server: &str, error: &ReadOnlyServer) {
+        if self.servers().insert(server.to_owned()) {
+            tracing::warn!(
+                server,
+                cause = "read_only",
+                "{}; callbacks are answered 503 until a writable server is reached",
+                error.message
+            );
+        }
+    }
+
+    fn accepted(&self, server: &str) {
+        if self.servers().remove(server) {
+            tracing::info!(server, "the server takes writes again");
+        }
+    }
+
+    fn servers(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A connection refused because its server takes no writes. A database
+/// error of SQLSTATE 25006 (what such a server answers to a write), so that
+/// every caller classifies it as it would that answer.
+#[derive(Debug)]
+pub(crate) struct ReadOnlyServer {
+    message: String,
+}
+
+impl std::fmt::Display for ReadOnlyServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ReadOnlyServer {}
+
+impl DatabaseError for ReadOnlyServer {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed("25006"))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Other
+    }
 }
 
 /// The write path's way of running a statement on PostgreSQL

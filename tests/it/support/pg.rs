@@ -123,6 +123,66 @@ impl Cluster {
         panic!("cluster did not start:\n{}", failures.join("\n---\n"));
     }
 
+    /// A streaming standby of this cluster (`pg_basebackup -R`), on a
+    /// loopback port of its own.
+    pub fn standby(&self) -> Cluster {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/pg.sh");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -e; source {script}; pg_start_standby {}; \
+                 echo \"$FPR_TEST_PG_URL $FPR_TEST_PG_CTL $PG_THROWAWAY_DIR\"",
+                self.port()
+            ))
+            .output()
+            .expect("bash runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let parts: Vec<&str> = text.split_whitespace().collect();
+        assert!(
+            out.status.success() && parts.len() == 3,
+            "standby did not start: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Cluster {
+            url: format!("{}/postgres", parts[0]),
+            pg_ctl: parts[1].to_owned(),
+            dir: parts[2].to_owned(),
+        }
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|tail| tail.split('/').next())
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the URL")
+    }
+
+    /// Runs `pg_ctl` with `args`; panics when it fails.
+    pub fn pg_ctl(&self, args: &[&str]) {
+        let out = Command::new(&self.pg_ctl)
+            .args(args)
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Appends `line` to the server's postgresql.conf.
+    pub fn configure(&self, line: &str) {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(format!("{}/data/postgresql.conf", self.dir))
+            .expect("postgresql.conf");
+        writeln!(file, "{line}").expect("postgresql.conf written");
+    }
+
     pub fn stop(&self) {
         let status = Command::new(&self.pg_ctl)
             .args(["stop", "-m", "fast", "-w"])
