@@ -16,6 +16,7 @@ use sqlx::postgres::PgConnection;
 use tokio::sync::Mutex;
 
 use crate::support::freedompay::{self, FreedomPay};
+use crate::support::haproxy::Proxy;
 use crate::support::pg::{Cluster, PgDatabase, server_url};
 use crate::support::process::ServerProcess;
 use crate::support::{KEY, MERCHANT, TestApp, base_toml};
@@ -652,4 +653,59 @@ async fn read_url_serves_history_from_the_standby() {
     assert!(readers > 0, "no connection of the service on the standby");
     app.stop().await;
     drop((primary, standby));
+}
+
+/// Test A: the service connected only to HAProxy; under 32 senders the
+/// primary is stopped (`-m immediate`), the standby promoted, and the proxy
+/// moved to it. Every acknowledged callback is on the new primary, applied
+/// once, answers during the switch are 503 only, callbacks are ok again
+/// soon after the proxy moved, and `/readyz` is ready again. Seen failing
+/// with the proxy never moved (no ok after the promotion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_failover_behind_haproxy_loses_nothing() {
+    if server_url().is_none() {
+        return;
+    }
+    let (primary, standby) = tokio::task::spawn_blocking(|| replicated_pair(true))
+        .await
+        .expect("pair");
+    wait_streaming(&primary, true).await;
+    let proxy = Proxy::start(primary.port(), standby.port());
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port);
+    const ORDERS: usize = 6000;
+    let app = spawn_on(&url, ORDERS).await;
+    let new_primary = standby.url.clone();
+    let rig = Arc::new((primary, standby, proxy));
+    let switch = rig.clone();
+    let figures = failover_under_load(app.clone(), ORDERS, new_primary, move |start| {
+        switch.0.pg_ctl(&["stop", "-m", "immediate"]);
+        let stopped = start.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        switch.1.pg_ctl(&["promote", "-w"]);
+        switch.2.point_at("pg2");
+        (stopped, start.elapsed())
+    })
+    .await;
+    print("sync, behind HAProxy", &figures);
+    assert_eq!(figures.lost, 0, "{figures:?}");
+    assert_eq!(figures.applied_twice, 0, "{figures:?}");
+    assert!(figures.promotion_to_ok <= 5.0, "{figures:?}");
+    let mut ready = 0;
+    for _ in 0..50 {
+        ready = app
+            .fp
+            .http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready, 200, "/readyz after the failover");
+    drop(rig);
 }
