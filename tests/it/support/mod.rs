@@ -4,6 +4,7 @@
 
 pub mod fake_freedompay;
 pub mod freedompay;
+pub mod haproxy;
 pub mod pg;
 pub mod process;
 pub mod reconcile;
