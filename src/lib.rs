@@ -14,6 +14,8 @@
 //! - [`store`] (the one write path: callbacks queue for group-commit
 //!   writers, each group read, decided and written in one transaction on
 //!   PostgreSQL or SQLite), with [`simulate`] beside it;
+//! - [`operator`] (what operators are shown of stored rows: the state
+//!   summary, the key fields of an event), used by the console and `history`;
 //! - [`http`] (axum endpoints and signed answers), [`console`],
 //!   [`reconcile`] and [`bench`];
 //! - [`server`] (runs them), then [`cli`] (the operator commands).
@@ -29,6 +31,7 @@ pub mod config;
 pub mod console;
 pub mod domain;
 pub mod http;
+pub mod operator;
 pub mod protocol;
 pub mod reconcile;
 pub mod server;

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args};
 
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, Settings, runtime};
+use crate::operator;
 use crate::store::{History, HistoryKey, Store};
 use crate::untrusted::escape;
 
@@ -56,7 +57,7 @@ pub fn run(settings: &Settings, args: &HistoryArgs) -> ExitCode {
     });
     match found {
         Ok(Some(history)) if args.json => match serde_json::to_string_pretty(&Json {
-            summary: history.summary(),
+            summary: operator::summary(&history),
             history: &history,
         }) {
             Ok(text) => {
@@ -135,7 +136,9 @@ fn render_into(out: &mut String, h: &History) {
             o.currency,
             o.damage_note(),
             o.status,
-            o.expires_at.map(time).unwrap_or_else(|| "-".to_owned()),
+            o.expires_at
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |at| at.shown(|at| time(*at))),
             time(o.created_at),
             time(o.updated_at)
         ),
@@ -208,8 +211,7 @@ fn render_into(out: &mut String, h: &History) {
             or_dash(e.signature_variant.as_deref()),
             or_dash(e.key_label.as_deref())
         );
-        let fields: Vec<String> = e
-            .key_fields()
+        let fields: Vec<String> = operator::key_fields(e)
             .into_iter()
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
@@ -253,7 +255,7 @@ fn render_into(out: &mut String, h: &History) {
     }
     put!(out);
     put!(out, "state");
-    for line in h.summary() {
+    for line in operator::summary(h) {
         put!(out, "  {line}");
     }
 }

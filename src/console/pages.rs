@@ -11,9 +11,9 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use maud::{DOCTYPE, Markup, html};
 
 use super::process_counts::ProcessCounts;
-use crate::store::{
-    EVENT_LIST_LIMIT, EventFilter, History, LIST_LIMIT, ListedEvent, Overview, SearchResults,
-};
+use crate::operator;
+use crate::store::tables::events::EventRow;
+use crate::store::{EVENT_LIST_LIMIT, EventFilter, History, LIST_LIMIT, Overview, SearchResults};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
     nav{margin-bottom:1rem}nav a{margin-right:1rem}\
@@ -300,7 +300,7 @@ fn describe(filter: &EventFilter) -> String {
     parts.join(", ")
 }
 
-pub fn events(filter: &EventFilter, rows: &[ListedEvent]) -> Markup {
+pub fn events(filter: &EventFilter, rows: &[EventRow]) -> Markup {
     html! {
         (page("Events", html! {
             p id="event-filter" { "Events " (describe(filter)) ", newest first, at most " (EVENT_LIST_LIMIT) " rows." }
@@ -388,7 +388,7 @@ pub fn timeline(h: &History) -> Markup {
             p { "Merchant " (h.merchant_id) ". Times in UTC." }
             h2 { "State" }
             ul id="summary" {
-                @for line in h.summary() { li { (line) } }
+                @for line in operator::summary(h) { li { (line) } }
             }
             h2 { "Order" }
             @if let Some(o) = &h.order {
@@ -397,8 +397,8 @@ pub fn timeline(h: &History) -> Markup {
                     tr {
                         td class="num" { (o.amount) " " (o.currency) (damage(&o.damage_note())) }
                         td { (o.status) }
-                        td { (o.expires_at.map(time).unwrap_or_else(|| "-".to_owned())) }
-                        td { (opt(o.paid_payment_id.as_deref())) }
+                        td { (o.expires_at.as_ref().map_or_else(|| "-".to_owned(), |at| at.shown(|at| time(*at)))) }
+                        td { (opt(o.paid_payment_id.as_ref().map(ToString::to_string).as_deref())) }
                         td { (time(o.created_at)) }
                         td { (time(o.updated_at)) }
                     }
@@ -444,11 +444,11 @@ pub fn timeline(h: &History) -> Markup {
                         }
                         td { (opt(e.signature_variant.as_deref())) " / " (opt(e.key_label.as_deref())) }
                         td {
-                            @for (name, value) in e.key_fields() { code { (name) "=" (value) } " " }
+                            @for (name, value) in operator::key_fields(e) { code { (name) "=" (value) } " " }
                             details {
                                 summary { "all fields" }
                                 table {
-                                    @for (name, value) in e.pairs() { tr { td { code { (name) } } td { code { (value) } } } }
+                                    @for (name, value) in operator::pairs(e) { tr { td { code { (name) } } td { code { (value) } } } }
                                 }
                             }
                         }

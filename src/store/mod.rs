@@ -34,15 +34,19 @@
 //! sessions leave the planner no scan to prefer (`postgres::WRITER_SETTINGS`),
 //! so no plan depends on table statistics.
 //!
-//! Layout: the backend-neutral core in `callbacks/` (the subject rule, the
-//! pure steps, the queue, the write path whose workers own their
-//! connections), named rows in `schema`, the write path's health in
-//! `health` (readiness and the failure metric), each backend's connection
-//! set-up and statements in `postgres/` and `sqlite/`; `outbound` stores the
-//! reconciler's tasks; `history` holds the read-only queries of the
-//! `history` command and the console; `testing` holds reads used only by
-//! the benchmark and the tests. Dependencies point one way: backends, then
-//! `callbacks`, then `schema`, this module's types and the domain.
+//! Layout: one file per table in `tables/` (its row struct, its column list
+//! written once, its statements for both dialects, built by `tables`'
+//! few statement makers); the backend-neutral write path in `callbacks/`
+//! (the subject rule, the pure steps, the queue, the path whose workers own
+//! their connections, and `statements`, the path's SQL per backend made
+//! from the tables'); the write path's health in `health` (readiness and
+//! the failure metric); each backend's connection set-up in `postgres/`
+//! and `sqlite/`; `outbound` stores the reconciler's tasks; `reads/` holds
+//! the read-only queries of the `history` command and the console (over the
+//! tables' rows; what is shown lives in `operator` and `console`);
+//! `testing` holds reads used by the benchmark and the tests. Dependencies
+//! point one way: backends, then `callbacks`, `outbound` and `reads`, then
+//! `tables`, this module's types and the domain.
 
 /// Runs `$body` with the pool and the statement table (`$postgres` or
 /// `$sqlite`) of the backend in use: the body is the same code for both
@@ -81,11 +85,11 @@ macro_rules! with_dialect {
 
 pub mod callbacks;
 pub mod health;
-mod history;
 pub mod outbound;
 mod postgres;
-pub mod schema;
+pub mod reads;
 mod sqlite;
+pub mod tables;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,24 +104,22 @@ use crate::domain::{Callback, Order, Payment, Payout};
 use crate::protocol::{Amount, Status};
 use health::{WriteFailure, WriteHealth};
 
-pub use callbacks::path::{PerTable, Statements, Writes};
-pub use history::{
-    EVENT_LIST_LIMIT, EventFilter, EventRecord, History, HistoryKey, HourlyCount, KEY_FIELDS,
-    LIST_LIMIT, ListedEvent, ListedOrder, ListedPayment, ListedTask, MarkedCounts, OrderRecord,
-    Overview, PaymentRecord, PayoutRecord, SearchResults, TaskRecord,
-};
+/// The statements of the write path, per backend (their plans are tested).
+pub use callbacks::statements::{POSTGRES as POSTGRES_STATEMENTS, SQLITE as SQLITE_STATEMENTS};
+pub use callbacks::statements::{PerTable, Statements, Writes};
 pub use postgres::NOTIFY_CHANNEL;
 /// `database.url` taken apart, one or several PostgreSQL servers.
 pub use postgres::hosts::{
     ParsedUrl as PostgresUrl, Target as PostgresTarget, parse_url as parse_postgres_url,
 };
-/// The statements of the write path, per backend (their plans are tested).
-pub use postgres::sql::STATEMENTS as POSTGRES_STATEMENTS;
 /// The session settings of PostgreSQL's connections (their plans are tested).
 pub use postgres::{
     POOL_SETTINGS as POSTGRES_POOL_SETTINGS, WRITER_SETTINGS as POSTGRES_WRITER_SETTINGS,
 };
-pub use sqlite::sql::STATEMENTS as SQLITE_STATEMENTS;
+pub use reads::console::{
+    EVENT_LIST_LIMIT, EventFilter, HourlyCount, LIST_LIMIT, MarkedCounts, Overview, SearchResults,
+};
+pub use reads::history::{History, HistoryKey};
 
 /// The PostgreSQL backend.
 pub type PgStore = Backend<sqlx::Postgres>;
@@ -186,7 +188,10 @@ impl<DB: sqlx::Database> Backend<DB> {
 }
 
 use callbacks::steps::Work;
-use schema::{OrderRow, PaymentRow, PayoutRow};
+use tables::Dialect;
+use tables::orders::OrderRow;
+use tables::payments::PaymentRow;
+use tables::payouts::PayoutRow;
 
 /// A storage failure. Every one of them means "not committed": the caller
 /// answers 503 so that FreedomPay retries.
@@ -207,6 +212,20 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stored value could not be read as its type (a row written by hand
+    /// or by another program), as opposed to the database not answering.
+    pub fn is_damaged_data(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt(_)
+                | StoreError::Database(
+                    sqlx::Error::ColumnDecode { .. }
+                        | sqlx::Error::Decode(_)
+                        | sqlx::Error::TypeNotFound { .. }
+                )
+        )
+    }
+
     /// Why a write failed, by the cause readiness and the metrics report.
     pub fn write_failure(&self) -> WriteFailure {
         WriteFailure::of(self)
@@ -474,25 +493,21 @@ impl Store {
         merchant_id: &str,
         orders: &[NewOrder<'_>],
     ) -> Result<(), StoreError> {
-        with_dialect!(
-            self,
-            postgres::sql::INSERT_ORDER,
-            sqlite::sql::INSERT_ORDER,
-            |pool, sql| {
-                let mut tx = pool.begin().await?;
-                for order in orders {
-                    sqlx::query(sql)
-                        .bind(merchant_id)
-                        .bind(order.order_id)
-                        .bind(order.amount.canonical())
-                        .bind(order.currency)
-                        .bind(order.expires_at)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Ok(tx.commit().await?)
+        with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+            let sql = tables::orders::insert_one(d);
+            let mut tx = pool.begin().await?;
+            for order in orders {
+                sqlx::query(tables::made(sql.clone()))
+                    .bind(merchant_id)
+                    .bind(order.order_id)
+                    .bind(order.amount.canonical())
+                    .bind(order.currency)
+                    .bind(order.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
             }
-        )
+            Ok(tx.commit().await?)
+        })
     }
 
     pub async fn order(
@@ -500,7 +515,7 @@ impl Store {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Order>, StoreError> {
-        let row: Option<OrderRow> = self.row(|s| s.orders, merchant_id, order_id).await?;
+        let row: Option<OrderRow> = self.row(|s| &s.orders, merchant_id, order_id).await?;
         row.map(OrderRow::into_order).transpose()
     }
 
@@ -509,7 +524,7 @@ impl Store {
         merchant_id: &str,
         payment_id: &str,
     ) -> Result<Option<Payment>, StoreError> {
-        let row: Option<PaymentRow> = self.row(|s| s.payments, merchant_id, payment_id).await?;
+        let row: Option<PaymentRow> = self.row(|s| &s.payments, merchant_id, payment_id).await?;
         row.map(PaymentRow::into_payment).transpose()
     }
 
@@ -518,7 +533,7 @@ impl Store {
         merchant_id: &str,
         order_id: &str,
     ) -> Result<Option<Payout>, StoreError> {
-        let row: Option<PayoutRow> = self.row(|s| s.payouts, merchant_id, order_id).await?;
+        let row: Option<PayoutRow> = self.row(|s| &s.payouts, merchant_id, order_id).await?;
         row.map(PayoutRow::into_payout).transpose()
     }
 
@@ -526,7 +541,7 @@ impl Store {
     /// statement that `pick` names (it takes the ids as a JSON array).
     async fn row<R>(
         &self,
-        pick: fn(&Statements) -> &'static str,
+        pick: fn(&'static Statements) -> &'static str,
         merchant_id: &str,
         id: &str,
     ) -> Result<Option<R>, StoreError>
@@ -539,8 +554,8 @@ impl Store {
         let ids = serde_json::json!([id]).to_string();
         Ok(with_dialect!(
             self,
-            &postgres::sql::STATEMENTS,
-            &sqlite::sql::STATEMENTS,
+            &*callbacks::statements::POSTGRES,
+            &*callbacks::statements::SQLITE,
             |pool, sql| sqlx::query_as(pick(sql))
                 .bind(merchant_id)
                 .bind(ids)
@@ -620,7 +635,7 @@ pub struct PoolUsage {
 }
 
 /// One event's marks, as the console lists it: what an operator filters on.
-pub type EventMarks = ListedEvent;
+pub type EventMarks = tables::events::EventRow;
 
 /// How many events there are, first deliveries and duplicates apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -71,21 +71,21 @@ impl Store {
     /// The events of `kind` (all when `None`) with their marks, oldest first
     /// (operators, tests).
     pub async fn event_marks(&self, kind: Option<&str>) -> Result<Vec<EventMarks>, StoreError> {
-        macro_rules! marks {
-            ($kind_is:literal) => {
-                concat!(
-                    "SELECT id, merchant_id, received_at, kind, order_id, payment_id, \
-                     answer_status, duplicate, conflict, flag FROM events WHERE ",
-                    $kind_is,
-                    " ORDER BY id"
-                )
-            };
-        }
+        use super::tables::{Dialect, events, made};
         Ok(with_dialect!(
             self,
-            marks!("$1::text IS NULL OR kind = $1"),
-            marks!("?1 IS NULL OR kind = ?1"),
-            |pool, sql| sqlx::query_as(sql).bind(kind).fetch_all(pool).await?
+            Dialect::Postgres,
+            Dialect::Sqlite,
+            |pool, d| {
+                let kind_is = match d {
+                    Dialect::Postgres => "$1::text IS NULL OR e.kind = $1 ORDER BY e.id",
+                    Dialect::Sqlite => "?1 IS NULL OR e.kind = ?1 ORDER BY e.id",
+                };
+                sqlx::query_as(made(events::where_(d, kind_is)))
+                    .bind(kind)
+                    .fetch_all(pool)
+                    .await?
+            }
         ))
     }
 

@@ -5,7 +5,7 @@
 
 use freedompay_receiver::protocol::Amount;
 use freedompay_receiver::store::StoreError;
-use freedompay_receiver::store::schema::amount;
+use freedompay_receiver::store::tables::amount;
 
 fn parsed(text: &str) -> Amount {
     text.parse().unwrap()

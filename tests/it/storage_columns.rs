@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use freedompay_receiver::config::DatabaseSettings;
-use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store, Writes};
+use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store};
 use secrecy::SecretString;
 use sqlx::Connection;
 
@@ -96,22 +96,8 @@ fn inserts(sql: &str) -> Vec<Insert> {
 /// Every statement of a backend's write path, one string each.
 fn write_statements(backend: Backend) -> Vec<&'static str> {
     match backend {
-        Backend::Postgres => match POSTGRES_STATEMENTS.writes {
-            Writes::Together(sql) => vec![sql],
-            Writes::PerTable(_) => panic!("PostgreSQL writes a group in one statement"),
-        },
-        Backend::Sqlite => match &SQLITE_STATEMENTS.writes {
-            Writes::PerTable(w) => vec![
-                w.insert_events,
-                w.upsert_payments,
-                w.update_orders,
-                w.upsert_payouts,
-                w.insert_decisions,
-                w.add_repeats,
-                w.open_confirms,
-            ],
-            Writes::Together(_) => panic!("SQLite writes a group table by table"),
-        },
+        Backend::Postgres => POSTGRES_STATEMENTS.write_statements(),
+        Backend::Sqlite => SQLITE_STATEMENTS.write_statements(),
     }
 }
 

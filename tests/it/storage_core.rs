@@ -11,7 +11,8 @@ use freedompay_receiver::domain::{
 };
 use freedompay_receiver::protocol::{Amount, Message, Status};
 use freedompay_receiver::store::Delivery;
-use freedompay_receiver::store::callbacks::steps::{Decision, Outcome, Snapshot, View, Work};
+use freedompay_receiver::store::Processed;
+use freedompay_receiver::store::callbacks::steps::{Decision, NO_EVENT, Snapshot, View, Work};
 use freedompay_receiver::store::callbacks::subject::{Subject, Wanted};
 
 use crate::support::MERCHANT;
@@ -69,15 +70,23 @@ fn order(id: &str, amount_text: &str) -> Order {
 }
 
 /// A view holding the given orders, as a group's read would return them.
+/// The id drawn for a group's first event in these tests.
+const FIRST_EVENT_ID: i64 = 101;
+
+/// Ids for a group's events, as the write path draws them before deciding.
+fn event_ids() -> Vec<i64> {
+    (FIRST_EVENT_ID..FIRST_EVENT_ID + 16).collect()
+}
+
 fn view_with_orders(orders: &[Order]) -> View {
     let mut snapshot = Snapshot::default();
     for o in orders {
         snapshot.orders.insert(key(&o.order_id), Ok(o.clone()));
     }
-    View::new(snapshot)
+    View::new(snapshot, event_ids())
 }
 
-fn process(view: &mut View, kind: CallbackKind, fields: &Fields, fingerprint: &str) -> Outcome {
+fn process(view: &mut View, kind: CallbackKind, fields: &Fields, fingerprint: &str) -> Processed {
     view.process(&delivery(kind, fields, fingerprint), &rules_decide())
         .unwrap()
 }
@@ -180,9 +189,9 @@ fn a_first_result_pays_its_order_and_writes_each_row_once() {
         &freedompay::result("O-1", "P-1", "100"),
         "f1",
     );
-    assert_eq!(outcome.processed.status, Status::Ok);
-    assert!(!outcome.processed.duplicate);
-    assert_eq!(outcome.event, Some(0));
+    assert_eq!(outcome.status, Status::Ok);
+    assert!(!outcome.duplicate);
+    assert_eq!(outcome.event_id, FIRST_EVENT_ID);
     let changes = view.changes();
     assert_eq!(changes.events.len(), 1);
     assert_eq!(changes.payments.len(), 1);
@@ -192,12 +201,12 @@ fn a_first_result_pays_its_order_and_writes_each_row_once() {
     assert_eq!(changes.orders[0].status, "paid");
     assert_eq!(changes.orders[0].paid_payment_id, Some("P-1"));
     assert_eq!(changes.decisions.len(), 1);
-    let (decision, event) = &changes.decisions[0];
+    let decision = &changes.decisions[0];
     assert_eq!(
         (decision.answer_status, decision.fingerprint),
         (Some("ok"), Some("f1"))
     );
-    assert_eq!(*event, 0);
+    assert_eq!(decision.event_id, Some(FIRST_EVENT_ID));
 }
 
 #[test]
@@ -206,9 +215,9 @@ fn a_repeat_within_the_group_gets_the_first_answer_and_claims_nothing() {
     let fields = freedompay::result("O-1", "P-1", "100");
     let first = process(&mut view, CallbackKind::Result, &fields, "f1");
     let repeat = process(&mut view, CallbackKind::Result, &fields, "f1");
-    assert_eq!(repeat.processed.status, first.processed.status);
-    assert!(repeat.processed.duplicate);
-    assert!(!repeat.processed.conflict);
+    assert_eq!(repeat.status, first.status);
+    assert!(repeat.duplicate);
+    assert!(!repeat.conflict);
     let changes = view.changes();
     assert_eq!(changes.events.len(), 2);
     assert!(changes.events[1].duplicate);
@@ -232,7 +241,7 @@ fn a_check_sees_what_an_earlier_callback_of_its_group_decided() {
         &freedompay::check("O-1", "P-2", "100"),
         "c1",
     );
-    assert_eq!(check.processed.status, Status::Rejected);
+    assert_eq!(check.status, Status::Rejected);
     // A check claims no key.
     assert_eq!(view.changes().decisions.len(), 1);
 }
@@ -253,11 +262,11 @@ fn a_stored_key_with_other_content_is_a_conflict() {
             first_fields: Some("{}".into()),
         },
     );
-    let mut view = View::new(snapshot);
+    let mut view = View::new(snapshot, event_ids());
     let same = process(&mut view, CallbackKind::Result, &fields, "first");
-    assert!(same.processed.duplicate && !same.processed.conflict);
+    assert!(same.duplicate && !same.conflict);
     let other = process(&mut view, CallbackKind::Result, &fields, "second");
-    assert!(other.processed.duplicate && other.processed.conflict);
+    assert!(other.duplicate && other.conflict);
     let changes = view.changes();
     assert!(changes.events[1].conflict);
     assert!(changes.decisions.is_empty(), "the stored decision stays");
@@ -268,8 +277,8 @@ fn a_refund_before_its_payment_is_deferred_and_leaves_its_key_free() {
     let mut view = view_with_orders(&[order("O-1", "100")]);
     let fields = freedompay::refund("O-1", "P-1", "100");
     let early = process(&mut view, CallbackKind::Refund, &fields, "r1");
-    assert!(early.processed.retry_later);
-    assert_eq!(early.processed.flag.as_deref(), Some("early_notice"));
+    assert!(early.retry_later);
+    assert_eq!(early.flag.as_deref(), Some("early_notice"));
     // The result arrives next in the same group; the refund, delivered
     // again, is now applied under its still free key.
     process(
@@ -279,7 +288,7 @@ fn a_refund_before_its_payment_is_deferred_and_leaves_its_key_free() {
         "f1",
     );
     let again = process(&mut view, CallbackKind::Refund, &fields, "r1");
-    assert!(!again.processed.retry_later && !again.processed.duplicate);
+    assert!(!again.retry_later && !again.duplicate);
     let changes = view.changes();
     assert_eq!(changes.events.len(), 3);
     assert_eq!(changes.decisions.len(), 2, "the result's and the refund's");
@@ -297,7 +306,7 @@ fn redirects_are_recorded_once_and_their_repeats_counted() {
         currency: "KZT",
     };
     let fields = facts.redirect(false);
-    let mut view = View::new(Snapshot::default());
+    let mut view = View::new(Snapshot::default(), event_ids());
     let redirect = |view: &mut View| {
         view.process(
             &delivery(CallbackKind::Success, &fields, "s"),
@@ -308,14 +317,14 @@ fn redirects_are_recorded_once_and_their_repeats_counted() {
     let first = redirect(&mut view);
     let second = redirect(&mut view);
     let third = redirect(&mut view);
-    assert_eq!(first.event, Some(0));
-    assert!(!first.processed.duplicate);
-    assert!(second.processed.duplicate && second.event.is_none());
-    assert!(third.processed.duplicate);
+    assert_eq!(first.event_id, FIRST_EVENT_ID);
+    assert!(!first.duplicate);
+    assert!(second.duplicate && second.event_id == NO_EVENT);
+    assert!(third.duplicate);
     let changes = view.changes();
     assert_eq!(changes.events.len(), 1);
     assert_eq!(changes.decisions.len(), 1);
-    assert_eq!(changes.decisions[0].0.repeats, 2);
+    assert_eq!(changes.decisions[0].repeats, 2);
     assert!(changes.repeats.is_empty());
 
     // Stored before: only the count grows.
@@ -331,7 +340,7 @@ fn redirects_are_recorded_once_and_their_repeats_counted() {
             first_fields: None,
         },
     );
-    let mut view = View::new(snapshot);
+    let mut view = View::new(snapshot, event_ids());
     redirect(&mut view);
     let changes = view.changes();
     assert!(changes.events.is_empty() && changes.decisions.is_empty());
@@ -345,7 +354,7 @@ fn an_unreadable_order_row_is_answered_by_rule_and_flagged() {
     snapshot
         .orders
         .insert(key("O-1"), Err("amount \"7e3\": not a decimal".into()));
-    let mut view = View::new(snapshot);
+    let mut view = View::new(snapshot, event_ids());
     let outcome = process(
         &mut view,
         CallbackKind::Result,
@@ -353,8 +362,8 @@ fn an_unreadable_order_row_is_answered_by_rule_and_flagged() {
         "f1",
     );
     let flag = "bad_order_row: amount \"7e3\": not a decimal";
-    assert_eq!(outcome.processed.flag.as_deref(), Some(flag));
-    assert_eq!(outcome.processed.status, Status::Rejected);
+    assert_eq!(outcome.flag.as_deref(), Some(flag));
+    assert_eq!(outcome.status, Status::Rejected);
     let changes = view.changes();
     assert!(changes.orders.is_empty(), "the damaged row is not written");
     assert_eq!(changes.events[0].flag.as_deref(), Some(flag));
@@ -381,7 +390,7 @@ fn payments_already_known_are_read_from_the_view() {
             refunded_amount: amount("0"),
         },
     );
-    let mut view = View::new(snapshot);
+    let mut view = View::new(snapshot, event_ids());
     // A refund without an order id finds its order through the payment.
     let outcome = process(
         &mut view,
@@ -389,8 +398,8 @@ fn payments_already_known_are_read_from_the_view() {
         &freedompay::refund("O-1", "P-1", "40").without("pg_order_id"),
         "r1",
     );
-    assert_eq!(outcome.processed.status, Status::Ok);
-    assert!(!outcome.processed.retry_later);
+    assert_eq!(outcome.status, Status::Ok);
+    assert!(!outcome.retry_later);
     let changes = view.changes();
     assert_eq!(changes.payments[0].refunded_amount, "40");
 }

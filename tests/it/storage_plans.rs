@@ -194,7 +194,7 @@ async fn generic_plan(
 fn write_params() -> Vec<String> {
     let events: Vec<_> = (0..50)
         .map(|i| {
-            serde_json::json!({"merchant_id": "M", "kind": "result", "order_id": format!("O-{i}"),
+            serde_json::json!({"id": i + 1, "merchant_id": "M", "kind": "result", "order_id": format!("O-{i}"),
             "payment_id": format!("P-{i}"), "fields": [], "answer_status": "ok", "duplicate": false,
             "conflict": false})
         })
@@ -218,7 +218,7 @@ fn write_params() -> Vec<String> {
     let decisions: Vec<_> = (0..50)
         .map(|i| {
             serde_json::json!({"merchant_id": "M", "kind": "result", "subject_id": format!("P-{i}"),
-            "discriminator": "ok", "answer_status": "ok", "event": i, "repeats": 0})
+            "discriminator": "ok", "answer_status": "ok", "event_id": i + 1, "repeats": 0})
         })
         .collect();
     let repeats: Vec<_> = (0..50)
@@ -270,24 +270,24 @@ async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
     let writes = write_params();
     let writes: Vec<&str> = writes.iter().map(String::as_str).collect();
     let sql = &POSTGRES_STATEMENTS;
-    let Writes::Together(write) = sql.writes else {
+    let Writes::Together(write) = &sql.writes else {
         panic!("PostgreSQL writes a group in one statement");
     };
     let statements = [
         (
-            sql.payments,
+            sql.payments.as_str(),
             ["M", ids.as_str()].to_vec(),
             "payments",
             "payments_pkey",
         ),
         (
-            sql.orders,
+            sql.orders.as_str(),
             ["M", order_ids.as_str()].to_vec(),
             "orders",
             "orders_pkey",
         ),
         (
-            sql.payouts,
+            sql.payouts.as_str(),
             ["M", order_ids.as_str()].to_vec(),
             "payouts",
             "payouts_pkey",
@@ -298,7 +298,7 @@ async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
             "callback_decisions",
             "callback_decisions_pkey",
         ),
-        (write, writes.clone(), "", ""),
+        (write.as_str(), writes.clone(), "", ""),
     ];
     let mut failures = Vec::new();
     for stats in [
@@ -387,13 +387,13 @@ async fn sqlite_looks_every_row_up_by_key_on_a_fresh_and_an_analysed_database() 
     let rows = write_params();
     let statements: [(&str, Vec<&str>); 8] = [
         (sql.decisions, vec!["M", &keys]),
-        (sql.payments, vec!["M", &ids]),
-        (sql.orders, vec!["M", &order_ids]),
-        (sql.payouts, vec!["M", &order_ids]),
-        (writes.upsert_payments, vec![&rows[1]]),
-        (writes.update_orders, vec![&rows[2]]),
-        (writes.upsert_payouts, vec![&rows[3]]),
-        (writes.add_repeats, vec![&rows[5]]),
+        (sql.payments.as_str(), vec!["M", &ids]),
+        (sql.orders.as_str(), vec!["M", &order_ids]),
+        (sql.payouts.as_str(), vec!["M", &order_ids]),
+        (writes.upsert_payments.as_str(), vec![&rows[1]]),
+        (writes.update_orders.as_str(), vec![&rows[2]]),
+        (writes.upsert_payouts.as_str(), vec![&rows[3]]),
+        (writes.add_repeats.as_str(), vec![&rows[5]]),
     ];
     // Fresh (no sqlite_stat1), then with 1,000 rows a table, analysed.
     for analysed in [false, true] {

@@ -7,11 +7,14 @@
 //!    (PostgreSQL: advisory locks, sorted), then every row its callbacks are
 //!    about (`subject::Wanted`): stored decisions, payments and orders (row
 //!    locked), payouts;
-//! 3. decide every job in arrival order against that view (`steps`);
+//! 3. draw one event id for each job ([`next_event_ids`]), then decide
+//!    every job in arrival order against that view (`steps`), so each
+//!    answer knows its event's id before anything is written;
 //! 4. write what changed ([`write`]): events, payments, orders,
 //!    payouts, decisions, redirect repeats and status queries, whatever the
-//!    group's size in one statement on PostgreSQL ([`Writes::Together`]) and
-//!    one statement a table on SQLite, rows passed as JSON arrays of named
+//!    group's size in one statement on PostgreSQL ([`Writes::Together`],
+//!    which also announces each event on `freedompay_events`) and one
+//!    statement a table on SQLite, rows passed as JSON arrays of named
 //!    objects;
 //! 5. commit, then answer.
 //!
@@ -23,8 +26,8 @@
 //! callback; when it fails for one that does (a full disk, a read-only or
 //! unreachable server), every job gets the error at once.
 //!
-//! [`Statements`] is all that differs between the backends, with how a
-//! connection runs one statement ([`GroupConn`], a few lines per backend in
+//! [`Statements`] (made in `statements` from the tables' files) is all that
+//! differs between the backends, with how a connection runs one statement ([`GroupConn`], a few lines per backend in
 //! `postgres/` and `sqlite/`); the rest of the path is written once, here,
 //! as ordinary functions.
 
@@ -35,55 +38,17 @@ use futures_util::future::BoxFuture;
 use std::time::Duration;
 
 use super::queue::{self, Job, Jobs, Writer, fail_all};
+use super::statements::{Statements, Writes};
 use super::steps::{Changes, Decision, Snapshot, View};
 use super::subject::Wanted;
 use crate::store::health::{WriteFailure, WriteHealth};
-use crate::store::schema::{
-    self, DecisionRow, DecisionWrite, IdRow, OrderRow, PaymentRow, PayoutRow,
-};
+use crate::store::tables::IdRow;
+use crate::store::tables::callback_decisions::DecisionRow;
+use crate::store::tables::orders::{self, OrderRow};
+use crate::store::tables::payments::PaymentRow;
+use crate::store::tables::payouts::PayoutRow;
 use crate::store::{Processed, StoreError};
 use crate::telemetry::metrics::GROUP_CALLBACKS;
-
-/// The SQL of one backend. Parameters: `$1` (`?1`) the merchant and `$2`
-/// (`?2`) a JSON array of ids or keys for reads; `$1` a JSON array of named
-/// row objects (`store::schema`) for writes.
-#[derive(Debug)]
-pub struct Statements {
-    pub begin: &'static str,
-    /// Takes the advisory locks named by a sorted JSON array; `None` when
-    /// the transaction alone serialises writers (SQLite).
-    pub lock: Option<&'static str>,
-    pub decisions: &'static str,
-    pub payments: &'static str,
-    pub orders: &'static str,
-    pub payouts: &'static str,
-    pub writes: Writes,
-}
-
-/// How a backend writes a group's changes.
-#[derive(Debug)]
-pub enum Writes {
-    /// One statement for all of them (PostgreSQL, data-modifying `WITH`):
-    /// `$1` to `$7` the events, payments, orders, payouts, decisions (each
-    /// with the index of its event), redirect repeats and status queries;
-    /// it returns the new event ids (`id`) in event order.
-    Together(&'static str),
-    /// One statement a table, events first (SQLite, which has no
-    /// data-modifying `WITH`; its statements cost no network round trip).
-    PerTable(PerTable),
-}
-
-/// The per-table writes. `insert_events` returns the new ids (`id`).
-#[derive(Debug)]
-pub struct PerTable {
-    pub insert_events: &'static str,
-    pub upsert_payments: &'static str,
-    pub update_orders: &'static str,
-    pub upsert_payouts: &'static str,
-    pub insert_decisions: &'static str,
-    pub add_repeats: &'static str,
-    pub open_confirms: &'static str,
-}
 
 /// A row the write path reads: decodable from both backends' rows.
 pub(crate) trait Row:
@@ -110,7 +75,7 @@ impl<R> Row for R where
 /// once, below, for both backends.
 pub(crate) trait GroupConn: sqlx::Connection + Send + 'static {
     /// The backend's SQL.
-    const STATEMENTS: &'static Statements;
+    fn statements() -> &'static Statements;
 
     /// Runs `sql` and returns its rows.
     fn fetch<R: Row>(
@@ -294,20 +259,23 @@ impl<C: GroupConn> Worker<C> {
         // Begun and committed with plain statements: the worker replaces the
         // connection after any failure, so no rollback bookkeeping is needed.
         connection
-            .run(C::STATEMENTS.begin, &[])
+            .run(C::statements().begin, &[])
             .await
             .map_err(|e| Failed::before_commit(e.into()))?;
         let wanted = Wanted::of(jobs.iter().map(|job| &job.delivery.callback));
         let snapshot = read(connection, &wanted)
             .await
             .map_err(Failed::before_commit)?;
-        let mut view = View::new(snapshot);
+        let event_ids = next_event_ids(connection, jobs.len())
+            .await
+            .map_err(Failed::before_commit)?;
+        let mut view = View::new(snapshot, event_ids);
         let outcomes = jobs
             .iter()
             .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failed::before_commit)?;
-        let ids = write(connection, &view.changes())
+        write(connection, &view.changes())
             .await
             .map_err(Failed::before_commit)?;
         connection
@@ -317,13 +285,7 @@ impl<C: GroupConn> Worker<C> {
                 error: error.into(),
                 at_commit: true,
             })?;
-        Ok(outcomes
-            .into_iter()
-            .map(|outcome| Processed {
-                event_id: outcome.event.and_then(|i| ids.get(i)).copied().unwrap_or(0),
-                ..outcome.processed
-            })
-            .collect())
+        Ok(outcomes)
     }
 
     /// The worker's connection, made now if it has none.
@@ -353,7 +315,7 @@ pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, Store
 
 /// Takes the group's locks and reads every row its callbacks are about.
 async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snapshot, StoreError> {
-    let sql = C::STATEMENTS;
+    let sql = C::statements();
     if let Some(lock) = sql.lock
         && !wanted.locks.is_empty()
     {
@@ -392,7 +354,7 @@ async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snaps
             }
         }
         let mut order_ids = of.orders.clone();
-        let payments = readable::<C, PaymentRow>(connection, sql.payments, merchant, &of.payments);
+        let payments = readable::<C, PaymentRow>(connection, &sql.payments, merchant, &of.payments);
         for (id, row) in payments.await? {
             match row.and_then(PaymentRow::into_payment) {
                 Ok(payment) => {
@@ -409,18 +371,18 @@ async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snaps
         order_ids.dedup();
         if !order_ids.is_empty() {
             let rows: Vec<OrderRow> = connection
-                .fetch(sql.orders, &by(json_rows(&order_ids)?))
+                .fetch(&sql.orders, &by(json_rows(&order_ids)?))
                 .await?;
             for row in rows {
                 let order_id = row.order_id.clone();
                 let order = match row.into_order() {
                     Ok(order) => Ok(order),
-                    Err(e) => Err(schema::order_defect(merchant, &order_id, e)?),
+                    Err(e) => Err(orders::order_defect(merchant, &order_id, e)?),
                 };
                 snapshot.orders.insert(key(&order_id), order);
             }
         }
-        let payouts = readable::<C, PayoutRow>(connection, sql.payouts, merchant, &of.payouts);
+        let payouts = readable::<C, PayoutRow>(connection, &sql.payouts, merchant, &of.payouts);
         for (id, row) in payouts.await? {
             match row.and_then(PayoutRow::into_payout) {
                 Ok(payout) => {
@@ -491,78 +453,73 @@ impl Keyed for PayoutRow {
     }
 }
 
-/// Writes the group's changes; returns the new event ids in event order.
-async fn write<C: GroupConn>(
+/// `count` new event ids, one for each callback of the group (one that
+/// records no event leaves a gap, as a rolled-back transaction does).
+async fn next_event_ids<C: GroupConn>(
     connection: &mut C,
-    changes: &Changes<'_>,
+    count: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    // The decisions, each with the index of its event and, once the
-    // events are written (SQLite), its id.
-    let decisions = |ids: &[i64]| {
-        let rows = changes
-            .decisions
-            .iter()
-            .map(|(write, event)| DecisionWrite {
-                event: *event,
-                event_id: ids.get(*event).copied(),
-                ..*write
-            })
-            .collect::<Vec<_>>();
-        json_rows(&rows)
-    };
-    let ids = match &C::STATEMENTS.writes {
+    let rows: Vec<IdRow> = connection
+        .fetch(C::statements().next_event_ids, &[count.to_string()])
+        .await?;
+    if rows.len() != count {
+        return Err(StoreError::Corrupt(format!(
+            "{} event ids drawn for {count} callbacks",
+            rows.len()
+        )));
+    }
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// Writes the group's changes: rows passed as JSON arrays of named objects.
+async fn write<C: GroupConn>(connection: &mut C, changes: &Changes<'_>) -> Result<(), StoreError> {
+    match &C::statements().writes {
         Writes::Together(sql) => {
             let params = [
                 json_rows(changes.events)?,
                 json_rows(&changes.payments)?,
                 json_rows(&changes.orders)?,
                 json_rows(&changes.payouts)?,
-                decisions(&[])?,
+                json_rows(&changes.decisions)?,
                 json_rows(&changes.repeats)?,
                 json_rows(&changes.confirms)?,
             ];
-            let rows: Vec<IdRow> = connection.fetch(sql, &params).await?;
-            rows.into_iter().map(|row| row.id).collect::<Vec<_>>()
+            connection.run(sql, &params).await?;
         }
         Writes::PerTable(sql) => {
-            let mut ids = Vec::new();
-            if !changes.events.is_empty() {
-                let rows: Vec<IdRow> = connection
-                    .fetch(sql.insert_events, &[json_rows(changes.events)?])
-                    .await?;
-                // Ids grow in insertion order; RETURNING promises no
-                // order, so sort them back into it.
-                ids = rows.into_iter().map(|row| row.id).collect();
-                ids.sort_unstable();
-            }
             let writes = [
                 (
-                    sql.upsert_payments,
+                    &sql.insert_events,
+                    json_rows(changes.events)?,
+                    changes.events.is_empty(),
+                ),
+                (
+                    &sql.upsert_payments,
                     json_rows(&changes.payments)?,
                     changes.payments.is_empty(),
                 ),
                 (
-                    sql.update_orders,
+                    &sql.update_orders,
                     json_rows(&changes.orders)?,
                     changes.orders.is_empty(),
                 ),
                 (
-                    sql.upsert_payouts,
+                    &sql.upsert_payouts,
                     json_rows(&changes.payouts)?,
                     changes.payouts.is_empty(),
                 ),
                 (
-                    sql.insert_decisions,
-                    decisions(&ids)?,
+                    &sql.insert_decisions,
+                    json_rows(&changes.decisions)?,
                     changes.decisions.is_empty(),
                 ),
                 (
-                    sql.add_repeats,
+                    &sql.add_repeats,
                     json_rows(&changes.repeats)?,
                     changes.repeats.is_empty(),
                 ),
                 (
-                    sql.open_confirms,
+                    &sql.open_confirms,
                     json_rows(&changes.confirms)?,
                     changes.confirms.is_empty(),
                 ),
@@ -572,13 +529,7 @@ async fn write<C: GroupConn>(
                     connection.run(sql, &[rows]).await?;
                 }
             }
-            ids
         }
-    };
-    if ids.len() != changes.events.len() {
-        return Err(StoreError::Corrupt(
-            "a group's events were not all written".into(),
-        ));
     }
-    Ok(ids)
+    Ok(())
 }

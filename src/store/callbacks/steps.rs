@@ -24,9 +24,12 @@ use crate::domain::{
     Callback, Confirm, CurrentState, Detail, IdempotencyKey, Order, Payment, Payout, Plan,
 };
 use crate::protocol::Status;
-use crate::store::schema::{
-    ConfirmRow, DecisionWrite, EventRow, OrderStatusRow, PaymentRow, PayoutRow,
-};
+use crate::store::tables::callback_decisions::DecisionWrite;
+use crate::store::tables::events::NewEvent;
+use crate::store::tables::orders::OrderStatusRow;
+use crate::store::tables::outbound_tasks::ConfirmRow;
+use crate::store::tables::payments::PaymentRow;
+use crate::store::tables::payouts::PayoutRow;
 use crate::store::{Delivery, Processed, StoreError};
 use crate::untrusted::Untrusted;
 
@@ -79,7 +82,7 @@ pub struct Decision {
 pub struct Snapshot {
     pub decisions: HashMap<IdempotencyKey, Decision>,
     pub payments: HashMap<Key, Payment>,
-    /// An order row that cannot be read holds why (see `schema::order_defect`).
+    /// An order row that cannot be read holds why (see `tables::orders::order_defect`).
     pub orders: HashMap<Key, Result<Order, String>>,
     pub payouts: HashMap<Key, Payout>,
     /// Payment and payout rows that cannot be read, by (merchant, payment
@@ -96,37 +99,35 @@ pub struct View {
     claimed: Vec<IdempotencyKey>,
     /// Redirect repeats counted by this group, by key.
     repeats: HashMap<IdempotencyKey, i32>,
-    events: Vec<EventRow>,
-    /// For each claimed key, the index of its event in `events`.
-    event_of: HashMap<IdempotencyKey, usize>,
+    /// The ids drawn for the group's events, not yet used.
+    event_ids: std::vec::IntoIter<i64>,
+    events: Vec<NewEvent>,
+    /// For each claimed key, the id of its event.
+    event_of: HashMap<IdempotencyKey, i64>,
     payments: BTreeMap<Key, ()>,
     orders: BTreeMap<Key, ()>,
     payouts: BTreeMap<Key, ()>,
     confirms: BTreeMap<(String, &'static str, String), u64>,
 }
 
-/// One callback's outcome: its answer, and the index of its event among the
-/// group's (`None`: a redirect repeat, which records none).
-#[derive(Debug)]
-pub struct Outcome {
-    pub processed: Processed,
-    pub event: Option<usize>,
-}
-
-/// Everything a group writes, in the order it is written: events first
-/// (their ids are needed by the decisions), then the rows.
+/// Everything a group writes: events first (the rows written about them name
+/// their ids), then the rows.
 #[derive(Debug)]
 pub struct Changes<'v> {
-    pub events: &'v [EventRow],
+    pub events: &'v [NewEvent],
     pub payments: Vec<PaymentRow>,
     pub orders: Vec<OrderStatusRow<'v>>,
     pub payouts: Vec<PayoutRow>,
-    /// New decisions, with the index of their event.
-    pub decisions: Vec<(DecisionWrite<'v>, usize)>,
+    /// New decisions, each naming its event.
+    pub decisions: Vec<DecisionWrite<'v>>,
     /// More repeats of stored redirects (`answer_status` is `None`).
     pub repeats: Vec<DecisionWrite<'v>>,
     pub confirms: Vec<ConfirmRow>,
 }
+
+/// The event id of an answer that recorded no event (a counted redirect
+/// repeat).
+pub const NO_EVENT: i64 = 0;
 
 /// How an event is marked besides its answer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,9 +138,12 @@ struct Mark<'a> {
 }
 
 impl View {
-    pub fn new(rows: Snapshot) -> View {
+    /// The view of `rows`, whose callbacks' events take their ids from
+    /// `event_ids` (one for each callback, drawn before deciding).
+    pub fn new(rows: Snapshot, event_ids: Vec<i64>) -> View {
         View {
             rows,
+            event_ids: event_ids.into_iter(),
             claimed: Vec::new(),
             repeats: HashMap::new(),
             events: Vec::new(),
@@ -152,7 +156,7 @@ impl View {
     }
 
     /// Decides (or records) one callback against the view and updates it.
-    pub fn process(&mut self, delivery: &Delivery, work: &Work) -> Result<Outcome, StoreError> {
+    pub fn process(&mut self, delivery: &Delivery, work: &Work) -> Result<Processed, StoreError> {
         match work {
             Work::Decide { rules, now } => self.decide(delivery, &By { rules, now: *now }),
             Work::Record => {
@@ -161,10 +165,7 @@ impl View {
                     ..Mark::default()
                 };
                 let event = self.record(delivery, None, mark)?;
-                Ok(Outcome {
-                    processed: Processed::new(Status::Ok, String::new(), 0),
-                    event: Some(event),
-                })
+                Ok(Processed::new(Status::Ok, String::new(), event))
             }
             Work::Redirect => self.redirect(delivery),
         }
@@ -188,7 +189,7 @@ impl View {
     ///   but not marked nor counted as one.
     /// - A repeated refund without a refund id, and any refund or payout
     ///   conflict, schedules a status query whose signed answer settles it.
-    fn decide(&mut self, delivery: &Delivery, decide: &By<'_>) -> Result<Outcome, StoreError> {
+    fn decide(&mut self, delivery: &Delivery, decide: &By<'_>) -> Result<Processed, StoreError> {
         let callback = &delivery.callback;
         if let Detail::Check(_) = &callback.detail {
             return self.decide_and_record(delivery, decide, None, Mark::default());
@@ -199,12 +200,9 @@ impl View {
                 ..Mark::default()
             };
             let event = self.record(delivery, None, mark)?;
-            return Ok(Outcome {
-                processed: Processed {
-                    flag: delivery.flag.clone(),
-                    ..Processed::new(Status::Ok, String::new(), 0)
-                },
-                event: Some(event),
+            return Ok(Processed {
+                flag: delivery.flag.clone(),
+                ..Processed::new(Status::Ok, String::new(), event)
             });
         };
         let Some(stored) = self.rows.decisions.get(&key).cloned() else {
@@ -263,13 +261,10 @@ impl View {
         if let Some(confirm) = repeat_confirmation(callback, conflict) {
             self.schedule(&callback.merchant_id, &confirm);
         }
-        Ok(Outcome {
-            processed: Processed {
-                duplicate: true,
-                conflict,
-                ..Processed::new(status, description, 0)
-            },
-            event: Some(event),
+        Ok(Processed {
+            duplicate: true,
+            conflict,
+            ..Processed::new(status, description, event)
         })
     }
 
@@ -282,7 +277,7 @@ impl View {
         decide: &By<'_>,
         key: Option<&IdempotencyKey>,
         mark: Mark<'_>,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Processed, StoreError> {
         let callback = &delivery.callback;
         let plan = state::decide(callback, &self.state_of(callback), decide.rules, decide.now);
         let flag = delivery.flag.clone().or_else(|| plan.flag.clone());
@@ -311,26 +306,20 @@ impl View {
         if let Some(confirm) = &plan.confirm {
             self.schedule(&callback.merchant_id, confirm);
         }
-        Ok(Outcome {
-            processed: Processed {
-                duplicate: mark.duplicate,
-                conflict: mark.conflict,
-                flag,
-                retry_later: plan.retry_later,
-                ..Processed::new(plan.status, plan.description, 0)
-            },
-            event: Some(event),
+        Ok(Processed {
+            duplicate: mark.duplicate,
+            conflict: mark.conflict,
+            flag,
+            retry_later: plan.retry_later,
+            ..Processed::new(plan.status, plan.description, event)
         })
     }
 
     /// A redirect back: recorded the first time per key, counted after.
-    fn redirect(&mut self, delivery: &Delivery) -> Result<Outcome, StoreError> {
-        let first = |view: &mut View| -> Result<Outcome, StoreError> {
+    fn redirect(&mut self, delivery: &Delivery) -> Result<Processed, StoreError> {
+        let first = |view: &mut View| -> Result<Processed, StoreError> {
             let event = view.record(delivery, None, Mark::default())?;
-            Ok(Outcome {
-                processed: Processed::new(Status::Ok, String::new(), 0),
-                event: Some(event),
-            })
+            Ok(Processed::new(Status::Ok, String::new(), event))
         };
         // Neither payment nor order named: nothing to count it under.
         let Some(key) = delivery.callback.redirect_key() else {
@@ -338,12 +327,10 @@ impl View {
         };
         if self.rows.decisions.contains_key(&key) {
             *self.repeats.entry(key).or_default() += 1;
-            return Ok(Outcome {
-                processed: Processed {
-                    duplicate: true,
-                    ..Processed::new(Status::Ok, String::new(), 0)
-                },
-                event: None,
+            // Counted, not recorded: no event of its own.
+            return Ok(Processed {
+                duplicate: true,
+                ..Processed::new(Status::Ok, String::new(), NO_EVENT)
             });
         }
         let outcome = first(self)?;
@@ -356,9 +343,7 @@ impl View {
             },
         );
         self.claimed.push(key.clone());
-        if let Some(event) = outcome.event {
-            self.event_of.insert(key, event);
-        }
+        self.event_of.insert(key, outcome.event_id);
         Ok(outcome)
     }
 
@@ -423,17 +408,22 @@ impl View {
         }
     }
 
-    /// Appends the delivery's event; returns its index in the group.
+    /// Appends the delivery's event; returns its id.
     fn record(
         &mut self,
         delivery: &Delivery,
         answer: Option<(Status, &str)>,
         mark: Mark<'_>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<i64, StoreError> {
         let callback = &delivery.callback;
         let fields = RawValue::from_string(delivery.fields_json.clone())
             .map_err(|e| StoreError::Corrupt(format!("the fields of a delivery: {e}")))?;
-        self.events.push(EventRow {
+        let id = self
+            .event_ids
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("more events than ids drawn for them".into()))?;
+        self.events.push(NewEvent {
+            id,
             merchant_id: callback.merchant_id.clone(),
             kind: callback.event_kind(),
             order_id: callback.order_id.clone(),
@@ -451,7 +441,7 @@ impl View {
                 .flag
                 .map(|flag| crate::domain::pan::mask_card_numbers(flag).into_owned()),
         });
-        Ok(self.events.len() - 1)
+        Ok(id)
     }
 
     /// A status query, unless one is asked for already (the earliest wins).
@@ -472,15 +462,14 @@ impl View {
             .filter_map(|key| {
                 let decision = self.rows.decisions.get(key)?;
                 let (status, description) = decision.answer.as_ref()?;
-                let event = *self.event_of.get(key)?;
-                let write = DecisionWrite {
+                Some(DecisionWrite {
                     answer_status: Some(status.as_str()),
                     answer_description: Some(description),
                     fingerprint: decision.fingerprint.as_deref(),
+                    event_id: Some(*self.event_of.get(key)?),
                     repeats: self.repeats.get(key).copied().unwrap_or(0),
                     ..DecisionWrite::key(key)
-                };
-                Some((write, event))
+                })
             })
             .collect();
         let repeats = self
@@ -539,7 +528,6 @@ impl<'a> DecisionWrite<'a> {
             fingerprint: None,
             answer_status: None,
             answer_description: None,
-            event: 0,
             event_id: None,
             repeats: 0,
         }

@@ -13,11 +13,11 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub mod hosts;
-pub mod sql;
 
 use hosts::Hosts;
 
-use crate::store::callbacks::path::{GroupConn, Row, Statements, start_writer};
+use crate::store::callbacks::path::{GroupConn, Row, start_writer};
+use crate::store::callbacks::statements::{self, Statements};
 use crate::store::health::WriteHealth;
 use crate::store::{Backend, StoreError};
 
@@ -256,7 +256,9 @@ impl DatabaseError for ReadOnlyServer {
 /// The write path's way of running a statement on PostgreSQL
 /// (`callbacks::path`): text parameters, named rows.
 impl GroupConn for PgConnection {
-    const STATEMENTS: &'static Statements = &sql::STATEMENTS;
+    fn statements() -> &'static Statements {
+        &statements::POSTGRES
+    }
 
     async fn fetch<R: Row>(
         &mut self,

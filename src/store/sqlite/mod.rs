@@ -14,9 +14,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub mod sql;
-
-use crate::store::callbacks::path::{GroupConn, Row, Statements, start_writer};
+use crate::store::callbacks::path::{GroupConn, Row, start_writer};
+use crate::store::callbacks::statements::{self, Statements};
 use crate::store::health::WriteHealth;
 use crate::store::{Backend, StoreError};
 
@@ -72,7 +71,9 @@ pub(crate) fn connect(
 /// The write path's way of running a statement on SQLite
 /// (`callbacks::path`): text parameters, named rows.
 impl GroupConn for SqliteConnection {
-    const STATEMENTS: &'static Statements = &sql::STATEMENTS;
+    fn statements() -> &'static Statements {
+        &statements::SQLITE
+    }
 
     async fn fetch<R: Row>(
         &mut self,

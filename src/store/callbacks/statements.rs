@@ -1,0 +1,133 @@
+//! The write path's SQL, made once per backend from the tables' own column
+//! lists and statements (`store::tables`): which reads a group makes, and
+//! how its writes are put together, PostgreSQL's in one statement, SQLite's
+//! one a table.
+
+use std::sync::LazyLock;
+
+use crate::store::tables::{
+    Dialect, callback_decisions, events, orders, outbound_tasks, payments, payouts,
+};
+
+/// The SQL of one backend. Parameters: `$1` (`?1`) the merchant and `$2`
+/// (`?2`) a JSON array of ids or keys for reads; `$1` a JSON array of named
+/// row objects (`store::tables`) for writes.
+#[derive(Debug)]
+pub struct Statements {
+    pub begin: &'static str,
+    /// Takes the advisory locks named by a sorted JSON array; `None` when
+    /// the transaction alone serialises writers (SQLite).
+    pub lock: Option<&'static str>,
+    /// `$1` new event ids, drawn before the group decides.
+    pub next_event_ids: &'static str,
+    pub decisions: &'static str,
+    pub payments: String,
+    pub orders: String,
+    pub payouts: String,
+    pub writes: Writes,
+}
+
+/// How a backend writes a group's changes.
+#[derive(Debug)]
+pub enum Writes {
+    /// One statement for all of them (PostgreSQL, data-modifying `WITH`):
+    /// `$1` to `$7` the events, payments, orders, payouts, decisions,
+    /// redirect repeats and status queries; each event is announced on
+    /// `freedompay_events` with its id (delivered to listeners at commit).
+    Together(String),
+    /// One statement a table, events first (SQLite, which has no
+    /// data-modifying `WITH`; its statements cost no network round trip).
+    PerTable(PerTable),
+}
+
+/// The per-table writes, each of the rows of one JSON array (`?1`).
+#[derive(Debug)]
+pub struct PerTable {
+    pub insert_events: String,
+    pub upsert_payments: String,
+    pub update_orders: String,
+    pub upsert_payouts: String,
+    pub insert_decisions: String,
+    pub add_repeats: String,
+    pub open_confirms: String,
+}
+
+/// PostgreSQL's write path.
+pub static POSTGRES: LazyLock<Statements> = LazyLock::new(|| Statements::of(Dialect::Postgres));
+
+/// SQLite's write path.
+pub static SQLITE: LazyLock<Statements> = LazyLock::new(|| Statements::of(Dialect::Sqlite));
+
+impl Statements {
+    fn of(d: Dialect) -> Statements {
+        let writes = match d {
+            // Every insert is arbitrated by a key, so no part of it has a
+            // plan to choose. A key claimed meanwhile by another instance
+            // fails the statement (unique violation), and the group is
+            // retried one by one, finding it stored.
+            Dialect::Postgres => Writes::Together(format!(
+                "WITH inserted AS ({}), paid AS ({}), ordered AS ({}), paid_out AS ({}), \
+                 decided AS ({}), repeated AS ({}), asked AS ({}) \
+                 SELECT count(pg_notify('freedompay_events', r.id::text)) AS announced \
+                 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint)",
+                d.insert(&events::INSERT, 1),
+                d.insert(&payments::UPSERT, 2),
+                d.insert(&orders::UPDATE_STATUS, 3),
+                d.insert(&payouts::UPSERT, 4),
+                d.insert(&callback_decisions::INSERT, 5),
+                d.insert(&callback_decisions::ADD_REPEATS, 6),
+                outbound_tasks::open_confirms(d, 7),
+            )),
+            Dialect::Sqlite => Writes::PerTable(PerTable {
+                insert_events: d.insert(&events::INSERT, 1),
+                upsert_payments: d.insert(&payments::UPSERT, 1),
+                update_orders: d.insert(&orders::UPDATE_STATUS, 1),
+                upsert_payouts: d.insert(&payouts::UPSERT, 1),
+                insert_decisions: d.insert(&callback_decisions::INSERT, 1),
+                add_repeats: d.insert(&callback_decisions::ADD_REPEATS, 1),
+                open_confirms: outbound_tasks::open_confirms(d, 1),
+            }),
+        };
+        Statements {
+            begin: match d {
+                Dialect::Postgres => "BEGIN",
+                // The one write lock, taken up front: what serialises
+                // writers on SQLite, no other locks.
+                Dialect::Sqlite => "BEGIN IMMEDIATE",
+            },
+            lock: match d {
+                // The same lock a subject's callbacks have always taken, in
+                // sorted order (the array is sorted), so that no two groups
+                // or instances deadlock.
+                Dialect::Postgres => Some(
+                    "SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) \
+                     FROM (SELECT jsonb_array_elements_text($1::jsonb) AS name ORDER BY 1) AS subjects",
+                ),
+                Dialect::Sqlite => None,
+            },
+            next_event_ids: events::next_ids(d),
+            decisions: callback_decisions::by_key(d),
+            payments: payments::lock_by_id(d),
+            orders: orders::lock_by_id(d),
+            payouts: payouts::lock_by_id(d),
+            writes,
+        }
+    }
+
+    /// Every statement that writes, one string each (their column lists
+    /// are tested against the migrated tables).
+    pub fn write_statements(&self) -> Vec<&str> {
+        match &self.writes {
+            Writes::Together(sql) => vec![sql],
+            Writes::PerTable(w) => vec![
+                &w.insert_events,
+                &w.upsert_payments,
+                &w.update_orders,
+                &w.upsert_payouts,
+                &w.insert_decisions,
+                &w.add_repeats,
+                &w.open_confirms,
+            ],
+        }
+    }
+}
