@@ -3,8 +3,9 @@
 //! silently otherwise. A column added to `payments` or `payouts` but left
 //! out of its upsert (or out of the upsert's `DO UPDATE SET`, where it would
 //! keep its first value forever), a column that a statement names but the
-//! table lacks, and the two dialects writing different columns of one table
-//! all fail here, each naming the table and the column.
+//! table lacks, the two dialects writing different columns of one table,
+//! and a row struct whose fields are not its statement's column list all
+//! fail here, each naming the table and the column.
 
 use std::collections::BTreeSet;
 
@@ -307,4 +308,102 @@ fn inserts_and_their_set_lists_are_read() {
         found[1].set,
         BTreeSet::from(["attempts".to_owned(), "state".to_owned()])
     );
+}
+
+/// The keys a written row serializes to.
+fn keys<T: serde::Serialize>(row: &T) -> Vec<String> {
+    match serde_json::to_value(row).unwrap() {
+        serde_json::Value::Object(map) => map.keys().cloned().collect(),
+        other => panic!("a row is an object, not {other}"),
+    }
+}
+
+/// Every row the write path passes as JSON names exactly its insert's
+/// columns: a column listed but missing from the row would be written NULL
+/// on every insert and update, silently; a field outside the list would
+/// never be written.
+#[test]
+fn every_written_row_names_exactly_its_statements_columns() {
+    use freedompay_receiver::store::tables::{
+        self, Insert, callback_decisions::DecisionWrite, events::NewEvent, orders::OrderStatusRow,
+        payments::PaymentRow, payouts::PayoutRow,
+    };
+    let payment = PaymentRow {
+        merchant_id: "m".into(),
+        payment_id: "p".into(),
+        order_id: "o".into(),
+        amount: "1".into(),
+        currency: "KZT".into(),
+        status: "succeeded".into(),
+        captured: None,
+        testing_mode: false,
+        card_mask: None,
+        failure_code: None,
+        failure_description: None,
+        needs_refund: false,
+        refunded_amount: "0".into(),
+    };
+    let payout = PayoutRow {
+        merchant_id: "m".into(),
+        order_id: "o".into(),
+        payment_id: None,
+        status: "ok".into(),
+        amount: None,
+        card_mask: None,
+    };
+    let event = NewEvent {
+        id: 1,
+        merchant_id: "m".into(),
+        kind: "result",
+        order_id: None,
+        payment_id: None,
+        fields: serde_json::value::RawValue::from_string("[]".into()).unwrap(),
+        answer_status: None,
+        answer_description: None,
+        duplicate: false,
+        signature_variant: "exact",
+        key_label: "current",
+        conflict: false,
+        flag: None,
+    };
+    let decision = DecisionWrite {
+        merchant_id: "m",
+        kind: "result",
+        subject_id: "p",
+        discriminator: "",
+        fingerprint: None,
+        answer_status: None,
+        answer_description: None,
+        event_id: None,
+        repeats: 0,
+    };
+    let order = OrderStatusRow {
+        merchant_id: "m",
+        order_id: "o",
+        amount: "1".into(),
+        currency: "KZT",
+        status: "paid",
+        paid_payment_id: None,
+    };
+    let cases: [(&Insert, Vec<String>); 5] = [
+        (&tables::payments::UPSERT, keys(&payment)),
+        (&tables::payouts::UPSERT, keys(&payout)),
+        (&tables::events::INSERT, keys(&event)),
+        (&tables::callback_decisions::INSERT, keys(&decision)),
+        (&tables::orders::UPDATE_STATUS, keys(&order)),
+    ];
+    for (insert, keys) in cases {
+        let mut columns: Vec<String> = tables::names(insert.columns)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        columns.sort();
+        let mut keys = keys;
+        keys.sort();
+        assert_eq!(
+            keys, columns,
+            "{}: the row's fields and the column list",
+            insert.table
+        );
+    }
 }
