@@ -105,7 +105,7 @@ fn database(settings: &Settings, found: &mut Vec<ConfigError>) {
             "must start with sqlite:// or postgres://",
         ));
     } else if !url.starts_with("sqlite:")
-        && let Err(e) = crate::store::parse_postgres_url(url)
+        && let Err(e) = super::database_url::parse_url(url)
     {
         // One host or several (`h1:5432,h2:5432`), as the store parses it.
         found.push(ConfigError::new("database.url", e.to_string()));
@@ -115,7 +115,7 @@ fn database(settings: &Settings, found: &mut Vec<ConfigError>) {
         let problem = if !url.starts_with("postgres") || !read_url.starts_with("postgres") {
             Some("only with PostgreSQL (database.url and read_url both postgres://)".to_owned())
         } else {
-            match crate::store::parse_postgres_url(read_url) {
+            match super::database_url::parse_url(read_url) {
                 Ok(parsed) if parsed.servers.len() == 1 => None,
                 Ok(_) => Some("one host only".to_owned()),
                 Err(e) => Some(e.to_string()),

@@ -108,10 +108,6 @@ use health::{WriteFailure, WriteHealth};
 pub use callbacks::statements::{POSTGRES as POSTGRES_STATEMENTS, SQLITE as SQLITE_STATEMENTS};
 pub use callbacks::statements::{PerTable, Statements, Writes};
 pub use postgres::NOTIFY_CHANNEL;
-/// `database.url` taken apart, one or several PostgreSQL servers.
-pub use postgres::hosts::{
-    ParsedUrl as PostgresUrl, Target as PostgresTarget, parse_url as parse_postgres_url,
-};
 /// The session settings of PostgreSQL's connections (their plans are tested).
 pub use postgres::{
     POOL_SETTINGS as POSTGRES_POOL_SETTINGS, WRITER_SETTINGS as POSTGRES_WRITER_SETTINGS,

@@ -9,8 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use freedompay_receiver::config::Settings;
+use freedompay_receiver::config::database_url::{
+    Target as PostgresTarget, parse_url as parse_postgres_url,
+};
 use freedompay_receiver::protocol::Status;
-use freedompay_receiver::store::{NewOrder, PostgresTarget, Store, parse_postgres_url};
+use freedompay_receiver::store::{NewOrder, Store};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tokio::sync::Mutex;

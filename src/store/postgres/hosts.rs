@@ -1,17 +1,10 @@
-//! Several servers in `database.url`, the way libpq takes them
-//! (`postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write`), and
-//! the choice among them: the first, in order from the last good one, that
-//! answers and (for `read-write`) takes writes.
-//!
-//! Hand-written, and kept small, because sqlx has no multi-host URLs (its
-//! issue for them is open): each host becomes a single-host URL that sqlx
-//! parses as usual (user, password, database, `sslmode` and the rest keep
-//! sqlx's meaning), and only the host list and `target_session_attrs` are
-//! read here. Merchants without a proxy or a virtual IP in front of their
+//! The choice among the servers of `database.url` (taken apart by
+//! `config::database_url`): the first, in order from the last good one,
+//! that answers and (for `read-write`) takes writes. Hand-written because
+//! sqlx has no multi-host URLs. Merchants without a proxy or a virtual IP in front of their
 //! primary and standby can then name both, and the service follows the one
 //! that takes writes after a failover.
 
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::time::Duration;
@@ -20,87 +13,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 
 use super::{Refusals, require_writable, server_name};
-
-/// What a server must be to be kept (`target_session_attrs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The first server that takes writes (`read-write`, the default here:
-    /// the service writes every callback, where libpq's default is `any`).
-    ReadWrite,
-    /// The first server that answers (`any`). The write path still refuses
-    /// it when it takes no writes, but does not look for another.
-    Any,
-}
-
-/// A `database.url` (or `database.read_url`) taken apart: one set of
-/// options per server, in the URL's order, and what a server must be.
-#[derive(Clone, Debug)]
-pub struct ParsedUrl {
-    pub servers: Vec<PgConnectOptions>,
-    pub target: Target,
-}
-
-/// Parses a `postgres://` URL with one host or several (`h1:p1,h2:p2`).
-pub fn parse_url(url: &str) -> Result<ParsedUrl, sqlx::Error> {
-    let bad = |why: &str| sqlx::Error::Configuration(format!("database URL: {why}").into());
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| bad("expected postgres://"))?;
-    // The authority ends at the path or the query; the user's part ends at
-    // its last '@' (an '@' in a password is percent-encoded).
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (userinfo, hosts) = match authority.rfind('@') {
-        Some(at) => (&authority[..=at], &authority[at + 1..]),
-        None => ("", authority),
-    };
-    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
-    let mut target = Target::ReadWrite;
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-        match pair.split_once('=') {
-            Some(("target_session_attrs", value)) => {
-                target = match value {
-                    "read-write" => Target::ReadWrite,
-                    "any" => Target::Any,
-                    other => {
-                        return Err(bad(&format!(
-                            "target_session_attrs={other} is not supported (read-write or any)"
-                        )));
-                    }
-                }
-            }
-            _ => kept.push(pair),
-        }
-    }
-    let query = if kept.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", kept.join("&"))
-    };
-    let servers = hosts
-        .split(',')
-        .map(|host| {
-            if host.is_empty() && hosts.contains(',') {
-                return Err(bad("an empty host in the host list"));
-            }
-            let options =
-                PgConnectOptions::from_str(&format!("{scheme}://{userinfo}{host}{path}{query}"))?;
-            // An IPv6 address keeps its URL brackets in sqlx's host, which
-            // then cannot be connected to.
-            let bare = options
-                .get_host()
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .map(str::to_owned);
-            Ok(match bare {
-                Some(address) => options.host(&address),
-                None => options,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ParsedUrl { servers, target })
-}
+pub(crate) use crate::config::database_url::{ParsedUrl, Target, parse_url};
 
 /// The servers of one URL and the one in use: where the next connection
 /// goes first. It moves on to the next server when one fails, and to the
