@@ -12,7 +12,9 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::process_counts::ProcessCounts;
 use crate::operator;
+use crate::store::tables::Stored;
 use crate::store::tables::events::EventRow;
+use crate::store::tables::payments::PaymentRow;
 use crate::store::{EVENT_LIST_LIMIT, EventFilter, History, LIST_LIMIT, Overview, SearchResults};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
@@ -106,6 +108,17 @@ fn opt(value: Option<&str>) -> &str {
 fn damage(note: &str) -> Markup {
     html! {
         @if !note.is_empty() { span class="bad" { (note) } }
+    }
+}
+
+/// The cells every list of payments starts with: merchant, order and
+/// payment (linked), amount.
+fn payment_cells(p: &Stored<PaymentRow>) -> Markup {
+    html! {
+        td { (p.merchant_id) }
+        td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
+        td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
+        td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
     }
 }
 
@@ -238,10 +251,7 @@ pub fn overview(o: &Overview, process: &ProcessCounts) -> Markup {
                 tr { th { "merchant" } th { "order" } th { "payment" } th { "amount" } th { "refunded" } th { "card" } th { "updated" } }
                 @for p in &o.needing_refund {
                     tr {
-                        td { (p.merchant_id) }
-                        td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
-                        td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
-                        td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
+                        (payment_cells(p))
                         td class="num" { (p.refunded_amount) }
                         td { (opt(p.card_mask.as_deref())) }
                         td { (time(p.updated_at)) }
@@ -365,10 +375,7 @@ pub fn search(query: &str, results: &SearchResults) -> Markup {
                     tr { th { "merchant" } th { "order" } th { "payment" } th { "amount" } th { "status" } th { "card" } th { "refunded" } }
                     @for p in &results.payments {
                         tr {
-                            td { (p.merchant_id) }
-                            td { a href=(order_link(&p.merchant_id, &p.order_id)) { (p.order_id) } }
-                            td { a href=(payment_link(&p.merchant_id, &p.payment_id)) { (p.payment_id) } }
-                            td class="num" { (p.amount) " " (p.currency) (damage(&p.damage_note())) }
+                            (payment_cells(p))
                             td { (p.status) @if p.needs_refund { " " span class="bad" { "needs refund" } } }
                             td { (opt(p.card_mask.as_deref())) }
                             td class="num" { (p.refunded_amount) }
