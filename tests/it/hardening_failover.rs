@@ -661,8 +661,9 @@ async fn read_url_serves_history_from_the_standby() {
 /// primary is stopped (`-m immediate`), the standby promoted, and the proxy
 /// moved to it. Every acknowledged callback is on the new primary, applied
 /// once, answers during the switch are 503 only, callbacks are ok again
-/// soon after the proxy moved, and `/readyz` is ready again. Seen failing
-/// with the proxy never moved (no ok after the promotion).
+/// soon after the proxy moved, and `/readyz` is 503 during the switch and
+/// ready again after it. Seen failing with the proxy never moved (no ok
+/// after the promotion).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synchronous_failover_behind_haproxy_loses_nothing() {
     if server_url().is_none() {
@@ -679,19 +680,77 @@ async fn synchronous_failover_behind_haproxy_loses_nothing() {
     let new_primary = standby.url.clone();
     let rig = Arc::new((primary, standby, proxy));
     let switch = rig.clone();
+    // `/readyz` asked every 50 ms through the run: when it was asked, and
+    // what it said (a request that fails to complete counts as 0).
+    let readiness = Arc::new(Mutex::new(Vec::<(Instant, Duration, u16)>::new()));
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (app, readiness, watching) = (app.clone(), readiness.clone(), watching.clone());
+        tokio::spawn(async move {
+            while watching.load(Ordering::SeqCst) {
+                let asked = Instant::now();
+                let status = match app.fp.http.get(app.url("/readyz")).send().await {
+                    Ok(ready) => ready.status().as_u16(),
+                    Err(_) => 0,
+                };
+                readiness
+                    .lock()
+                    .await
+                    .push((asked, asked.elapsed(), status));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let switched = Arc::new(std::sync::Mutex::new(None::<(Instant, Instant)>));
+    let noted = switched.clone();
     let figures = failover_under_load(app.clone(), ORDERS, new_primary, move |start| {
         switch.0.pg_ctl(&["stop", "-m", "immediate"]);
         let stopped = start.elapsed();
+        let stopped_at = Instant::now();
         std::thread::sleep(Duration::from_millis(500));
         switch.1.pg_ctl(&["promote", "-w"]);
         switch.2.point_at("pg2");
+        if let Ok(mut noted) = noted.lock() {
+            *noted = Some((stopped_at, Instant::now()));
+        }
         (stopped, start.elapsed())
     })
     .await;
+    watching.store(false, Ordering::SeqCst);
+    watcher.await.expect("readiness watcher");
     print("sync, behind HAProxy", &figures);
     assert_eq!(figures.lost, 0, "{figures:?}");
     assert_eq!(figures.applied_twice, 0, "{figures:?}");
     assert!(figures.promotion_to_ok <= 5.0, "{figures:?}");
+    // `/readyz` tracks the switch: not ready between the primary's stop and
+    // the proxy's move (writes cannot commit), ready before the stop.
+    let (stopped_at, moved_at) = switched.lock().unwrap().expect("the switch happened");
+    let readiness = readiness.lock().await.clone();
+    let before: Vec<u16> = readiness
+        .iter()
+        .filter(|(at, took, _)| *at + *took < stopped_at)
+        .map(|(_, _, s)| *s)
+        .collect();
+    // Asked while the switch was under way (sent before the proxy moved,
+    // answered after the stop): a check that waits for an unreachable
+    // database answers when its timeout ends.
+    let during: Vec<(Duration, u16)> = readiness
+        .iter()
+        .filter(|(at, took, _)| *at < moved_at && *at + *took > stopped_at)
+        .map(|(_, took, s)| (*took, *s))
+        .collect();
+    eprintln!(
+        "failover (sync, behind HAProxy): /readyz before the stop 200 × {} of {}; \
+         during the switch ({:.2} s), as (time taken, status): {during:?}",
+        before.iter().filter(|s| **s == 200).count(),
+        before.len(),
+        (moved_at - stopped_at).as_secs_f64()
+    );
+    assert!(before.contains(&200), "/readyz before the stop: {before:?}");
+    assert!(
+        during.iter().any(|(_, s)| *s == 503),
+        "/readyz during the switch: {during:?}"
+    );
     let mut ready = 0;
     for _ in 0..50 {
         ready = app
