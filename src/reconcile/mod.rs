@@ -5,7 +5,8 @@
 //! 1. creates the tasks that have become due (`Store::discover_tasks`):
 //!    payments seen at check and payouts still in `process` for longer than
 //!    `reconcile.after_secs`, and refunds of payments flagged `needs_refund`
-//!    for merchants with `auto_refund`; redirects schedule an order status
+//!    for merchants with `auto_refund` (searched on `database.read_url` when
+//!    it is set, created on the primary); redirects schedule an order status
 //!    query themselves, and callback decisions schedule confirmations (task
 //!    key `confirm`: a rejected payment, refunds that cannot be told apart, a
 //!    payout whose final statuses contradict each other), which ask whatever

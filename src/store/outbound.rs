@@ -35,28 +35,6 @@ fn sql(d: Dialect, which: Statement) -> String {
         Dialect::Sqlite => format!("?{n}"),
     };
     match which {
-        Statement::FindPendingPayments => format!(
-            "INSERT INTO outbound_tasks (merchant_id, task, subject_id) \
-             SELECT merchant_id, 'payment_status', payment_id FROM payments \
-             WHERE status = 'pending' AND created_at < {} ON CONFLICT DO NOTHING",
-            from_now(1, '-')
-        ),
-        Statement::FindStalledPayouts => format!(
-            "INSERT INTO outbound_tasks (merchant_id, task, subject_id) \
-             SELECT merchant_id, 'payout_status', order_id FROM payouts \
-             WHERE status = 'process' AND updated_at < {} ON CONFLICT DO NOTHING",
-            from_now(1, '-')
-        ),
-        Statement::FindRefundsNeeded => format!(
-            "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method) \
-             SELECT merchant_id, 'refund', payment_id, 'auto', 'new', {} FROM payments \
-             WHERE needs_refund AND merchant_id = {} ON CONFLICT DO NOTHING",
-            match d {
-                Dialect::Postgres => "$2::text".to_owned(),
-                Dialect::Sqlite => "?2".to_owned(),
-            },
-            p(1)
-        ),
         Statement::Insert => format!(
             "INSERT INTO outbound_tasks (merchant_id, task, subject_id, task_key, stage, method, \
              request_id, amount, confirm_total, next_attempt_at) \
@@ -138,15 +116,109 @@ fn sql(d: Dialect, which: Statement) -> String {
 /// The statements of [`sql`].
 #[derive(Clone, Copy, Debug)]
 enum Statement {
-    FindPendingPayments,
-    FindStalledPayouts,
-    FindRefundsNeeded,
     Insert,
     Claim,
     ClaimOne,
     Save,
     ById,
     BySubject,
+}
+
+/// Due work the reconciler looks for: searched on the read pool, created
+/// on the primary with its condition checked again ([`Store::discover_tasks`]).
+#[derive(Clone, Copy, Debug)]
+enum Due {
+    /// Payments seen at check and no result for longer than `$n` seconds.
+    PendingPayments,
+    /// Payouts still in `process` for longer than `$n` seconds.
+    StalledPayouts,
+    /// Payments flagged `needs_refund`, of one merchant.
+    RefundsNeeded,
+}
+
+/// A candidate of a search: the subject of the task it would create.
+#[derive(Debug, sqlx::FromRow, serde::Serialize)]
+struct Candidate {
+    merchant_id: String,
+    subject_id: String,
+}
+
+impl Due {
+    /// The table searched, and its subject's key column (with `merchant_id`).
+    fn table(self) -> (&'static str, &'static str) {
+        match self {
+            Due::PendingPayments | Due::RefundsNeeded => ("payments", "payment_id"),
+            Due::StalledPayouts => ("payouts", "order_id"),
+        }
+    }
+
+    /// What makes a row (`p`) due; `n`: the parameter holding the seconds.
+    fn condition(self, d: Dialect, n: usize) -> String {
+        let before = |column: &str| match d {
+            Dialect::Postgres => {
+                format!("p.{column} < now() - make_interval(secs => ${n}::bigint)")
+            }
+            Dialect::Sqlite => format!(
+                "p.{column} < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?{n} || ' seconds')"
+            ),
+        };
+        match self {
+            Due::PendingPayments => format!("p.status = 'pending' AND {}", before("created_at")),
+            Due::StalledPayouts => format!("p.status = 'process' AND {}", before("updated_at")),
+            Due::RefundsNeeded => "p.needs_refund".to_owned(),
+        }
+    }
+
+    /// The search: `$1` the seconds (or, for refunds, the merchant).
+    fn search(self, d: Dialect) -> String {
+        let (table, id) = self.table();
+        let condition = match self {
+            Due::RefundsNeeded => format!(
+                "p.merchant_id = {} AND {}",
+                d.param(1),
+                self.condition(d, 1)
+            ),
+            _ => self.condition(d, 1),
+        };
+        format!("SELECT p.merchant_id, p.{id} AS subject_id FROM {table} AS p WHERE {condition}")
+    }
+
+    /// The insert of the tasks: `$1` a JSON array of [`Candidate`]s, each
+    /// row found by its primary key; `$2` the seconds (or, for refunds, the
+    /// method).
+    fn create(self, d: Dialect) -> String {
+        let (table, id) = self.table();
+        let candidates = match d {
+            Dialect::Postgres => format!(
+                "jsonb_to_recordset($1::jsonb) AS c(merchant_id text, subject_id text) \
+                 CROSS JOIN LATERAL (SELECT * FROM {table} AS t \
+                 WHERE t.merchant_id = c.merchant_id AND t.{id} = c.subject_id LIMIT 1) AS p"
+            ),
+            Dialect::Sqlite => format!(
+                "json_each(?1) AS c CROSS JOIN {table} AS p \
+                 ON p.merchant_id = c.value ->> 'merchant_id' AND p.{id} = c.value ->> 'subject_id'"
+            ),
+        };
+        let (task, more_columns, more_values) = match self {
+            Due::PendingPayments => ("payment_status", "", ""),
+            Due::StalledPayouts => ("payout_status", "", ""),
+            Due::RefundsNeeded => (
+                "refund",
+                ", task_key, stage, method",
+                match d {
+                    Dialect::Postgres => ", 'auto', 'new', $2::text",
+                    Dialect::Sqlite => ", 'auto', 'new', ?2",
+                },
+            ),
+        };
+        // Refunds' condition has no parameter: their `$2` is the method.
+        format!(
+            "INSERT INTO outbound_tasks (merchant_id, task, subject_id{more_columns}) \
+             SELECT p.merchant_id, '{task}', p.{id}{more_values} FROM {candidates} \
+             WHERE {} ON CONFLICT DO NOTHING",
+            self.condition(d, 2)
+        )
+    }
 }
 
 /// Runs `$body` with the pool and the [`Dialect`] of the backend in use.
@@ -164,33 +236,61 @@ impl Store {
     /// `(merchant, method)` in `auto_refund`, a refund of every payment flagged
     /// `needs_refund`. Existing tasks are left as they are. Returns how many
     /// were created.
+    ///
+    /// Each search reads a whole table, so it runs on the read pool (a
+    /// standby when `database.read_url` is set, so that it never competes
+    /// with callbacks); its candidates' tasks are created on the primary,
+    /// where each candidate's condition is checked again by primary key (a
+    /// standby may lag: a payment it still shows pending may be settled).
     pub async fn discover_tasks(
         &self,
         after_secs: u64,
         auto_refund: &[(&str, &str)],
     ) -> Result<u64, StoreError> {
-        let after = i64::try_from(after_secs).unwrap_or(i64::MAX);
+        let after = i64::try_from(after_secs).unwrap_or(i64::MAX).to_string();
+        let mut created = 0;
+        for due in [Due::PendingPayments, Due::StalledPayouts] {
+            let found = self.search_due(due, &after).await?;
+            created += self.create_due(due, &found, &after).await?;
+        }
+        for (merchant, method) in auto_refund {
+            let found = self.search_due(Due::RefundsNeeded, merchant).await?;
+            created += self.create_due(Due::RefundsNeeded, &found, method).await?;
+        }
+        Ok(created)
+    }
+
+    /// The candidates of `due` (`param`: its search's parameter), read
+    /// from the read pool.
+    async fn search_due(&self, due: Due, param: &str) -> Result<Vec<Candidate>, StoreError> {
+        with_read_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+            Ok(sqlx::query_as(made(due.search(d)))
+                .bind(param)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// Creates the tasks of those `found` that are still due on the
+    /// primary (`param`: the creating statement's parameter).
+    async fn create_due(
+        &self,
+        due: Due,
+        found: &[Candidate],
+        param: &str,
+    ) -> Result<u64, StoreError> {
+        if found.is_empty() {
+            return Ok(0);
+        }
+        let found = serde_json::to_string(found)
+            .map_err(|e| StoreError::Corrupt(format!("candidates: {e}")))?;
         on_backend!(self, |pool, d| {
-            let mut created = 0;
-            for which in [
-                Statement::FindPendingPayments,
-                Statement::FindStalledPayouts,
-            ] {
-                created += sqlx::query(made(sql(d, which)))
-                    .bind(after)
-                    .execute(pool)
-                    .await?
-                    .rows_affected();
-            }
-            for (merchant, method) in auto_refund {
-                created += sqlx::query(made(sql(d, Statement::FindRefundsNeeded)))
-                    .bind(*merchant)
-                    .bind(*method)
-                    .execute(pool)
-                    .await?
-                    .rows_affected();
-            }
-            Ok(created)
+            Ok(sqlx::query(made(due.create(d)))
+                .bind(&found)
+                .bind(param)
+                .execute(pool)
+                .await?
+                .rows_affected())
         })
     }
 

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use freedompay_receiver::config::Settings;
 use freedompay_receiver::config::database_url::{
     Target as PostgresTarget, parse_url as parse_postgres_url,
 };
+use freedompay_receiver::config::{DatabaseSettings, Settings};
 use freedompay_receiver::protocol::Status;
 use freedompay_receiver::store::{NewOrder, Store};
+use secrecy::SecretString;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 use tokio::sync::Mutex;
@@ -655,6 +656,95 @@ async fn read_url_serves_history_from_the_standby() {
     assert!(readers > 0, "no connection of the service on the standby");
     app.stop().await;
     drop((primary, standby));
+}
+
+/// The reconciler's searches for due work run on `database.read_url`, and
+/// each candidate is checked again on the primary before its task is
+/// created. Two databases of one server stand for the primary and a
+/// lagging standby, so that they can differ: a payment pending on both gets
+/// its status query; one the standby still shows pending but the primary
+/// has settled gets none (the lag); one pending only on the primary is not
+/// found (the search ran on the standby); likewise for refunds. Seen
+/// failing with the search on the one pool (the primary-only payment got a
+/// task) and with the primary's check removed (the settled one got one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_work_is_searched_on_read_url_and_checked_on_the_primary() {
+    let Some(server) = server_url() else {
+        return;
+    };
+    let (primary, lagging) = (
+        PgDatabase::create(&server).await,
+        PgDatabase::create(&server).await,
+    );
+    for db in [&primary, &lagging] {
+        let store = Store::connect(&DatabaseSettings {
+            url: SecretString::from(db.url.clone()),
+            ..DatabaseSettings::default()
+        })
+        .expect("store");
+        store.migrate().await.expect("migrate");
+        store.close().await;
+    }
+    // (payment, status, needs_refund) on each.
+    let rows = |db: &str| match db {
+        "primary" => vec![
+            ("on-both", "pending", false),
+            ("settled-since", "succeeded", false),
+            ("primary-only", "pending", false),
+            ("refund-both", "succeeded", true),
+            ("refunded-since", "refunded", false),
+            ("refund-primary-only", "succeeded", true),
+        ],
+        _ => vec![
+            ("on-both", "pending", false),
+            ("settled-since", "pending", false),
+            ("refund-both", "succeeded", true),
+            ("refunded-since", "succeeded", true),
+        ],
+    };
+    for (name, db) in [("primary", &primary), ("lagging", &lagging)] {
+        let mut c = PgConnection::connect(&db.url).await.expect("connect");
+        for (payment, status, needs_refund) in rows(name) {
+            sqlx::query(
+                "INSERT INTO payments (merchant_id, payment_id, order_id, amount, currency, status, \
+                 needs_refund, created_at) VALUES ($1, $2, $2, 100, 'KZT', $3, $4, now() - interval '1 hour')",
+            )
+            .bind(MERCHANT)
+            .bind(payment)
+            .bind(status)
+            .bind(needs_refund)
+            .execute(&mut c)
+            .await
+            .expect("payment");
+        }
+    }
+    let store = Store::connect(&DatabaseSettings {
+        url: SecretString::from(primary.url.clone()),
+        read_url: Some(SecretString::from(lagging.url.clone())),
+        ..DatabaseSettings::default()
+    })
+    .expect("store");
+    let created = store
+        .discover_tasks(60, &[(MERCHANT, "revoke")])
+        .await
+        .expect("discover");
+    let mut c = PgConnection::connect(&primary.url).await.expect("connect");
+    let mut tasks: Vec<(String, String)> =
+        sqlx::query_as("SELECT task, subject_id FROM outbound_tasks ORDER BY 1, 2")
+            .fetch_all(&mut c)
+            .await
+            .expect("tasks");
+    tasks.sort();
+    assert_eq!(
+        tasks,
+        [
+            ("payment_status".to_owned(), "on-both".to_owned()),
+            ("refund".to_owned(), "refund-both".to_owned()),
+        ],
+        "tasks created on the primary"
+    );
+    assert_eq!(created, 2);
+    store.close().await;
 }
 
 /// Test A: the service connected only to HAProxy; under 32 senders the

@@ -109,8 +109,8 @@ pub(crate) fn connect(
 
 /// The pool of `database.read_url` (one server, which may be a standby:
 /// nothing written goes there, so no server is refused for taking no
-/// writes). The reconciler's searches for due work stay on the primary:
-/// each is one `INSERT … SELECT` that creates the tasks it finds.
+/// writes): the console, `history` and the reconciler's searches for due
+/// work (`Store::discover_tasks`) read there.
 pub(crate) fn connect_reads(
     url: &str,
     max_connections: u32,
