@@ -614,7 +614,7 @@ async fn asynchronous_replication_failover_is_measured() {
 }
 
 /// `database.read_url` on the standby: the console's and history's reads
-/// are served there (its `pg_stat_activity` shows the service), while
+/// and the reconciler's searches are served there (its `pg_stat_activity` shows the service), while
 /// callbacks go to the primary. Seen failing with `read_pool` returning the
 /// one pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -646,6 +646,15 @@ async fn read_url_serves_history_from_the_standby() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(found, "the console read through read_url");
+    // The reconciler's search for due work runs on the hot standby too (a
+    // read-only server): the payment is not due, so nothing is created.
+    assert_eq!(
+        app.store
+            .discover_tasks(3600, &[])
+            .await
+            .expect("discover on the standby"),
+        0
+    );
     let mut db = PgConnection::connect(&standby.url).await.expect("standby");
     let (readers,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'freedompay-receiver'",
