@@ -565,9 +565,9 @@ impl Store {
     /// Payments flagged `needs_refund` (the metric of the same name).
     pub async fn count_needing_refund(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM payments WHERE needs_refund";
-        let (count,): (i64,) = match self {
-            Store::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
-            Store::Sqlite(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+        let count: i64 = match self {
+            Store::Postgres(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await?,
+            Store::Sqlite(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await?,
         };
         Ok(count)
     }
@@ -576,9 +576,9 @@ impl Store {
     /// the gauge survives restarts and falls when an operator settles them.
     pub async fn count_failed_tasks(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT count(*) FROM outbound_tasks WHERE state = 'failed'";
-        let (count,): (i64,) = match self {
-            Store::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
-            Store::Sqlite(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+        let count: i64 = match self {
+            Store::Postgres(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await?,
+            Store::Sqlite(s) => sqlx::query_scalar(SQL).fetch_one(s.pool()).await?,
         };
         Ok(count)
     }

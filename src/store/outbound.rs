@@ -297,8 +297,8 @@ impl Store {
     /// Creates `task` unless the same one exists; its id when created.
     pub async fn schedule_task(&self, task: &NewTask<'_>) -> Result<Option<i64>, StoreError> {
         let due = i64::try_from(task.due_in_secs).unwrap_or(i64::MAX);
-        let created: Option<(i64,)> = on_backend!(self, |pool, d| {
-            sqlx::query_as(made(sql(d, Statement::Insert)))
+        let created: Option<i64> = on_backend!(self, |pool, d| {
+            sqlx::query_scalar(made(sql(d, Statement::Insert)))
                 .bind(task.merchant_id)
                 .bind(task.kind.as_str())
                 .bind(task.subject_id)
@@ -312,7 +312,7 @@ impl Store {
                 .fetch_optional(pool)
                 .await?
         });
-        Ok(created.map(|(id,)| id))
+        Ok(created)
     }
 
     /// Claims up to `limit` due tasks for `owner` for `lease_secs`.

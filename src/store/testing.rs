@@ -58,8 +58,8 @@ impl Store {
     /// A `count(*)` query with two text parameters, written `$1`, `$2` (which
     /// SQLite reads as named parameters, numbered in order of appearance).
     async fn count(&self, sql: &'static str, first: &str, second: &str) -> Result<i64, StoreError> {
-        let (count,): (i64,) = with_dialect!(self, sql, sql, |pool, sql| {
-            sqlx::query_as(sql)
+        let count: i64 = with_dialect!(self, sql, sql, |pool, sql| {
+            sqlx::query_scalar(sql)
                 .bind(first)
                 .bind(second)
                 .fetch_one(pool)
@@ -91,13 +91,13 @@ impl Store {
 
     /// How often the redirect `key` was repeated after its first delivery.
     pub async fn redirect_repeats(&self, key: &IdempotencyKey) -> Result<i64, StoreError> {
-        let (repeats,): (i64,) = with_dialect!(
+        let repeats: i64 = with_dialect!(
             self,
             "SELECT coalesce(sum(repeats), 0)::bigint FROM callback_decisions WHERE merchant_id = $1 \
              AND kind = $2 AND subject_id = $3 AND discriminator = $4",
             "SELECT coalesce(sum(repeats), 0) FROM callback_decisions WHERE merchant_id = ?1 \
              AND kind = ?2 AND subject_id = ?3 AND discriminator = ?4",
-            |pool, sql| sqlx::query_as(sql)
+            |pool, sql| sqlx::query_scalar(sql)
                 .bind(&key.merchant_id)
                 .bind(key.kind)
                 .bind(&key.subject_id)
