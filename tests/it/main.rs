@@ -59,3 +59,4 @@ mod reconcile_status;
 mod storage_columns;
 mod storage_core;
 mod storage_plans;
+mod webhooks_signature;
