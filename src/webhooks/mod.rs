@@ -10,6 +10,10 @@
 //! `[webhook_delivery]` into them, and use only `protocol`, `domain` and
 //! `untrusted`.
 
+pub mod message;
 pub mod signature;
 
+pub use message::{
+    Change, Flag, MessageInput, MessageType, What, messages, money_text, new_message_id,
+};
 pub use signature::{SecretError, SigningSecret, sign};

@@ -59,4 +59,5 @@ mod reconcile_status;
 mod storage_columns;
 mod storage_core;
 mod storage_plans;
+mod webhooks_message;
 mod webhooks_signature;
