@@ -10,10 +10,14 @@
 //! `[webhook_delivery]` into them, and use only `protocol`, `domain` and
 //! `untrusted`.
 
+pub mod endpoint;
 pub mod message;
+pub mod schedule;
 pub mod signature;
 
+pub use endpoint::Endpoint;
 pub use message::{
     Change, Flag, MessageInput, MessageType, What, messages, money_text, new_message_id,
 };
+pub use schedule::{JitterDraw, Next, RandomJitter, Schedule, parse_retry_after};
 pub use signature::{SecretError, SigningSecret, sign};
