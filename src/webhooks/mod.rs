@@ -13,6 +13,7 @@
 pub mod endpoint;
 pub mod message;
 pub mod schedule;
+pub mod send;
 pub mod signature;
 
 pub use endpoint::Endpoint;
@@ -20,4 +21,5 @@ pub use message::{
     Change, Flag, MessageInput, MessageType, What, messages, money_text, new_message_id,
 };
 pub use schedule::{JitterDraw, Next, RandomJitter, Schedule, parse_retry_after};
+pub use send::{Attempt, Outcome, Sender, SenderError};
 pub use signature::{SecretError, SigningSecret, sign};

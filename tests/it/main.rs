@@ -60,4 +60,5 @@ mod storage_columns;
 mod storage_core;
 mod storage_plans;
 mod webhooks_message;
+mod webhooks_send;
 mod webhooks_signature;
