@@ -8,6 +8,10 @@
 //!   and [`untrusted`] (how values from outside reach terminals and logs);
 //! - [`domain`] (stored records, the typed callback, order rules, state
 //!   transitions, the reconciler's task model: pure);
+//! - [`webhooks`] (what the merchant's own services are sent: message types
+//!   and bodies, Standard Webhooks signatures, endpoints, the retry schedule
+//!   and the HTTP sender; below `config`, which compiles `[[webhooks]]`
+//!   into its endpoints);
 //! - [`config`] (typed settings, compiled into domain values);
 //! - [`auth`], [`api`] (talking back to FreedomPay) and [`telemetry`]
 //!   (logs, metrics, the request span);
@@ -39,3 +43,4 @@ pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod untrusted;
+pub mod webhooks;

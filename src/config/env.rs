@@ -1,6 +1,7 @@
 //! The environment layer: every `FPR__…` variable becomes an override of the
 //! key it names (`FPR__SERVER__LISTEN` → `server.listen`,
-//! `FPR__MERCHANTS__0__SECRET_KEY` → `merchants[0].secret_key`).
+//! `FPR__MERCHANTS__0__SECRET_KEY` → `merchants[0].secret_key`,
+//! `FPR__WEBHOOKS__0__SECRET` → `webhooks[0].secret`).
 //!
 //! Values are handed on as text, and serde turns the text into the field's
 //! type when the settings are read: a number keeps its spelling where the
@@ -24,8 +25,30 @@ use super::{ConfigError, Settings};
 
 const PREFIX: &str = "FPR__";
 
-/// Merchants one configuration may list through the environment.
-const MAX_MERCHANTS: usize = 256;
+/// The arrays of tables (`[[merchants]]`, `[[webhooks]]`), whose variables
+/// carry an index, with the list keys of each entry.
+struct TableArray {
+    name: &'static str,
+    /// One entry, as error messages call it.
+    entry: &'static str,
+    lists: &'static [&'static str],
+}
+
+const TABLE_ARRAYS: [TableArray; 2] = [
+    TableArray {
+        name: "merchants",
+        entry: "merchant",
+        lists: &[],
+    },
+    TableArray {
+        name: "webhooks",
+        entry: "webhook",
+        lists: &["types", "merchants"],
+    },
+];
+
+/// Entries one array may have through the environment.
+const MAX_ENTRIES: usize = 256;
 
 /// Adds an override for every `FPR__…` variable among `vars` to `builder`.
 pub(super) fn apply(
@@ -44,7 +67,14 @@ pub(super) fn apply(
             .into_string()
             .map_err(|_| ConfigError::new(name.as_str(), "is not valid UTF-8"))?;
         let path = key_path(&name)?;
-        let result = if lists.contains(&path) {
+        let list = lists.contains(&path)
+            || TABLE_ARRAYS.iter().any(|array| {
+                path.strip_prefix(array.name)
+                    .and_then(|rest| rest.strip_prefix('['))
+                    .and_then(|rest| rest.split_once("]."))
+                    .is_some_and(|(_, key)| array.lists.contains(&key))
+            });
+        let result = if list {
             builder.set_override(&path, list_items(&value))
         } else {
             builder.set_override(&path, value)
@@ -55,38 +85,34 @@ pub(super) fn apply(
 }
 
 /// `FPR__SECTION__KEY` → `section.key`; `FPR__MERCHANTS__<i>__KEY` →
-/// `merchants[i].key`.
+/// `merchants[i].key` (and so for every array of [`TABLE_ARRAYS`]).
 fn key_path(name: &str) -> Result<String, ConfigError> {
     let rest = name[PREFIX.len()..].to_ascii_lowercase();
     let parts: Vec<&str> = rest.split("__").collect();
     if parts.iter().any(|p| p.is_empty()) {
         return Err(ConfigError::new(name, "expected FPR__SECTION__KEY"));
     }
-    if parts[0] == "merchants" {
+    if let Some(array) = TABLE_ARRAYS.iter().find(|array| parts[0] == array.name) {
+        let upper = array.name.to_ascii_uppercase();
+        let shape = || ConfigError::new(name, format!("expected FPR__{upper}__<index>__<KEY>"));
         let [_, index, key @ ..] = parts.as_slice() else {
-            return Err(ConfigError::new(
-                name,
-                "expected FPR__MERCHANTS__<index>__<KEY>",
-            ));
+            return Err(shape());
         };
-        let index: usize = index
-            .parse()
-            .map_err(|_| ConfigError::new(name, "the merchant index must be a number"))?;
+        let index: usize = index.parse().map_err(|_| {
+            ConfigError::new(name, format!("the {} index must be a number", array.entry))
+        })?;
         // The config crate grows its array up to the index: a huge index
         // would allocate (or overflow) before any check could refuse it.
-        if index >= MAX_MERCHANTS {
+        if index >= MAX_ENTRIES {
             return Err(ConfigError::new(
                 name,
-                format!("the merchant index must be below {MAX_MERCHANTS}"),
+                format!("the {} index must be below {MAX_ENTRIES}", array.entry),
             ));
         }
         if key.is_empty() {
-            return Err(ConfigError::new(
-                name,
-                "expected FPR__MERCHANTS__<index>__<KEY>",
-            ));
+            return Err(shape());
         }
-        return Ok(format!("merchants[{index}].{}", key.join(".")));
+        return Ok(format!("{}[{index}].{}", array.name, key.join(".")));
     }
     Ok(parts.join("."))
 }
@@ -102,13 +128,14 @@ fn list_items(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// The dotted paths of every list key outside `[[merchants]]`, read from the
-/// defaults, so that a list key added later is covered without a change here.
+/// The dotted paths of every list key outside the arrays of tables, read
+/// from the defaults, so that a list key added later is covered without a
+/// change here.
 fn list_keys() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     if let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(Settings::default()) {
         for (name, value) in sections {
-            if name != "merchants" {
+            if !TABLE_ARRAYS.iter().any(|array| name == array.name) {
                 collect_lists(&name, &value, &mut found);
             }
         }

@@ -6,10 +6,17 @@
 //! comma-separated items, and numbers keep their spelling (`100.50` stays
 //! `100.50`) because serde converts the text to the field's type.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+
+use crate::webhooks::schedule::{
+    DEFAULT_JITTER_PERCENT, DEFAULT_MAX_RETRY_AFTER_SECS, DEFAULT_RETRY_DELAYS_SECS,
+};
+use crate::webhooks::{Endpoint, MessageType, Schedule, SigningSecret};
 
 pub mod database_url;
 mod env;
@@ -44,6 +51,12 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     #[serde(default)]
     pub console: ConsoleSettings,
+    /// The merchant's own services told of every payment (README, "Telling
+    /// your services").
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSettings>,
+    #[serde(default)]
+    pub webhook_delivery: WebhookDeliverySettings,
 }
 
 /// Outbound calls to FreedomPay (status, refunds, payouts).
@@ -434,6 +447,221 @@ pub struct ConsoleSettings {
     pub token_file: Option<std::path::PathBuf>,
 }
 
+/// One endpoint of the merchant's services (`[[webhooks]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// How operators, metrics and the outbox name it: letters, digits, '.',
+    /// '_' and '-'.
+    pub name: String,
+    /// `http://` or `https://`; redirects from it are not followed.
+    #[serde(serialize_with = "redact::url")]
+    pub url: String,
+    /// `whsec_` and base64 of 24 to 64 bytes.
+    #[serde(default, serialize_with = "redact::secret")]
+    pub secret: Option<SecretString>,
+    /// Alternative to `secret`: a file holding it (trailing newline ignored).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// During a rotation: the old secret, which signs too until the
+    /// endpoint has moved to the new one.
+    #[serde(default, serialize_with = "redact::secret")]
+    pub previous_secret: Option<SecretString>,
+    #[serde(default)]
+    pub previous_secret_file: Option<PathBuf>,
+    /// Message types sent (`payment.succeeded`, …); unset: all.
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Merchant ids whose messages are sent; unset: all.
+    #[serde(default)]
+    pub merchants: Option<Vec<String>>,
+    /// Deadline of one delivery, connecting and reading the answer included.
+    #[serde(default = "default_webhook_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_webhook_timeout_secs() -> u64 {
+    10
+}
+
+/// Most seconds one delivery may take.
+pub const MAX_WEBHOOK_TIMEOUT_SECS: u64 = 60;
+
+impl WebhookSettings {
+    /// The signing secrets, current first: `secret` or `secret_file`, then
+    /// `previous_secret` or `previous_secret_file` if set. An error names the
+    /// key (without the entry's index) and never quotes the secret.
+    pub fn secrets(&self) -> Result<Vec<SigningSecret>, ConfigError> {
+        let current = read_signing_secret(
+            ("secret", self.secret.as_ref()),
+            ("secret_file", self.secret_file.as_deref()),
+        )?
+        .ok_or_else(|| ConfigError::new("secret", "missing (or set secret_file)"))?;
+        let previous = read_signing_secret(
+            ("previous_secret", self.previous_secret.as_ref()),
+            ("previous_secret_file", self.previous_secret_file.as_deref()),
+        )?;
+        Ok(std::iter::once(current).chain(previous).collect())
+    }
+
+    /// The endpoint these settings describe; the first problem names its
+    /// key (without the entry's index). [`WebhookSettings::problems`] has
+    /// them all.
+    pub fn endpoint(&self) -> Result<Endpoint, ConfigError> {
+        Ok(Endpoint {
+            name: self.name.clone(),
+            url: self.parsed_url()?,
+            secrets: self.secrets()?,
+            types: self.message_types()?,
+            merchants: self.merchant_ids()?,
+            timeout: self.timeout()?,
+        })
+    }
+
+    /// Every problem of this entry, each naming its key (without the index).
+    pub fn problems(&self) -> Vec<ConfigError> {
+        [
+            self.parsed_url().err(),
+            self.secrets().err(),
+            self.message_types().err(),
+            self.merchant_ids().err(),
+            self.timeout().err(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    fn parsed_url(&self) -> Result<url::Url, ConfigError> {
+        let url = url::Url::parse(&self.url)
+            .map_err(|e| ConfigError::new("url", format!("not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(ConfigError::new(
+                "url",
+                "must be an http:// or https:// URL with a host",
+            ));
+        }
+        Ok(url)
+    }
+
+    fn message_types(&self) -> Result<Option<BTreeSet<MessageType>>, ConfigError> {
+        let Some(names) = &self.types else {
+            return Ok(None);
+        };
+        if names.is_empty() {
+            return Err(ConfigError::new(
+                "types",
+                "is empty, so nothing would be sent; leave it out for every type",
+            ));
+        }
+        names
+            .iter()
+            .map(|name| {
+                MessageType::parse(name).ok_or_else(|| {
+                    ConfigError::new(
+                        "types",
+                        format!(
+                            "{name:?} is not a message type; known: {}",
+                            MessageType::ALL.map(MessageType::as_str).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    fn merchant_ids(&self) -> Result<Option<BTreeSet<String>>, ConfigError> {
+        match &self.merchants {
+            Some(ids) if ids.is_empty() => Err(ConfigError::new(
+                "merchants",
+                "is empty, so nothing would be sent; leave it out for every merchant",
+            )),
+            other => Ok(other.as_ref().map(|ids| ids.iter().cloned().collect())),
+        }
+    }
+
+    fn timeout(&self) -> Result<Duration, ConfigError> {
+        if !(1..=MAX_WEBHOOK_TIMEOUT_SECS).contains(&self.timeout_secs) {
+            return Err(ConfigError::new(
+                "timeout_secs",
+                format!("must be 1 to {MAX_WEBHOOK_TIMEOUT_SECS}"),
+            ));
+        }
+        Ok(Duration::from_secs(self.timeout_secs))
+    }
+}
+
+/// A signing secret given inline or in a file (not both), or `None` when
+/// neither is set.
+fn read_signing_secret(
+    (inline_key, inline): (&str, Option<&SecretString>),
+    (file_key, file): (&str, Option<&Path>),
+) -> Result<Option<SigningSecret>, ConfigError> {
+    let (key, text) = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                inline_key,
+                format!("set {inline_key} or {file_key}, not both"),
+            ));
+        }
+        (Some(secret), None) => (inline_key, secret.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                ConfigError::new(file_key, format!("cannot read {}: {e}", path.display()))
+            })?;
+            (file_key, SecretString::from(text))
+        }
+        (None, None) => return Ok(None),
+    };
+    SigningSecret::parse(text.expose_secret())
+        .map(Some)
+        .map_err(|e| ConfigError::new(key, e.to_string()))
+}
+
+/// How deliveries to the `[[webhooks]]` endpoints are retried and claimed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookDeliverySettings {
+    /// The wait after the 1st, 2nd, … failed attempt; after the last the
+    /// delivery is dead (kept and replayable).
+    pub retry_delays_secs: Vec<u64>,
+    /// Each wait is moved by up to ± this percentage, at random.
+    pub jitter_percent: u32,
+    /// An endpoint's `Retry-After` is honoured up to this long.
+    pub max_retry_after_secs: u64,
+    /// How often the dispatcher looks for due deliveries when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// How long a claimed delivery is this instance's before another may take it.
+    pub lease_secs: u64,
+}
+
+impl Default for WebhookDeliverySettings {
+    fn default() -> Self {
+        WebhookDeliverySettings {
+            retry_delays_secs: DEFAULT_RETRY_DELAYS_SECS.to_vec(),
+            jitter_percent: DEFAULT_JITTER_PERCENT,
+            max_retry_after_secs: DEFAULT_MAX_RETRY_AFTER_SECS,
+            poll_interval_ms: 1000,
+            lease_secs: 60,
+        }
+    }
+}
+
+impl WebhookDeliverySettings {
+    /// The retry schedule these settings describe (random jitter).
+    pub fn schedule(&self) -> Schedule {
+        Schedule::new(
+            self.retry_delays_secs
+                .iter()
+                .map(|secs| Duration::from_secs(*secs))
+                .collect(),
+            self.jitter_percent,
+            Duration::from_secs(self.max_retry_after_secs),
+        )
+    }
+}
+
 /// A configuration problem, phrased as one line naming the key.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {message}")]
@@ -518,6 +746,19 @@ impl Settings {
 }
 
 impl Settings {
+    /// The `[[webhooks]]` endpoints; an error names the entry and its key.
+    pub fn webhook_endpoints(&self) -> Result<Vec<Endpoint>, ConfigError> {
+        self.webhooks
+            .iter()
+            .enumerate()
+            .map(|(i, webhook)| {
+                webhook
+                    .endpoint()
+                    .map_err(|e| ConfigError::new(format!("webhooks[{i}].{}", e.key), e.message))
+            })
+            .collect()
+    }
+
     /// The merchant a command acts for: the one named, or the only one.
     pub fn merchant(&self, id: Option<&str>) -> Result<&MerchantSettings, ConfigError> {
         match id {

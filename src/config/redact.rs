@@ -33,6 +33,11 @@ pub(super) fn optional_database_url<S: Serializer>(
     }
 }
 
+/// A URL (a webhook endpoint's) with its password replaced.
+pub(super) fn url<S: Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_url(value))
+}
+
 pub(crate) fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{ConfigError, MetricsPlace, Settings};
+use super::{ConfigError, MAX_WEBHOOK_TIMEOUT_SECS, MetricsPlace, Settings};
 // Up a layer, on purpose: the refund methods a setting may name are the
 // FreedomPay API client's own list; a copy here would drift from it.
 use crate::api::RefundMethod;
@@ -37,6 +37,8 @@ pub fn problems(settings: &Settings) -> Vec<ConfigError> {
     rules(settings, &mut found);
     urls(settings, &mut found);
     reconcile(settings, &mut found);
+    webhooks(settings, &mut found);
+    webhook_delivery(settings, &mut found);
     if !matches!(settings.log.format.as_str(), "pretty" | "json") {
         found.push(ConfigError::new(
             "log.format",
@@ -358,6 +360,92 @@ fn reconcile(settings: &Settings, found: &mut Vec<ConfigError>) {
     }
 }
 
+fn webhooks(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, webhook) in settings.webhooks.iter().enumerate() {
+        let key = |name: &str| format!("webhooks[{i}].{name}");
+        // The name is an outbox column, a metrics label and a command-line
+        // argument: the merchant ids' alphabet keeps it plain in all three.
+        if !valid_merchant_id(&webhook.name) {
+            found.push(ConfigError::new(
+                key("name"),
+                format!(
+                    "{:?} is not an endpoint name: letters, digits, '.', '_' and '-' only, 1 to {MAX_MERCHANT_ID}",
+                    webhook.name
+                ),
+            ));
+        } else if let Some(first) = names.insert(webhook.name.as_str(), i) {
+            found.push(ConfigError::new(
+                key("name"),
+                format!(
+                    "{:?} is already webhooks[{first}]'s name; each endpoint needs its own",
+                    webhook.name
+                ),
+            ));
+        }
+        for problem in webhook.problems() {
+            found.push(ConfigError::new(key(&problem.key), problem.message));
+        }
+        for (n, merchant) in webhook.merchants.iter().flatten().enumerate() {
+            if !settings.merchants.iter().any(|m| &m.id == merchant) {
+                found.push(ConfigError::new(
+                    format!("webhooks[{i}].merchants[{n}]"),
+                    format!("{merchant:?} is not a configured merchant ([[merchants]] id)"),
+                ));
+            }
+        }
+        // A delivery still under way when its lease ends could be taken and
+        // sent a second time by another instance.
+        if (1..=MAX_WEBHOOK_TIMEOUT_SECS).contains(&webhook.timeout_secs)
+            && webhook.timeout_secs >= settings.webhook_delivery.lease_secs
+        {
+            found.push(ConfigError::new(
+                key("timeout_secs"),
+                format!(
+                    "{} is not below webhook_delivery.lease_secs ({}): a delivery would outlive its lease",
+                    webhook.timeout_secs, settings.webhook_delivery.lease_secs
+                ),
+            ));
+        }
+    }
+}
+
+/// Longest retry delay accepted: a week.
+const MAX_RETRY_DELAY_SECS: u64 = 7 * 86_400;
+
+fn webhook_delivery(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let delivery = &settings.webhook_delivery;
+    for (n, delay) in delivery.retry_delays_secs.iter().enumerate() {
+        if !(1..=MAX_RETRY_DELAY_SECS).contains(delay) {
+            found.push(ConfigError::new(
+                format!("webhook_delivery.retry_delays_secs[{n}]"),
+                format!("{delay} must be 1 to {MAX_RETRY_DELAY_SECS} (a week)"),
+            ));
+        }
+    }
+    if delivery.jitter_percent > 50 {
+        found.push(ConfigError::new(
+            "webhook_delivery.jitter_percent",
+            "must be 0 to 50",
+        ));
+    }
+    for (key, value) in [
+        (
+            "webhook_delivery.max_retry_after_secs",
+            delivery.max_retry_after_secs,
+        ),
+        (
+            "webhook_delivery.poll_interval_ms",
+            delivery.poll_interval_ms,
+        ),
+        ("webhook_delivery.lease_secs", delivery.lease_secs),
+    ] {
+        if value == 0 {
+            found.push(ConfigError::new(key, "must be at least 1"));
+        }
+    }
+}
+
 /// Things that work but should not be so: printed by `check-config`, logged by
 /// `serve`.
 pub fn warnings(settings: &Settings) -> Vec<String> {
@@ -386,6 +474,29 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
             ));
         }
     }
+    for (i, webhook) in settings.webhooks.iter().enumerate() {
+        for (key, path) in [
+            ("secret_file", &webhook.secret_file),
+            ("previous_secret_file", &webhook.previous_secret_file),
+        ] {
+            if let Some(path) = path
+                && readable_by_others(path)
+            {
+                found.push(format!(
+                    "webhooks[{i}].{key}: {} is readable by group or others; chmod 600 it",
+                    path.display()
+                ));
+            }
+        }
+        if let Ok(url) = url::Url::parse(&webhook.url)
+            && url.scheme() == "http"
+            && !is_loopback_host(&url)
+        {
+            found.push(format!(
+                "webhooks[{i}].url: plain http to a host that is not loopback: payment messages travel unencrypted"
+            ));
+        }
+    }
     if !settings.rules.reject_testing_mode {
         found.push(
             "rules.reject_testing_mode is false: test payments (pg_testing_mode=1) pay orders"
@@ -393,6 +504,15 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
         );
     }
     found
+}
+
+fn is_loopback_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 #[cfg(unix)]

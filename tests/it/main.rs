@@ -59,3 +59,8 @@ mod reconcile_status;
 mod storage_columns;
 mod storage_core;
 mod storage_plans;
+mod webhooks_config;
+mod webhooks_message;
+mod webhooks_schedule;
+mod webhooks_send;
+mod webhooks_signature;
