@@ -474,6 +474,14 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
             ));
         }
     }
+    if !settings.webhooks.is_empty() {
+        // The endpoints are checked now so that a configuration can be
+        // prepared; the outbox and its dispatcher come in a later release.
+        found.push(format!(
+            "webhooks: {} endpoint(s) configured and checked, but this release does not send webhooks yet",
+            settings.webhooks.len()
+        ));
+    }
     for (i, webhook) in settings.webhooks.iter().enumerate() {
         for (key, path) in [
             ("secret_file", &webhook.secret_file),
