@@ -104,9 +104,9 @@ use crate::domain::{Callback, Order, Payment, Payout};
 use crate::protocol::{Amount, Status};
 use health::{WriteFailure, WriteHealth};
 
+pub use callbacks::statements::{LockAndDraw, PerTable, Statements, Writes};
 /// The statements of the write path, per backend (their plans are tested).
 pub use callbacks::statements::{POSTGRES as POSTGRES_STATEMENTS, SQLITE as SQLITE_STATEMENTS};
-pub use callbacks::statements::{PerTable, Statements, Writes};
 pub use postgres::NOTIFY_CHANNEL;
 /// The session settings of PostgreSQL's connections (their plans are tested).
 pub use postgres::{

@@ -3,13 +3,14 @@
 //! from the queue ([`Worker::run_group`]), each in one transaction:
 //!
 //! 1. begin (SQLite: `BEGIN IMMEDIATE`, the one write lock);
-//! 2. read ([`read`]): take the group's per-subject locks
-//!    (PostgreSQL: advisory locks, sorted), then every row its callbacks are
-//!    about (`subject::Wanted`): stored decisions, payments and orders (row
-//!    locked), payouts;
-//! 3. draw one event id for each job ([`next_event_ids`]), then decide
-//!    every job in arrival order against that view (`steps`), so each
-//!    answer knows its event's id before anything is written;
+//! 2. take the group's per-subject locks (PostgreSQL: advisory locks,
+//!    sorted) and draw one event id for each job, in one statement
+//!    ([`lock_and_draw`]), so each answer knows its event's id before
+//!    anything is written;
+//! 3. read ([`read`]) every row its callbacks are about
+//!    (`subject::Wanted`): stored decisions, payments and orders (row
+//!    locked), payouts; decide every job in arrival order against that view
+//!    (`steps`);
 //! 4. write what changed ([`write`]): events, payments, orders,
 //!    payouts, decisions, redirect repeats and status queries, whatever the
 //!    group's size in one statement on PostgreSQL ([`Writes::Together`],
@@ -38,7 +39,7 @@ use futures_util::future::BoxFuture;
 use std::time::Duration;
 
 use super::queue::{self, Job, Jobs, Writer, fail_all};
-use super::statements::{Statements, Writes};
+use super::statements::{LockAndDraw, Statements, Writes};
 use super::steps::{Changes, Decision, Snapshot, View};
 use super::subject::Wanted;
 use crate::store::health::{WriteFailure, WriteHealth};
@@ -263,10 +264,10 @@ impl<C: GroupConn> Worker<C> {
             .await
             .map_err(|e| Failed::before_commit(e.into()))?;
         let wanted = Wanted::of(jobs.iter().map(|job| &job.delivery.callback));
-        let snapshot = read(connection, &wanted)
+        let event_ids = lock_and_draw(connection, &wanted, jobs.len())
             .await
             .map_err(Failed::before_commit)?;
-        let event_ids = next_event_ids(connection, jobs.len())
+        let snapshot = read(connection, &wanted)
             .await
             .map_err(Failed::before_commit)?;
         let mut view = View::new(snapshot, event_ids);
@@ -313,14 +314,9 @@ pub(crate) fn json_rows<T: serde::Serialize>(rows: &[T]) -> Result<String, Store
     serde_json::to_string(rows).map_err(|e| StoreError::Corrupt(format!("rows as JSON: {e}")))
 }
 
-/// Takes the group's locks and reads every row its callbacks are about.
+/// Reads every row the group's callbacks are about (under its locks).
 async fn read<C: GroupConn>(connection: &mut C, wanted: &Wanted) -> Result<Snapshot, StoreError> {
     let sql = C::statements();
-    if let Some(lock) = sql.lock
-        && !wanted.locks.is_empty()
-    {
-        connection.run(lock, &[json_rows(&wanted.locks)?]).await?;
-    }
     let mut snapshot = Snapshot::default();
     for (merchant, of) in &wanted.merchants {
         let key = |id: &str| (merchant.clone(), id.to_owned());
@@ -453,15 +449,22 @@ impl Keyed for PayoutRow {
     }
 }
 
-/// `count` new event ids, one for each callback of the group (one that
-/// records no event leaves a gap, as a rolled-back transaction does).
-async fn next_event_ids<C: GroupConn>(
+/// Takes the group's locks (PostgreSQL) and draws `count` new event ids,
+/// one for each callback (one that records no event leaves a gap, as a
+/// rolled-back transaction does), in one statement.
+async fn lock_and_draw<C: GroupConn>(
     connection: &mut C,
+    wanted: &Wanted,
     count: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    let rows: Vec<IdRow> = connection
-        .fetch(C::statements().next_event_ids, &[count.to_string()])
-        .await?;
+    let rows: Vec<IdRow> = match &C::statements().lock_and_draw {
+        LockAndDraw::Locks(sql) => {
+            connection
+                .fetch(sql, &[json_rows(&wanted.locks)?, count.to_string()])
+                .await?
+        }
+        LockAndDraw::Draw(sql) => connection.fetch(sql, &[count.to_string()]).await?,
+    };
     if rows.len() != count {
         return Err(StoreError::Corrupt(format!(
             "{} event ids drawn for {count} callbacks",

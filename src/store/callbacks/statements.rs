@@ -15,16 +15,26 @@ use crate::store::tables::{
 #[derive(Debug)]
 pub struct Statements {
     pub begin: &'static str,
-    /// Takes the advisory locks named by a sorted JSON array; `None` when
-    /// the transaction alone serialises writers (SQLite).
-    pub lock: Option<&'static str>,
-    /// `$1` new event ids, drawn before the group decides.
-    pub next_event_ids: &'static str,
+    /// Takes the group's locks and draws its event ids, in one statement.
+    pub lock_and_draw: LockAndDraw,
     pub decisions: &'static str,
     pub payments: String,
     pub orders: String,
     pub payouts: String,
     pub writes: Writes,
+}
+
+/// How a group takes its locks and draws one event id for each callback
+/// (in increasing order, after the locks: so the ids of one subject's
+/// events follow their commit order).
+#[derive(Debug)]
+pub enum LockAndDraw {
+    /// PostgreSQL: takes the advisory locks named by `$1` (a JSON array,
+    /// sorted, so that no two groups or instances deadlock) and draws `$2`
+    /// ids from the events' sequence.
+    Locks(String),
+    /// SQLite: `BEGIN IMMEDIATE` took the one write lock; draws `?1` ids.
+    Draw(&'static str),
 }
 
 /// How a backend writes a group's changes.
@@ -66,10 +76,9 @@ impl Statements {
             // fails the statement (unique violation), and the group is
             // retried one by one, finding it stored.
             Dialect::Postgres => Writes::Together(format!(
-                "WITH inserted AS ({}), paid AS ({}), ordered AS ({}), paid_out AS ({}), \
+                "WITH inserted AS ({} RETURNING id), paid AS ({}), ordered AS ({}), paid_out AS ({}), \
                  decided AS ({}), repeated AS ({}), asked AS ({}) \
-                 SELECT count(pg_notify('freedompay_events', r.id::text)) AS announced \
-                 FROM jsonb_to_recordset($1::jsonb) AS r(id bigint)",
+                 SELECT count(pg_notify('freedompay_events', id::text)) AS announced FROM inserted",
                 d.insert(&events::INSERT, 1),
                 d.insert(&payments::UPSERT, 2),
                 d.insert(&orders::UPDATE_STATUS, 3),
@@ -95,17 +104,18 @@ impl Statements {
                 // writers on SQLite, no other locks.
                 Dialect::Sqlite => "BEGIN IMMEDIATE",
             },
-            lock: match d {
-                // The same lock a subject's callbacks have always taken, in
-                // sorted order (the array is sorted), so that no two groups
-                // or instances deadlock.
-                Dialect::Postgres => Some(
-                    "SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) \
-                     FROM (SELECT jsonb_array_elements_text($1::jsonb) AS name ORDER BY 1) AS subjects",
-                ),
-                Dialect::Sqlite => None,
+            lock_and_draw: match d {
+                // The same lock a subject's callbacks have always taken.
+                // The ids are drawn in the locks' row's join, so after them.
+                Dialect::Postgres => LockAndDraw::Locks(format!(
+                    "WITH locked AS (SELECT count(pg_advisory_xact_lock(hashtextextended(name, 0))) AS locks \
+                     FROM (SELECT jsonb_array_elements_text($1::jsonb) AS name ORDER BY 1) AS subjects) \
+                     SELECT {} AS id FROM locked CROSS JOIN generate_series(1, $2::int) \
+                     WHERE locked.locks >= 0 ORDER BY 1",
+                    events::NEXT_ID
+                )),
+                Dialect::Sqlite => LockAndDraw::Draw(events::SQLITE_NEXT_IDS),
             },
-            next_event_ids: events::next_ids(d),
             decisions: callback_decisions::by_key(d),
             payments: payments::lock_by_id(d),
             orders: orders::lock_by_id(d),

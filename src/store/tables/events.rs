@@ -11,7 +11,8 @@ use super::{Column, Dialect, Insert, OnConflict, json, plain};
 
 /// Every column the service writes, in one place (`received_at` is the
 /// database's); an event's id is drawn before its group decides
-/// ([`next_ids`]), so that every row written about it can name it.
+/// ([`NEXT_ID`], [`SQLITE_NEXT_IDS`]), so that every row written about it
+/// can name it.
 pub const COLUMNS: &[Column] = &[
     plain("id"),
     plain("merchant_id"),
@@ -89,24 +90,20 @@ pub const INSERT: Insert = Insert {
     touch: false,
 };
 
-/// `$1` new event ids (`id`), drawn in increasing order. PostgreSQL draws
-/// them from the table's sequence; on SQLite the group holds the one write
-/// lock, so the ids after the largest ever given (`AUTOINCREMENT` keeps it
-/// in `sqlite_sequence`) are free until its commit. (The count is bound
-/// as text, as every write-path parameter is: hence the casts.)
-pub fn next_ids(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Postgres => {
-            "SELECT nextval('events_id_seq') AS id FROM generate_series(1, $1::int) ORDER BY 1"
-        }
-        Dialect::Sqlite => {
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < CAST(?1 AS INTEGER)), \
-             last(id) AS (SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
-             coalesce((SELECT max(id) FROM events), 0))) \
-             SELECT last.id + n.i AS id FROM last CROSS JOIN n ORDER BY 1"
-        }
-    }
-}
+/// A new event id on PostgreSQL: the table's sequence (the write path
+/// draws them after the group's locks, `callbacks::statements`).
+pub const NEXT_ID: &str = "nextval('events_id_seq')";
+
+/// `?1` new event ids (`id`) on SQLite, in increasing order: the group
+/// holds the one write lock, so the ids after the largest ever given
+/// (`AUTOINCREMENT` keeps it in `sqlite_sequence`) are free until its
+/// commit. (The count is bound as text, as every write-path parameter is:
+/// hence the cast.)
+pub const SQLITE_NEXT_IDS: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+     WHERE i < CAST(?1 AS INTEGER)), \
+     last(id) AS (SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0), \
+     coalesce((SELECT max(id) FROM events), 0))) \
+     SELECT last.id + n.i AS id FROM last CROSS JOIN n ORDER BY 1";
 
 /// Rows of merchant `$1` where `filter` (in terms of `e.`, parameters from
 /// `$2`) holds.
