@@ -79,6 +79,11 @@ where
     if settings.database.migrate_on_start {
         store.migrate().await?;
     }
+    // The outbox: every committed change gets its messages for these.
+    let endpoints = settings.webhook_endpoints()?;
+    if !endpoints.is_empty() {
+        store.announce_to(endpoints.into());
+    }
     let state = Arc::new(AppState::new(&settings, store.clone())?);
     crate::telemetry::metrics::handle();
     let separate_metrics = match metrics_listener {

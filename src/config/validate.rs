@@ -475,10 +475,11 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
         }
     }
     if !settings.webhooks.is_empty() {
-        // The endpoints are checked now so that a configuration can be
-        // prepared; the outbox and its dispatcher come in a later release.
+        // The outbox is written (every committed change gets its messages
+        // and deliveries), but its dispatcher comes in a later release.
         found.push(format!(
-            "webhooks: {} endpoint(s) configured and checked, but this release does not send webhooks yet",
+            "webhooks: {} endpoint(s) configured; this release writes their messages to the outbox \
+             (webhook_messages, webhook_deliveries) but does not send them yet",
             settings.webhooks.len()
         ));
     }

@@ -44,9 +44,12 @@
 //! and `sqlite/`; `outbound` stores the reconciler's tasks; `reads/` holds
 //! the read-only queries of the `history` command and the console (over the
 //! tables' rows; what is shown lives in `operator` and `console`);
-//! `testing` holds reads used by the benchmark and the tests. Dependencies
-//! point one way: backends, then `callbacks`, `outbound` and `reads`, then
-//! `tables`, this module's types and the domain.
+//! `testing` holds reads used by the benchmark and the tests. The webhook
+//! outbox (`tables/webhook_messages.rs`, `tables/webhook_deliveries.rs`) is
+//! written by the write path's steps for the endpoints set with
+//! [`Store::announce_to`]. Dependencies point one way: backends, then
+//! `callbacks`, `outbound` and `reads`, then `tables`, this module's types,
+//! the domain and `webhooks` (which messages a change makes).
 
 /// Runs `$body` with the pool and the statement table (`$postgres` or
 /// `$sqlite`) of the backend in use: the body is the same code for both
@@ -463,6 +466,16 @@ impl Store {
         } else {
             RedirectRecord::First(processed.event_id)
         })
+    }
+
+    /// Writes an outbox message for every change the write path commits,
+    /// with a delivery to each of `endpoints` that wants it (`[[webhooks]]`;
+    /// set once, when the service starts). False when already set.
+    pub fn announce_to(&self, endpoints: Arc<[crate::webhooks::Endpoint]>) -> bool {
+        match self {
+            Store::Postgres(s) => s.writer().announce_to(endpoints),
+            Store::Sqlite(s) => s.writer().announce_to(endpoints),
+        }
     }
 
     /// Queues a job for the backend's group-commit writer.

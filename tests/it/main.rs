@@ -61,6 +61,7 @@ mod storage_core;
 mod storage_plans;
 mod webhooks_config;
 mod webhooks_message;
+mod webhooks_outbox;
 mod webhooks_schedule;
 mod webhooks_send;
 mod webhooks_signature;

@@ -180,7 +180,7 @@ async fn problems(backend: Backend) -> Vec<String> {
             }
             // Whole rows: every column is written, or filled by the database.
             let whole_row = match name.as_str() {
-                "payments" | "payouts" | "events" => true,
+                "payments" | "payouts" | "events" | "webhook_messages" => true,
                 "callback_decisions" => insert.columns.iter().any(|c| c == "event_id"),
                 _ => false,
             };
@@ -267,6 +267,9 @@ async fn the_write_paths_column_lists_match_the_migrated_tables() {
             "payouts",
             "events",
             "callback_decisions",
+            "webhook_messages",
+            "webhook_deliveries",
+            "webhook_attempts",
         ] {
             let (a, b) = (
                 table_columns(Backend::Postgres, &pg.url, table).await,
@@ -326,7 +329,8 @@ fn keys<T: serde::Serialize>(row: &T) -> Vec<String> {
 fn every_written_row_names_exactly_its_statements_columns() {
     use freedompay_receiver::store::tables::{
         self, Insert, callback_decisions::DecisionWrite, events::NewEvent, orders::OrderStatusRow,
-        payments::PaymentRow, payouts::PayoutRow,
+        payments::PaymentRow, payouts::PayoutRow, webhook_deliveries::NewDelivery,
+        webhook_messages::NewMessage,
     };
     let payment = PaymentRow {
         merchant_id: "m".into(),
@@ -385,12 +389,30 @@ fn every_written_row_names_exactly_its_statements_columns() {
         status: "paid",
         paid_payment_id: None,
     };
-    let cases: [(&Insert, Vec<String>); 5] = [
+    let message = NewMessage {
+        id: "msg_1".into(),
+        merchant_id: "m".into(),
+        message_type: "payment.succeeded",
+        event_id: 1,
+        ordering_key: "payment:m:p".into(),
+        position: 0,
+        body: "{}".into(),
+    };
+    let delivery = NewDelivery {
+        message_id: "msg_1".into(),
+        endpoint: "orders".into(),
+        ordering_key: "payment:m:p".into(),
+        event_id: 1,
+        position: 0,
+    };
+    let cases: [(&Insert, Vec<String>); 7] = [
         (&tables::payments::UPSERT, keys(&payment)),
         (&tables::payouts::UPSERT, keys(&payout)),
         (&tables::events::INSERT, keys(&event)),
         (&tables::callback_decisions::INSERT, keys(&decision)),
         (&tables::orders::UPDATE_STATUS, keys(&order)),
+        (&tables::webhook_messages::INSERT, keys(&message)),
+        (&tables::webhook_deliveries::INSERT, keys(&delivery)),
     ];
     for (insert, keys) in cases {
         let mut columns: Vec<String> = tables::names(insert.columns)

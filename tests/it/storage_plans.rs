@@ -231,8 +231,21 @@ fn write_params() -> Vec<String> {
             "due_in_secs": 60})
         })
         .collect();
+    let messages: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"id": format!("msg_{i}"), "merchant_id": "M", "type": "payment.succeeded",
+            "event_id": i + 1, "ordering_key": format!("payment:M:P-{i}"), "position": 0,
+            "body": "{\"type\": \"payment.succeeded\"}"})
+        })
+        .collect();
+    let deliveries: Vec<_> = (0..50)
+        .map(|i| {
+            serde_json::json!({"message_id": format!("msg_{i}"), "endpoint": "orders",
+            "ordering_key": format!("payment:M:P-{i}"), "event_id": i + 1, "position": 0})
+        })
+        .collect();
     [
-        events, payments, orders, payouts, decisions, repeats, confirms,
+        events, payments, orders, payouts, decisions, repeats, confirms, messages, deliveries,
     ]
     .iter()
     .map(|rows| serde_json::to_string(rows).unwrap())

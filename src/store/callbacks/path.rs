@@ -12,7 +12,8 @@
 //!    locked), payouts; decide every job in arrival order against that view
 //!    (`steps`);
 //! 4. write what changed ([`write`]): events, payments, orders,
-//!    payouts, decisions, redirect repeats and status queries, whatever the
+//!    payouts, decisions, redirect repeats, status queries and the outbox
+//!    (webhook messages and their deliveries, when endpoints are set), whatever the
 //!    group's size in one statement on PostgreSQL ([`Writes::Together`],
 //!    which also announces each event on `freedompay_events`) and one
 //!    statement a table on SQLite, rows passed as JSON arrays of named
@@ -38,7 +39,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 
-use super::queue::{self, Job, Jobs, Writer, fail_all};
+use super::queue::{self, Endpoints, Job, Jobs, Writer, fail_all};
 use super::statements::{LockAndDraw, Statements, Writes};
 use super::steps::{Changes, Decision, Snapshot, View};
 use super::subject::Wanted;
@@ -113,13 +114,15 @@ pub(crate) fn start_writer<C: GroupConn>(
     connect_timeout: Duration,
     health: Arc<WriteHealth>,
 ) -> Writer {
-    let (writer, jobs) = queue::channel();
+    let endpoints = Endpoints::default();
+    let (writer, jobs) = queue::channel(endpoints.clone());
     for _ in 0..workers.max(1) {
         let worker = Worker::<C> {
             connect: connect.clone(),
             connection: None,
             connect_timeout,
             health: health.clone(),
+            endpoints: endpoints.clone(),
         };
         tokio::spawn(worker.run(jobs.clone()));
     }
@@ -133,6 +136,8 @@ struct Worker<C: GroupConn> {
     connection: Option<C>,
     connect_timeout: Duration,
     health: Arc<WriteHealth>,
+    /// The webhook endpoints its groups write outbox rows for.
+    endpoints: Endpoints,
 }
 
 /// A failed transaction, and whether it failed at its commit (when the
@@ -256,6 +261,7 @@ impl<C: GroupConn> Worker<C> {
     /// Begin, read, decide, write, commit. The results are in job order and
     /// exist only after the commit.
     async fn steps(&mut self, jobs: &[Job]) -> Result<Vec<Processed>, Failed> {
+        let endpoints = self.endpoints.get().cloned();
         let connection = self.connect().await.map_err(Failed::before_commit)?;
         // Begun and committed with plain statements: the worker replaces the
         // connection after any failure, so no rollback bookkeeping is needed.
@@ -271,6 +277,9 @@ impl<C: GroupConn> Worker<C> {
             .await
             .map_err(Failed::before_commit)?;
         let mut view = View::new(snapshot, event_ids);
+        if let Some(endpoints) = endpoints {
+            view = view.announcing_to(endpoints);
+        }
         let outcomes = jobs
             .iter()
             .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
@@ -486,6 +495,8 @@ async fn write<C: GroupConn>(connection: &mut C, changes: &Changes<'_>) -> Resul
                 json_rows(&changes.decisions)?,
                 json_rows(&changes.repeats)?,
                 json_rows(&changes.confirms)?,
+                json_rows(changes.messages)?,
+                json_rows(changes.deliveries)?,
             ];
             connection.run(sql, &params).await?;
         }
@@ -525,6 +536,16 @@ async fn write<C: GroupConn>(connection: &mut C, changes: &Changes<'_>) -> Resul
                     &sql.open_confirms,
                     json_rows(&changes.confirms)?,
                     changes.confirms.is_empty(),
+                ),
+                (
+                    &sql.insert_messages,
+                    json_rows(changes.messages)?,
+                    changes.messages.is_empty(),
+                ),
+                (
+                    &sql.insert_deliveries,
+                    json_rows(changes.deliveries)?,
+                    changes.deliveries.is_empty(),
                 ),
             ];
             for (sql, rows, empty) in writes {

@@ -6,12 +6,13 @@
 //! holds it; when a group fails as a whole, [`fail_all`] gives every caller
 //! the error (so FreedomPay retries it).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::steps::Work;
 use crate::store::{Delivery, Processed, StoreError};
+use crate::webhooks::Endpoint;
 
 /// Callbacks folded into one transaction at most.
 const MAX_GROUP: usize = 128;
@@ -39,7 +40,13 @@ impl std::fmt::Debug for Job {
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
+    /// The webhook endpoints the workers write outbox rows for.
+    endpoints: Endpoints,
 }
+
+/// The webhook endpoints of the write path's outbox, set once when the
+/// service starts (`Store::announce_to`); unset or empty: no outbox rows.
+pub(crate) type Endpoints = Arc<OnceLock<Arc<[Endpoint]>>>;
 
 /// The workers' end of the queue, shared by all of them: each takes every
 /// job waiting (up to [`MAX_GROUP`]) as its next group.
@@ -47,9 +54,12 @@ pub(crate) struct Writer {
 pub(crate) struct Jobs(Arc<Mutex<mpsc::Receiver<Job>>>);
 
 /// A new queue: the callers' handle and the workers' end.
-pub(crate) fn channel() -> (Writer, Jobs) {
+pub(crate) fn channel(endpoints: Endpoints) -> (Writer, Jobs) {
     let (queue, jobs) = mpsc::channel(QUEUE);
-    (Writer { queue }, Jobs(Arc::new(Mutex::new(jobs))))
+    (
+        Writer { queue, endpoints },
+        Jobs(Arc::new(Mutex::new(jobs))),
+    )
 }
 
 impl Jobs {
@@ -63,6 +73,12 @@ impl Jobs {
 }
 
 impl Writer {
+    /// Sets the endpoints the outbox is written for; false when they were
+    /// set already (they are fixed for the process's life).
+    pub(crate) fn announce_to(&self, endpoints: Arc<[Endpoint]>) -> bool {
+        self.endpoints.set(endpoints).is_ok()
+    }
+
     pub(crate) async fn process(
         &self,
         delivery: Delivery,

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use crate::store::tables::{
     Dialect, callback_decisions, events, orders, outbound_tasks, payments, payouts,
+    webhook_deliveries, webhook_messages,
 };
 
 /// The SQL of one backend. Parameters: `$1` (`?1`) the merchant and `$2`
@@ -41,8 +42,8 @@ pub enum LockAndDraw {
 #[derive(Debug)]
 pub enum Writes {
     /// One statement for all of them (PostgreSQL, data-modifying `WITH`):
-    /// `$1` to `$7` the events, payments, orders, payouts, decisions,
-    /// redirect repeats and status queries; each event is announced on
+    /// `$1` to `$9` the events, payments, orders, payouts, decisions,
+    /// redirect repeats, status queries, outbox messages and deliveries; each event is announced on
     /// `freedompay_events` with its id (delivered to listeners at commit).
     Together(String),
     /// One statement a table, events first (SQLite, which has no
@@ -60,6 +61,8 @@ pub struct PerTable {
     pub insert_decisions: String,
     pub add_repeats: String,
     pub open_confirms: String,
+    pub insert_messages: String,
+    pub insert_deliveries: String,
 }
 
 /// PostgreSQL's write path.
@@ -77,7 +80,7 @@ impl Statements {
             // retried one by one, finding it stored.
             Dialect::Postgres => Writes::Together(format!(
                 "WITH inserted AS ({} RETURNING id), paid AS ({}), ordered AS ({}), paid_out AS ({}), \
-                 decided AS ({}), repeated AS ({}), asked AS ({}) \
+                 decided AS ({}), repeated AS ({}), asked AS ({}), told AS ({}), sending AS ({}) \
                  SELECT count(pg_notify('freedompay_events', id::text)) AS announced FROM inserted",
                 d.insert(&events::INSERT, 1),
                 d.insert(&payments::UPSERT, 2),
@@ -86,6 +89,8 @@ impl Statements {
                 d.insert(&callback_decisions::INSERT, 5),
                 d.insert(&callback_decisions::ADD_REPEATS, 6),
                 outbound_tasks::open_confirms(d, 7),
+                d.insert(&webhook_messages::INSERT, 8),
+                d.insert(&webhook_deliveries::INSERT, 9),
             )),
             Dialect::Sqlite => Writes::PerTable(PerTable {
                 insert_events: d.insert(&events::INSERT, 1),
@@ -95,6 +100,8 @@ impl Statements {
                 insert_decisions: d.insert(&callback_decisions::INSERT, 1),
                 add_repeats: d.insert(&callback_decisions::ADD_REPEATS, 1),
                 open_confirms: outbound_tasks::open_confirms(d, 1),
+                insert_messages: d.insert(&webhook_messages::INSERT, 1),
+                insert_deliveries: d.insert(&webhook_deliveries::INSERT, 1),
             }),
         };
         Statements {
@@ -137,6 +144,8 @@ impl Statements {
                 &w.insert_decisions,
                 &w.add_repeats,
                 &w.open_confirms,
+                &w.insert_messages,
+                &w.insert_deliveries,
             ],
         }
     }

@@ -30,8 +30,12 @@ use crate::store::tables::orders::OrderStatusRow;
 use crate::store::tables::outbound_tasks::ConfirmRow;
 use crate::store::tables::payments::PaymentRow;
 use crate::store::tables::payouts::PayoutRow;
+use crate::store::tables::webhook_deliveries::NewDelivery;
+use crate::store::tables::webhook_messages::NewMessage;
 use crate::store::{Delivery, Processed, StoreError};
 use crate::untrusted::Untrusted;
+use crate::webhooks::Endpoint;
+use crate::webhooks::message::{Change, Flag, messages, new_message_id};
 
 /// What a callback is decided by: the order rules and the moment of its
 /// arrival.
@@ -108,6 +112,10 @@ pub struct View {
     orders: BTreeMap<Key, ()>,
     payouts: BTreeMap<Key, ()>,
     confirms: BTreeMap<(String, &'static str, String), u64>,
+    /// The endpoints told of changes (`[[webhooks]]`); none: no outbox rows.
+    endpoints: Arc<[Endpoint]>,
+    messages: Vec<NewMessage>,
+    deliveries: Vec<NewDelivery>,
 }
 
 /// Everything a group writes: events first (the rows written about them name
@@ -123,6 +131,9 @@ pub struct Changes<'v> {
     /// More repeats of stored redirects (`answer_status` is `None`).
     pub repeats: Vec<DecisionWrite<'v>>,
     pub confirms: Vec<ConfirmRow>,
+    /// The outbox: messages about what changed, and their deliveries.
+    pub messages: &'v [NewMessage],
+    pub deliveries: &'v [NewDelivery],
 }
 
 /// The event id of an answer that recorded no event (a counted redirect
@@ -152,22 +163,119 @@ impl View {
             orders: BTreeMap::new(),
             payouts: BTreeMap::new(),
             confirms: BTreeMap::new(),
+            endpoints: Arc::from([]),
+            messages: Vec::new(),
+            deliveries: Vec::new(),
         }
+    }
+
+    /// The view that also writes the outbox: a message for each change its
+    /// callbacks make (`webhooks::messages`), delivered to each of
+    /// `endpoints` that wants it.
+    pub fn announcing_to(mut self, endpoints: Arc<[Endpoint]>) -> View {
+        self.endpoints = endpoints;
+        self
     }
 
     /// Decides (or records) one callback against the view and updates it.
     pub fn process(&mut self, delivery: &Delivery, work: &Work) -> Result<Processed, StoreError> {
-        match work {
-            Work::Decide { rules, now } => self.decide(delivery, &By { rules, now: *now }),
+        // The rows before, only when an outbox is written (a clone each).
+        let before = (!self.endpoints.is_empty()).then(|| self.subject_rows(&delivery.callback));
+        let processed = match work {
+            Work::Decide { rules, now } => self.decide(delivery, &By { rules, now: *now })?,
             Work::Record => {
                 let mark = Mark {
                     flag: delivery.flag.as_deref(),
                     ..Mark::default()
                 };
                 let event = self.record(delivery, None, mark)?;
-                Ok(Processed::new(Status::Ok, String::new(), event))
+                Processed::new(Status::Ok, String::new(), event)
             }
-            Work::Redirect => self.redirect(delivery),
+            Work::Redirect => self.redirect(delivery)?,
+        };
+        if let Some(before) = before
+            && processed.event_id != NO_EVENT
+        {
+            let at = match work {
+                Work::Decide { now, .. } => *now,
+                _ => Utc::now(),
+            };
+            self.announce(&delivery.callback, before, &processed, at);
+        }
+        Ok(processed)
+    }
+
+    /// The stored payment and payout a callback is about, as they are now.
+    fn subject_rows(&self, callback: &Callback) -> (Option<Payment>, Option<Payout>) {
+        let subject = Subject::of(callback);
+        let key = |id: &Option<String>| {
+            id.as_ref()
+                .map(|id| (callback.merchant_id.clone(), id.clone()))
+        };
+        (
+            key(&subject.payment_id).and_then(|k| self.rows.payments.get(&k).cloned()),
+            key(&subject.payout_order_id).and_then(|k| self.rows.payouts.get(&k).cloned()),
+        )
+    }
+
+    /// Writes the outbox rows of what one callback changed: its messages
+    /// (in the order `webhooks::messages` gives), each with a delivery to
+    /// every endpoint that wants it; a message nobody wants is not written.
+    fn announce(
+        &mut self,
+        callback: &Callback,
+        (payment_before, payout_before): (Option<Payment>, Option<Payout>),
+        processed: &Processed,
+        at: DateTime<Utc>,
+    ) {
+        let (payment, payout) = self.subject_rows(callback);
+        let flag = (processed.flag.is_some() || processed.conflict).then(|| Flag {
+            event_kind: callback.event_kind().to_owned(),
+            flag: processed.flag.clone(),
+            conflict: processed.conflict,
+            order_id: callback.order_id.clone(),
+            payment_id: callback.payment_id.clone(),
+        });
+        let change = Change {
+            merchant_id: &callback.merchant_id,
+            event_id: processed.event_id,
+            at,
+            payment: payment
+                .as_ref()
+                .map(|after| (payment_before.as_ref(), after)),
+            payout: payout.as_ref().map(|after| (payout_before.as_ref(), after)),
+            flag,
+        };
+        for (position, message) in messages(&change).into_iter().enumerate() {
+            let wanting: Vec<&Endpoint> = self
+                .endpoints
+                .iter()
+                .filter(|e| e.wants(message.message_type(), &callback.merchant_id))
+                .collect();
+            if wanting.is_empty() {
+                continue;
+            }
+            let id = new_message_id();
+            let ordering_key = message.ordering_key();
+            let position = i32::try_from(position).unwrap_or(i32::MAX);
+            for endpoint in wanting {
+                self.deliveries.push(NewDelivery {
+                    message_id: id.clone(),
+                    endpoint: endpoint.name.clone(),
+                    ordering_key: ordering_key.clone(),
+                    event_id: processed.event_id,
+                    position,
+                });
+            }
+            self.messages.push(NewMessage {
+                id,
+                merchant_id: callback.merchant_id.clone(),
+                message_type: message.message_type().as_str(),
+                event_id: processed.event_id,
+                ordering_key,
+                position,
+                body: message.body(),
+            });
         }
     }
 
@@ -513,6 +621,8 @@ impl View {
                     due_in_secs: i64::try_from(*due).unwrap_or(i64::MAX),
                 })
                 .collect(),
+            messages: &self.messages,
+            deliveries: &self.deliveries,
         }
     }
 }

@@ -24,6 +24,8 @@ pub mod orders;
 pub mod outbound_tasks;
 pub mod payments;
 pub mod payouts;
+pub mod webhook_deliveries;
+pub mod webhook_messages;
 
 /// The backend a statement is written for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
