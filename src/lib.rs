@@ -33,6 +33,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod deliver;
 pub mod domain;
 pub mod http;
 pub mod operator;

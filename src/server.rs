@@ -27,6 +27,7 @@ use tower::ServiceExt;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{ConfigError, MetricsPlace, ServerSettings, Settings};
+use crate::deliver::Dispatcher;
 use crate::http::{AppState, metrics_router, router};
 use crate::reconcile::Reconciler;
 use crate::store::{Store, StoreError};
@@ -82,7 +83,7 @@ where
     // The outbox: every committed change gets its messages for these.
     let endpoints = settings.webhook_endpoints()?;
     if !endpoints.is_empty() {
-        store.announce_to(endpoints.into());
+        store.announce_to(endpoints.clone().into());
     }
     let state = Arc::new(AppState::new(&settings, store.clone())?);
     crate::telemetry::metrics::handle();
@@ -102,9 +103,14 @@ where
     let app = router(state, timeout, with_metrics);
     let (stop_reconciler, stopping) = tokio::sync::watch::channel(false);
     let reconciler = if settings.reconcile.enabled {
-        start_reconciler(&settings, &store, stopping)
+        start_reconciler(&settings, &store, stopping.clone())
     } else {
         None
+    };
+    let dispatcher = if endpoints.is_empty() {
+        None
+    } else {
+        start_dispatcher(&settings, &store, endpoints, stopping)
     };
 
     serve_connections(listener, app, &settings.server, shutdown).await;
@@ -115,10 +121,11 @@ where
     if let Some(task) = console {
         task.abort();
     }
-    if let Some(task) = reconciler {
-        // The round in progress may finish; a refund cut off mid-call is
-        // safe (its task says a request may have left).
-        let _ = stop_reconciler.send(true);
+    // The rounds in progress may finish; a refund cut off mid-call is safe
+    // (its task says a request may have left), and so is a webhook cut off
+    // mid-send (its lease runs out and it is sent again: at least once).
+    let _ = stop_reconciler.send(true);
+    for task in [reconciler, dispatcher].into_iter().flatten() {
         let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
         let abort = task.abort_handle();
         if tokio::time::timeout(grace, task).await.is_err() {
@@ -128,6 +135,29 @@ where
     store.close().await;
     info!("stopped");
     Ok(())
+}
+
+/// Starts the webhook dispatcher. When it cannot be set up (no CA
+/// certificates for HTTPS), the error is logged and the outbox keeps every
+/// message until a restart that can send them.
+fn start_dispatcher(
+    settings: &Settings,
+    store: &Store,
+    endpoints: Vec<crate::webhooks::Endpoint>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    match Dispatcher::new(store.clone(), endpoints, &settings.webhook_delivery) {
+        Ok(dispatcher) => Some(tokio::spawn(dispatcher.run(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }))),
+        Err(e) => {
+            error!(
+                error = %e,
+                "webhook dispatcher disabled: messages are kept in the outbox but not sent"
+            );
+            None
+        }
+    }
 }
 
 /// Starts the reconciler. When it cannot be set up (no CA certificates for

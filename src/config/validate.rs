@@ -474,15 +474,6 @@ pub fn warnings(settings: &Settings) -> Vec<String> {
             ));
         }
     }
-    if !settings.webhooks.is_empty() {
-        // The outbox is written (every committed change gets its messages
-        // and deliveries), but its dispatcher comes in a later release.
-        found.push(format!(
-            "webhooks: {} endpoint(s) configured; this release writes their messages to the outbox \
-             (webhook_messages, webhook_deliveries) but does not send them yet",
-            settings.webhooks.len()
-        ));
-    }
     for (i, webhook) in settings.webhooks.iter().enumerate() {
         for (key, path) in [
             ("secret_file", &webhook.secret_file),

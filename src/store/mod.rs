@@ -89,6 +89,7 @@ macro_rules! with_dialect {
 pub mod callbacks;
 pub mod health;
 pub mod outbound;
+pub mod outbox;
 mod postgres;
 pub mod reads;
 mod sqlite;
@@ -475,6 +476,15 @@ impl Store {
         match self {
             Store::Postgres(s) => s.writer().announce_to(endpoints),
             Store::Sqlite(s) => s.writer().announce_to(endpoints),
+        }
+    }
+
+    /// Waits until a commit of this process has written webhook deliveries
+    /// (a signal kept until the next wait: one waiter, the dispatcher).
+    pub async fn deliveries_written(&self) {
+        match self {
+            Store::Postgres(s) => s.writer().deliveries_written().await,
+            Store::Sqlite(s) => s.writer().deliveries_written().await,
         }
     }
 

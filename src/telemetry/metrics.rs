@@ -35,6 +35,13 @@ pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 /// `contention`, `data`, `other`).
 pub const WRITE_FAILURES: &str = "freedompay_write_failures_total";
 
+/// Webhook delivery attempts, by `endpoint` and `outcome` (`delivered`,
+/// `failed`, `gone`).
+pub const WEBHOOK_DELIVERIES: &str = "freedompay_webhook_deliveries_total";
+/// Webhook attempt latency in seconds (request to the end of the answer), by
+/// `endpoint`.
+pub const WEBHOOK_ATTEMPT_SECONDS: &str = "freedompay_webhook_attempt_seconds";
+
 /// Reconciler tasks given up (state `failed`), counted in the database at
 /// scrape time: an alert source that survives restarts.
 pub const RECONCILE_TASKS_FAILED: &str = "freedompay_reconcile_tasks_failed";

@@ -60,6 +60,7 @@ mod storage_columns;
 mod storage_core;
 mod storage_plans;
 mod webhooks_config;
+mod webhooks_delivery;
 mod webhooks_message;
 mod webhooks_outbox;
 mod webhooks_schedule;

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use std::time::Duration;
 
-use super::queue::{self, Endpoints, Job, Jobs, Writer, fail_all};
+use super::queue::{self, Job, Jobs, Outbox, Writer, fail_all};
 use super::statements::{LockAndDraw, Statements, Writes};
 use super::steps::{Changes, Decision, Snapshot, View};
 use super::subject::Wanted;
@@ -114,15 +114,15 @@ pub(crate) fn start_writer<C: GroupConn>(
     connect_timeout: Duration,
     health: Arc<WriteHealth>,
 ) -> Writer {
-    let endpoints = Endpoints::default();
-    let (writer, jobs) = queue::channel(endpoints.clone());
+    let outbox = Arc::new(Outbox::default());
+    let (writer, jobs) = queue::channel(outbox.clone());
     for _ in 0..workers.max(1) {
         let worker = Worker::<C> {
             connect: connect.clone(),
             connection: None,
             connect_timeout,
             health: health.clone(),
-            endpoints: endpoints.clone(),
+            outbox: outbox.clone(),
         };
         tokio::spawn(worker.run(jobs.clone()));
     }
@@ -136,8 +136,9 @@ struct Worker<C: GroupConn> {
     connection: Option<C>,
     connect_timeout: Duration,
     health: Arc<WriteHealth>,
-    /// The webhook endpoints its groups write outbox rows for.
-    endpoints: Endpoints,
+    /// The webhook endpoints its groups write outbox rows for, and the
+    /// dispatcher's signal.
+    outbox: Arc<Outbox>,
 }
 
 /// A failed transaction, and whether it failed at its commit (when the
@@ -261,7 +262,7 @@ impl<C: GroupConn> Worker<C> {
     /// Begin, read, decide, write, commit. The results are in job order and
     /// exist only after the commit.
     async fn steps(&mut self, jobs: &[Job]) -> Result<Vec<Processed>, Failed> {
-        let endpoints = self.endpoints.get().cloned();
+        let endpoints = self.outbox.endpoints.get().cloned();
         let connection = self.connect().await.map_err(Failed::before_commit)?;
         // Begun and committed with plain statements: the worker replaces the
         // connection after any failure, so no rollback bookkeeping is needed.
@@ -285,7 +286,9 @@ impl<C: GroupConn> Worker<C> {
             .map(|job| job.span.in_scope(|| view.process(&job.delivery, &job.work)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failed::before_commit)?;
-        write(connection, &view.changes())
+        let changes = view.changes();
+        let deliveries = !changes.deliveries.is_empty();
+        write(connection, &changes)
             .await
             .map_err(Failed::before_commit)?;
         connection
@@ -295,6 +298,9 @@ impl<C: GroupConn> Worker<C> {
                 error: error.into(),
                 at_commit: true,
             })?;
+        if deliveries {
+            self.outbox.written.notify_one();
+        }
         Ok(outcomes)
     }
 

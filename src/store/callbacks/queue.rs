@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use super::steps::Work;
 use crate::store::{Delivery, Processed, StoreError};
@@ -40,13 +40,20 @@ impl std::fmt::Debug for Job {
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
     queue: mpsc::Sender<Job>,
-    /// The webhook endpoints the workers write outbox rows for.
-    endpoints: Endpoints,
+    /// The outbox's endpoints and signal, shared with the workers.
+    outbox: Arc<Outbox>,
 }
 
-/// The webhook endpoints of the write path's outbox, set once when the
-/// service starts (`Store::announce_to`); unset or empty: no outbox rows.
-pub(crate) type Endpoints = Arc<OnceLock<Arc<[Endpoint]>>>;
+/// The write path's outbox, shared by the queue's handle and the workers.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    /// The webhook endpoints outbox rows are written for, set once when the
+    /// service starts (`Store::announce_to`); unset or empty: no rows.
+    pub(crate) endpoints: OnceLock<Arc<[Endpoint]>>,
+    /// Signalled after a commit that wrote deliveries, so that the
+    /// dispatcher sends them at once (polling is the backstop).
+    pub(crate) written: Notify,
+}
 
 /// The workers' end of the queue, shared by all of them: each takes every
 /// job waiting (up to [`MAX_GROUP`]) as its next group.
@@ -54,12 +61,9 @@ pub(crate) type Endpoints = Arc<OnceLock<Arc<[Endpoint]>>>;
 pub(crate) struct Jobs(Arc<Mutex<mpsc::Receiver<Job>>>);
 
 /// A new queue: the callers' handle and the workers' end.
-pub(crate) fn channel(endpoints: Endpoints) -> (Writer, Jobs) {
+pub(crate) fn channel(outbox: Arc<Outbox>) -> (Writer, Jobs) {
     let (queue, jobs) = mpsc::channel(QUEUE);
-    (
-        Writer { queue, endpoints },
-        Jobs(Arc::new(Mutex::new(jobs))),
-    )
+    (Writer { queue, outbox }, Jobs(Arc::new(Mutex::new(jobs))))
 }
 
 impl Jobs {
@@ -76,7 +80,12 @@ impl Writer {
     /// Sets the endpoints the outbox is written for; false when they were
     /// set already (they are fixed for the process's life).
     pub(crate) fn announce_to(&self, endpoints: Arc<[Endpoint]>) -> bool {
-        self.endpoints.set(endpoints).is_ok()
+        self.outbox.endpoints.set(endpoints).is_ok()
+    }
+
+    /// Waits until a commit has written deliveries (since the last wait).
+    pub(crate) async fn deliveries_written(&self) {
+        self.outbox.written.notified().await;
     }
 
     pub(crate) async fn process(

@@ -24,6 +24,7 @@ pub mod orders;
 pub mod outbound_tasks;
 pub mod payments;
 pub mod payouts;
+pub mod webhook_attempts;
 pub mod webhook_deliveries;
 pub mod webhook_messages;
 

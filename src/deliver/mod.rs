@@ -1,0 +1,184 @@
+//! The dispatcher: sends the webhook outbox's deliveries to the merchant's
+//! endpoints (`[[webhooks]]`). A background task of `serve` when endpoints
+//! are configured. Each round it
+//! 1. claims due deliveries with a lease (`Store::claim_deliveries`): each
+//!    the head of its endpoint's queue for its payment or payout, so one
+//!    subject's messages arrive in commit order while different subjects
+//!    never wait for each other (instances sharing a database take
+//!    different deliveries);
+//! 2. sends them concurrently, each signed at its attempt's time
+//!    (`webhooks::Sender`);
+//! 3. settles each with its attempt (`Store::settle_delivery`): delivered
+//!    on a 2xx; otherwise tried again on the schedule (`webhooks::Schedule`,
+//!    `Retry-After` honoured), dead after the last attempt or on `410 Gone`.
+//!
+//! It is woken at once after a commit of this process that wrote
+//! deliveries, and polls every `webhook_delivery.poll_interval_ms` for the
+//! rest (retries falling due, other instances' messages).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use tracing::{error, warn};
+
+use crate::config::WebhookDeliverySettings;
+use crate::store::outbox::{Claimed, Settled};
+use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::{WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES};
+use crate::webhooks::{Endpoint, Next, Outcome, Schedule, Sender, SenderError};
+
+/// Deliveries claimed per round at most.
+const BATCH: u32 = 64;
+
+/// The dispatcher of one process.
+#[derive(Debug)]
+pub struct Dispatcher {
+    store: Store,
+    endpoints: HashMap<String, Arc<Endpoint>>,
+    sender: Sender,
+    schedule: Schedule,
+    /// Who holds a claimed delivery's lease: this process.
+    owner: String,
+    lease_secs: u64,
+    poll: Duration,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Store,
+        endpoints: Vec<Endpoint>,
+        settings: &WebhookDeliverySettings,
+    ) -> Result<Dispatcher, SenderError> {
+        Ok(Dispatcher {
+            store,
+            endpoints: endpoints
+                .into_iter()
+                .map(|e| (e.name.clone(), Arc::new(e)))
+                .collect(),
+            sender: Sender::new()?,
+            schedule: settings.schedule(),
+            owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
+            lease_secs: settings.lease_secs,
+            poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
+        })
+    }
+
+    /// The same dispatcher with `schedule` (tests fix its jitter).
+    pub fn with_schedule(mut self, schedule: Schedule) -> Dispatcher {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Runs rounds until `stop` completes.
+    pub async fn run(self, stop: impl Future<Output = ()>) {
+        tokio::pin!(stop);
+        loop {
+            let claimed = match self.round().await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    warn!(error = %e, "webhook dispatcher: a round failed; trying again after the poll interval");
+                    0
+                }
+            };
+            if claimed > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = &mut stop => return,
+                () = self.store.deliveries_written() => {}
+                () = tokio::time::sleep(self.poll) => {}
+            }
+        }
+    }
+
+    /// One round: claims the due deliveries and sends them; how many were
+    /// claimed.
+    pub async fn round(&self) -> Result<usize, StoreError> {
+        let names: Vec<&str> = self.endpoints.keys().map(String::as_str).collect();
+        let claimed = self
+            .store
+            .claim_deliveries(&self.owner, self.lease_secs, BATCH, &names)
+            .await?;
+        let settled = join_all(claimed.iter().map(|c| self.deliver(c))).await;
+        for result in settled {
+            result?;
+        }
+        Ok(claimed.len())
+    }
+
+    /// Sends one claimed delivery and records what came of it.
+    async fn deliver(&self, claimed: &Claimed) -> Result<(), StoreError> {
+        // Claims name only configured endpoints.
+        let Some(endpoint) = self.endpoints.get(&claimed.endpoint) else {
+            return Ok(());
+        };
+        let attempt = self
+            .sender
+            .send(
+                endpoint,
+                &claimed.message_id,
+                Utc::now().timestamp(),
+                &claimed.body,
+            )
+            .await;
+        let attempt_no = u32::try_from(claimed.attempts)
+            .unwrap_or(0)
+            .saturating_add(1);
+        let (state, retry_in_ms, outcome, reason) = match &attempt.outcome {
+            Outcome::Delivered => ("delivered", 0, "delivered", None),
+            Outcome::Gone => {
+                error!(
+                    endpoint = %endpoint.name,
+                    message_id = %claimed.message_id,
+                    "the webhook endpoint answered 410 Gone: this delivery is dead; remove the endpoint from [[webhooks]] or fix it"
+                );
+                ("dead", 0, "gone", Some("410 Gone".to_owned()))
+            }
+            Outcome::Failed { reason } => {
+                let now = Utc::now();
+                match self
+                    .schedule
+                    .after_failure(attempt_no, attempt.retry_after, now)
+                {
+                    Next::RetryAt(at) => (
+                        "pending",
+                        (at - now).num_milliseconds().max(0),
+                        "failed",
+                        Some(reason.clone()),
+                    ),
+                    Next::Dead => {
+                        warn!(
+                            endpoint = %endpoint.name,
+                            message_id = %claimed.message_id,
+                            attempts = attempt_no,
+                            "a webhook delivery is dead after its last attempt; `webhooks replay` sends it again"
+                        );
+                        ("dead", 0, "failed", Some(reason.clone()))
+                    }
+                }
+            }
+        };
+        metrics::counter!(WEBHOOK_DELIVERIES, "endpoint" => endpoint.name.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!(WEBHOOK_ATTEMPT_SECONDS, "endpoint" => endpoint.name.clone())
+            .record(attempt.latency.as_secs_f64());
+        let excerpt = (!attempt.excerpt.is_empty()).then(|| attempt.excerpt.clone());
+        let settled = Settled {
+            message_id: &claimed.message_id,
+            endpoint: &claimed.endpoint,
+            state,
+            retry_in_ms,
+            outcome,
+            status: attempt.status.map(i32::from),
+            latency_ms: i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX),
+            excerpt,
+            error: reason,
+        };
+        self.store.settle_delivery(&self.owner, &settled).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! `webhook_attempts`: one row per HTTP attempt of a delivery (when, how it
+//! ended, the answer's status and first KiB), written by the dispatcher with
+//! the delivery's new state, read by operators (`webhooks show`).
+
+use super::{Column, plain};
+
+/// Every column the dispatcher writes (`id` and `attempted_at` are the
+/// database's).
+pub const COLUMNS: &[Column] = &[
+    plain("message_id"),
+    plain("endpoint"),
+    plain("outcome"),
+    plain("status"),
+    plain("latency_ms"),
+    plain("excerpt"),
+    plain("error"),
+];

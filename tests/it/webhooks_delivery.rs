@@ -1,0 +1,149 @@
+//! Delivery through the real server on both backends, to a real HTTP
+//! receiver on 127.0.0.1: each committed change's messages arrive signed
+//! (checked by the `standardwebhooks` crate), one payment's in commit order
+//! even when the first needs a retry, with the same `webhook-id` and body
+//! on every attempt; a delivery that never succeeds is dead after its last
+//! attempt, every attempt recorded.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use freedompay_receiver::protocol::Status;
+use sqlx::Connection;
+use standardwebhooks::Webhook;
+use tokio::sync::Mutex;
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestApp, freedompay};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// What the receiver was sent: `webhook-id`, the body, and the status it
+/// answered.
+type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
+
+/// A receiver that answers 500 to the first `failures` requests, then 204
+/// (`failures` = `usize::MAX`: always 500). Checks every signature.
+async fn receiver(failures: usize) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                Webhook::new(SECRET)
+                    .unwrap()
+                    .verify(&body, &headers)
+                    .expect("a valid Standard Webhooks signature");
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                let mut seen = record.lock().await;
+                let status = if seen.len() < failures { 500 } else { 204 };
+                seen.push((id, String::from_utf8(body.to_vec()).unwrap(), status));
+                (StatusCode::from_u16(status).unwrap(), "")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+fn endpoint(url: &str, retry_delays: &str) -> impl FnOnce(&mut String) {
+    let config = format!(
+        r#"
+[[webhooks]]
+name = "orders"
+url = "{url}"
+secret = "{SECRET}"
+timeout_secs = 5
+
+[webhook_delivery]
+retry_delays_secs = {retry_delays}
+jitter_percent = 0
+poll_interval_ms = 100
+"#
+    );
+    move |toml: &mut String| toml.push_str(&config)
+}
+
+/// The deliveries' states and attempts, in commit order.
+async fn deliveries(app: &TestApp, backend: Backend) -> Vec<(String, i32)> {
+    let sql = "SELECT state, attempts FROM webhook_deliveries ORDER BY event_id, position";
+    match backend {
+        Backend::Postgres => {
+            let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut db).await.unwrap()
+        }
+        Backend::Sqlite => {
+            let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut db).await.unwrap()
+        }
+    }
+}
+
+/// Waits until the deliveries are settled (none pending), at most 20 s.
+async fn settled(app: &TestApp, backend: Backend, count: usize) -> Vec<(String, i32)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = deliveries(app, backend).await;
+        if found.len() == count && found.iter().all(|(state, _)| state != "pending") {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "not settled: {found:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+on_both_backends! {
+    async fn messages_arrive_signed_in_commit_order_and_a_failed_one_is_retried(backend) {
+        let (url, seen) = receiver(1).await;
+        let app = TestApp::spawn_with(backend, endpoint(&url, "[1, 1]")).await;
+        app.order("D-1", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("D-1", "9001", "100")).await.assert_answer("result", Status::Ok);
+        app.fp.send("refund", &freedompay::refund("D-1", "9001", "30")).await.assert_answer("refund", Status::Ok);
+        let states = settled(&app, backend, 2).await;
+        assert_eq!(states, [("delivered".to_owned(), 2), ("delivered".to_owned(), 1)]);
+        let seen = seen.lock().await.clone();
+        let types: Vec<String> = seen
+            .iter()
+            .map(|(_, body, _)| serde_json::from_str::<serde_json::Value>(body).unwrap()["type"].as_str().unwrap().to_owned())
+            .collect();
+        // The refund waited for the retried success: never before it.
+        assert_eq!(types, ["payment.succeeded", "payment.succeeded", "payment.refunded"], "{seen:?}");
+        assert_eq!(seen[0].0, seen[1].0, "the same webhook-id on the retry");
+        assert_eq!(seen[0].1, seen[1].1, "the same body on the retry");
+        assert_ne!(seen[1].0, seen[2].0);
+        app.stop().await;
+    }
+
+    async fn a_delivery_that_never_succeeds_is_dead_after_its_last_attempt(backend) {
+        let (url, seen) = receiver(usize::MAX).await;
+        let app = TestApp::spawn_with(backend, endpoint(&url, "[1]")).await;
+        app.order("D-2", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("D-2", "9002", "100")).await.assert_answer("result", Status::Ok);
+        let states = settled(&app, backend, 1).await;
+        assert_eq!(states, [("dead".to_owned(), 2)]);
+        assert_eq!(seen.lock().await.len(), 2);
+        let attempts = {
+            let sql = "SELECT count(*) FROM webhook_attempts WHERE outcome = 'failed' AND status = 500";
+            match backend {
+                Backend::Postgres => {
+                    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+                    sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.unwrap()
+                }
+                Backend::Sqlite => {
+                    let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+                    sqlx::query_scalar::<_, i64>(sql).fetch_one(&mut db).await.unwrap()
+                }
+            }
+        };
+        assert_eq!(attempts, 2, "every attempt recorded");
+        app.stop().await;
+    }
+}
