@@ -2,6 +2,7 @@
 
 mod bench;
 mod check_config;
+mod deliver;
 mod healthcheck;
 mod history;
 mod order;
@@ -53,6 +54,9 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Send the webhook outbox's deliveries until stopped (what `serve` does
+    /// inside when endpoints are configured), as a process of its own.
+    Deliver,
     /// Validate the configuration and print it with secrets redacted.
     CheckConfig(check_config::CheckConfigArgs),
     /// Exit 0 when /readyz of the configured server.listen answers 200, else 1
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(cli.config.as_deref()),
         Command::Migrate => serve::migrate(cli.config.as_deref()),
+        Command::Deliver => deliver::run(cli.config.as_deref()),
         Command::CheckConfig(args) => check_config::run(cli.config.as_deref(), &args),
         Command::Healthcheck(args) => healthcheck::run(cli.config.as_deref(), &args),
         Command::AddOrder(args) => with_settings(cli.config.as_deref(), |s| order::run(s, &args)),

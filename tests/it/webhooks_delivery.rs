@@ -17,14 +17,42 @@ use sqlx::Connection;
 use standardwebhooks::Webhook;
 use tokio::sync::Mutex;
 
+use freedompay_receiver::config::Settings;
+
 use crate::on_both_backends;
-use crate::support::{Backend, TestApp, freedompay};
+use crate::support::{Backend, TestApp, TestDb, base_toml, freedompay};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// What the receiver was sent: `webhook-id`, the body, and the status it
 /// answered.
 type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
+
+/// A receiver that checks every signature and answers 204, on `listener`.
+fn serve_receiver(listener: tokio::net::TcpListener) -> Seen {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                Webhook::new(SECRET)
+                    .unwrap()
+                    .verify(&body, &headers)
+                    .expect("a valid Standard Webhooks signature");
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                record
+                    .lock()
+                    .await
+                    .push((id, String::from_utf8(body.to_vec()).unwrap(), 204));
+                (StatusCode::NO_CONTENT, "")
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    seen
+}
 
 /// A receiver that answers 500 to the first `failures` requests, then 204
 /// (`failures` = `usize::MAX`: always 500). Checks every signature.
@@ -74,14 +102,18 @@ poll_interval_ms = 100
 
 /// The deliveries' states and attempts, in commit order.
 async fn deliveries(app: &TestApp, backend: Backend) -> Vec<(String, i32)> {
+    deliveries_at(&app.db_url, backend).await
+}
+
+async fn deliveries_at(db_url: &str, backend: Backend) -> Vec<(String, i32)> {
     let sql = "SELECT state, attempts FROM webhook_deliveries ORDER BY event_id, position";
     match backend {
         Backend::Postgres => {
-            let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+            let mut db = sqlx::PgConnection::connect(db_url).await.unwrap();
             sqlx::query_as(sql).fetch_all(&mut db).await.unwrap()
         }
         Backend::Sqlite => {
-            let mut db = sqlx::SqliteConnection::connect(&app.db_url).await.unwrap();
+            let mut db = sqlx::SqliteConnection::connect(db_url).await.unwrap();
             sqlx::query_as(sql).fetch_all(&mut db).await.unwrap()
         }
     }
@@ -145,5 +177,58 @@ on_both_backends! {
         };
         assert_eq!(attempts, 2, "every attempt recorded");
         app.stop().await;
+    }
+}
+
+// `deliver` as a process of its own sends what `serve` could not: the
+// endpoint does not answer while `serve` runs (its port is bound but
+// never accepted, so every attempt times out), then `serve` stops, the
+// endpoint comes up, and `freedompay-receiver deliver` delivers the
+// pending message. Seen failing with the subcommand returning at once.
+on_both_backends! {
+    async fn deliver_alone_sends_what_serve_left_pending(backend) {
+        let db = TestDb::new(backend).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let mut toml = base_toml(&db.url);
+        endpoint(&url, "[1, 1, 1, 1, 1, 1, 1, 1, 1, 1]")(&mut toml);
+        let toml = toml.replace("timeout_secs = 5", "timeout_secs = 1");
+        let app = TestApp::spawn_settings(Settings::from_toml(&toml).unwrap(), None).await;
+        app.order("D-3", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("D-3", "9003", "100")).await.assert_answer("result", Status::Ok);
+        // At least one attempt timed out.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while deliveries(&app, backend).await.first().is_none_or(|(_, attempts)| *attempts == 0) {
+            assert!(Instant::now() < deadline, "no attempt made");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        app.stop().await;
+
+        let seen = serve_receiver(listener);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, &toml).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+            .arg("--config")
+            .arg(&config)
+            .arg("deliver")
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // The receiver now also reads the requests of serve's timed-out
+        // attempts, left in its listen queue: only the outbox says whether
+        // `deliver` delivered.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while deliveries_at(&db.url, backend).await.first().map(|(state, _)| state.as_str()) != Some("delivered") {
+            assert!(Instant::now() < deadline, "deliver sent nothing");
+            assert!(child.try_wait().unwrap().is_none(), "deliver exited");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill().await;
+        let seen = seen.lock().await.clone();
+        assert!(seen[0].1.contains("payment.succeeded"), "{seen:?}");
     }
 }
