@@ -4,12 +4,22 @@
 //! database, nothing may be applied twice, and the end state must equal that
 //! of a run without the crash.
 //!
+//! With a webhook endpoint configured (a receiver here that answers 500 to
+//! every fifth request): afterwards every committed payment has its
+//! `payment.succeeded` message, each delivered (2xx) at least once with a
+//! valid signature, each `webhook-id` always with the same body, and nothing
+//! received that is not in the outbox.
+//!
 //! CI runs 300 callbacks per backend; the full run is
 //! `FPR_CRASH_CALLBACKS=2000 ./scripts/test hardening_crash` (see RELIABILITY.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
 use freedompay_receiver::config::DatabaseSettings;
 use freedompay_receiver::domain::{CallbackKind, OrderStatus, PaymentStatus};
 use freedompay_receiver::protocol::{Amount, Status};
@@ -17,11 +27,61 @@ use freedompay_receiver::simulate::fields::PaymentFacts;
 use freedompay_receiver::simulate::{Encoding, SignatureCheck, Simulator};
 use freedompay_receiver::store::{NewOrder, Store};
 use futures_util::StreamExt;
-use tokio::sync::Notify;
+use sqlx::Connection;
+use standardwebhooks::Webhook;
+use tokio::sync::{Mutex, Notify};
 
 use crate::on_both_backends;
 use crate::support::process::ServerProcess;
-use crate::support::{MERCHANT, TestDb};
+use crate::support::{Backend, MERCHANT, TestDb};
+
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// What the webhook receiver was sent: (`webhook-id`, body, status answered).
+type Received = Arc<Mutex<Vec<(String, String, u16)>>>;
+
+/// A webhook receiver that answers 500 to every fifth request, 204 to the
+/// rest, and checks every signature. Its URL and what it received.
+async fn webhook_receiver() -> (String, Received) {
+    let received: Received = Arc::default();
+    let record = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let record = record.clone();
+            async move {
+                Webhook::new(WEBHOOK_SECRET)
+                    .unwrap()
+                    .verify(&body, &headers)
+                    .expect("a valid signature");
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                let mut received = record.lock().await;
+                let status = if received.len() % 5 == 4 { 500 } else { 204 };
+                received.push((id, String::from_utf8(body.to_vec()).unwrap(), status));
+                (StatusCode::from_u16(status).unwrap(), "")
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// The outbox's (message id, state) pairs.
+async fn outbox(db: &TestDb, backend: Backend) -> Vec<(String, String)> {
+    let sql = "SELECT message_id, state FROM webhook_deliveries ORDER BY event_id";
+    match backend {
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+        }
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut c).await.unwrap()
+        }
+    }
+}
 
 const KEY: &str = "crash-test-key";
 
@@ -98,7 +158,7 @@ async fn first_run(
         .collect()
 }
 
-async fn crash_and_recover(db: &TestDb) {
+async fn crash_and_recover(db: &TestDb, backend: Backend) {
     let n = env_number("FPR_CRASH_CALLBACKS", 300);
     let concurrency = env_number("FPR_CRASH_CONCURRENCY", 32);
     let store = Store::connect(&DatabaseSettings {
@@ -120,7 +180,13 @@ async fn crash_and_recover(db: &TestDb) {
     }
 
     let simulator = Simulator::new().expect("an HTTP client");
-    let mut server = ServerProcess::start_on(&db.url, KEY, "").await;
+    let (hook, received) = webhook_receiver().await;
+    let webhooks = format!(
+        "[[webhooks]]\nname = \"orders\"\nurl = \"{hook}\"\nsecret = \"{WEBHOOK_SECRET}\"\n\
+         [webhook_delivery]\nretry_delays_secs = [1, 1, 1, 1, 1, 1, 1, 1]\njitter_percent = 0\n\
+         poll_interval_ms = 100\nlease_secs = 15\n"
+    );
+    let mut server = ServerProcess::start_on(&db.url, KEY, &webhooks).await;
     let acknowledged = first_run(&simulator, &mut server, n, concurrency).await;
     assert!(
         acknowledged.len() < n,
@@ -138,7 +204,7 @@ async fn crash_and_recover(db: &TestDb) {
     }
 
     // Restart and re-deliver what was not acknowledged, until it is.
-    let server = ServerProcess::start_on(&db.url, KEY, "").await;
+    let server = ServerProcess::start_on(&db.url, KEY, &webhooks).await;
     let missing: Vec<usize> = (0..n).filter(|i| !acknowledged.contains(i)).collect();
     for i in &missing {
         let mut delivered = false;
@@ -183,12 +249,58 @@ async fn crash_and_recover(db: &TestDb) {
         missing.len(),
         results.duplicate
     );
+
+    // The webhooks: one message per committed payment, every one delivered
+    // (leases of messages cut off by the kill run out after 15 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let deliveries = loop {
+        let deliveries = outbox(db, backend).await;
+        if deliveries.len() == n && deliveries.iter().all(|(_, state)| state == "delivered") {
+            break deliveries;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "webhooks not all delivered: {} messages, {} delivered",
+            deliveries.len(),
+            deliveries.iter().filter(|(_, s)| s == "delivered").count()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let received = received.lock().await.clone();
+    let messages: std::collections::HashSet<&str> =
+        deliveries.iter().map(|(id, _)| id.as_str()).collect();
+    let mut bodies = std::collections::HashMap::<&str, &str>::new();
+    for (id, body, _) in &received {
+        assert!(
+            messages.contains(id.as_str()),
+            "received {id}, which is not in the outbox"
+        );
+        let first = bodies.entry(id).or_insert(body);
+        assert_eq!(first, body, "{id} was sent with two bodies");
+    }
+    let acknowledged_ids: std::collections::HashSet<&str> = received
+        .iter()
+        .filter(|(_, _, status)| *status == 204)
+        .map(|(id, _, _)| id.as_str())
+        .collect();
+    assert_eq!(
+        acknowledged_ids.len(),
+        n,
+        "every message acknowledged at the receiver"
+    );
+    let twice = received.iter().filter(|(_, _, s)| *s == 204).count() - acknowledged_ids.len();
+    eprintln!(
+        "crash run webhooks: {n} messages, {} attempts at the receiver ({} answered 500), \
+         {twice} delivered more than once (at least once: cut off by the kill), 0 missing",
+        received.len(),
+        received.iter().filter(|(_, _, s)| *s == 500).count()
+    );
     store.close().await;
 }
 
 on_both_backends! {
     async fn sigkill_mid_run_loses_no_acknowledged_callback(backend) {
         let db = TestDb::new(backend).await;
-        crash_and_recover(&db).await;
+        crash_and_recover(&db, backend).await;
     }
 }
