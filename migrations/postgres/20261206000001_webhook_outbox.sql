@@ -13,7 +13,8 @@
 -- webhook_deliveries: one row per message and endpoint. state: pending
 --   (to be sent), delivered (a 2xx), dead (every attempt failed, or the
 --   endpoint answered 410 Gone); lease_owner/lease_until: the instance
---   sending it now.
+--   sending it now. replayed_by/replayed_at: who last sent it again
+--   (`webhooks replay`), and when.
 -- webhook_attempts: one row per HTTP attempt, with the first 1 KiB of the
 --   answer, for `webhooks show`.
 CREATE TABLE webhook_messages (
@@ -43,6 +44,8 @@ CREATE TABLE webhook_deliveries (
     last_status      INTEGER     NULL,
     last_error       TEXT        NULL,
     delivered_at     TIMESTAMPTZ NULL,
+    replayed_by      TEXT        NULL,
+    replayed_at      TIMESTAMPTZ NULL,
     created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (message_id, endpoint)

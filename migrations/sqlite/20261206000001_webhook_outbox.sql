@@ -27,6 +27,8 @@ CREATE TABLE webhook_deliveries (
     last_status      INTEGER     NULL,
     last_error       TEXT        NULL,
     delivered_at     TEXT        NULL,
+    replayed_by      TEXT        NULL,
+    replayed_at      TEXT        NULL,
     created_at       TEXT        NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at       TEXT        NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     PRIMARY KEY (message_id, endpoint)

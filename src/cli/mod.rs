@@ -14,6 +14,7 @@ mod sign;
 mod simulate;
 mod status;
 mod verify;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -82,6 +83,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Print what the database holds about one order or payment, as a timeline.
     History(history::HistoryArgs),
+    /// The webhook outbox: list deliveries, show a message, replay.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -110,6 +113,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::History(args) => with_settings(cli.config.as_deref(), |s| history::run(s, &args)),
+        Command::Webhooks(args) => {
+            with_settings(cli.config.as_deref(), |s| webhooks::run(s, &args))
+        }
     }
 }
 

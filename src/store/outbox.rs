@@ -11,6 +11,8 @@
 //! reconciler's do. Every later write names the claimer, so an instance
 //! whose lease ran out cannot overwrite what another did since.
 
+use chrono::{DateTime, Utc};
+
 use super::tables::{Dialect, made, webhook_attempts};
 use super::{Store, StoreError};
 
@@ -175,4 +177,176 @@ impl Store {
             Ok(true)
         })
     }
+}
+
+/// A delivery as operators list it, with its message's type and merchant.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct DeliveryListed {
+    pub message_id: String,
+    pub endpoint: String,
+    pub message_type: String,
+    pub merchant_id: String,
+    pub ordering_key: String,
+    pub state: String,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DateTime<Utc>,
+    pub replayed_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One attempt as `webhooks show` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct AttemptListed {
+    pub endpoint: String,
+    pub attempted_at: DateTime<Utc>,
+    pub outcome: String,
+    pub status: Option<i32>,
+    pub latency_ms: i32,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A message with its body, its deliveries and every attempt.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MessageShown {
+    pub id: String,
+    pub body: String,
+    pub deliveries: Vec<DeliveryListed>,
+    pub attempts: Vec<AttemptListed>,
+}
+
+/// Which deliveries `webhooks list` and `webhooks replay` mean.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryFilter<'a> {
+    pub message_id: Option<&'a str>,
+    pub endpoint: Option<&'a str>,
+    pub state: Option<&'a str>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Deliveries listed at most.
+pub const LIST_LIMIT: i64 = 500;
+
+/// `filter` as SQL over `d.` (parameters `$1` to `$4`).
+fn filtered(d: Dialect) -> String {
+    let text = |n| match d {
+        Dialect::Postgres => format!("${n}::text"),
+        Dialect::Sqlite => format!("?{n}"),
+    };
+    let since = match d {
+        Dialect::Postgres => "$4::timestamptz".to_owned(),
+        Dialect::Sqlite => "?4".to_owned(),
+    };
+    format!(
+        "({m} IS NULL OR d.message_id = {m}) AND ({e} IS NULL OR d.endpoint = {e}) \
+         AND ({s} IS NULL OR d.state = {s}) AND ({since} IS NULL OR d.created_at >= {since})",
+        m = text(1),
+        e = text(2),
+        s = text(3),
+    )
+}
+
+fn list(d: Dialect) -> String {
+    format!(
+        "SELECT d.message_id, d.endpoint, m.type AS message_type, m.merchant_id, d.ordering_key, \
+         d.state, d.attempts, d.last_status, d.last_error, d.next_attempt_at, d.replayed_by, \
+         d.created_at FROM webhook_deliveries AS d JOIN webhook_messages AS m ON m.id = d.message_id \
+         WHERE {} ORDER BY d.created_at DESC, d.event_id DESC, d.position DESC LIMIT {LIST_LIMIT}",
+        filtered(d)
+    )
+}
+
+fn replay(d: Dialect) -> String {
+    let now = d.now();
+    format!(
+        "UPDATE webhook_deliveries AS d SET state = 'pending', attempts = 0, next_attempt_at = {now}, \
+         lease_owner = NULL, lease_until = NULL, replayed_by = {who}, replayed_at = {now}, \
+         updated_at = {now} WHERE {}",
+        filtered(d),
+        who = d.param(5),
+    )
+}
+
+impl Store {
+    /// The deliveries `filter` names, newest first, at most [`LIST_LIMIT`].
+    pub async fn webhook_deliveries(
+        &self,
+        filter: &DeliveryFilter<'_>,
+    ) -> Result<Vec<DeliveryListed>, StoreError> {
+        let since = filter.since.map(sqlite_time);
+        with_read_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+            Ok(sqlx::query_as(made(list(d)))
+                .bind(filter.message_id)
+                .bind(filter.endpoint)
+                .bind(filter.state)
+                .bind(since.as_deref())
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// A message with its deliveries and attempts; `None` when unknown.
+    pub async fn webhook_message(&self, id: &str) -> Result<Option<MessageShown>, StoreError> {
+        let deliveries = self
+            .webhook_deliveries(&DeliveryFilter {
+                message_id: Some(id),
+                ..DeliveryFilter::default()
+            })
+            .await?;
+        let (body, attempts) =
+            with_read_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+                let body: Option<String> = sqlx::query_scalar(made(format!(
+                    "SELECT body FROM webhook_messages WHERE id = {}",
+                    d.param(1)
+                )))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+                let attempts: Vec<AttemptListed> = sqlx::query_as(made(format!(
+                    "SELECT endpoint, attempted_at, outcome, status, latency_ms, excerpt, error \
+                 FROM webhook_attempts WHERE message_id = {} ORDER BY id",
+                    d.param(1)
+                )))
+                .bind(id)
+                .fetch_all(pool)
+                .await?;
+                (body, attempts)
+            });
+        Ok(body.map(|body| MessageShown {
+            id: id.to_owned(),
+            body,
+            deliveries,
+            attempts,
+        }))
+    }
+
+    /// Sends the deliveries `filter` names again, from now, with a fresh
+    /// schedule (their past attempts stay recorded) and the same
+    /// `webhook-id` and body; `who` is recorded. How many were re-queued.
+    pub async fn replay_webhooks(
+        &self,
+        filter: &DeliveryFilter<'_>,
+        who: &str,
+    ) -> Result<u64, StoreError> {
+        let since = filter.since.map(sqlite_time);
+        with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+            Ok(sqlx::query(made(replay(d)))
+                .bind(filter.message_id)
+                .bind(filter.endpoint)
+                .bind(filter.state)
+                .bind(since.as_deref())
+                .bind(who)
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+}
+
+/// A time as SQLite's rows store it (and as PostgreSQL parses it).
+fn sqlite_time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

@@ -232,3 +232,66 @@ on_both_backends! {
         assert!(seen[0].1.contains("payment.succeeded"), "{seen:?}");
     }
 }
+
+/// Runs the binary's `webhooks …` with `config`; its stdout.
+fn cli(config: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+        .arg("--config")
+        .arg(config)
+        .arg("webhooks")
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "webhooks {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+on_both_backends! {
+    // Operators: `webhooks list --state dead` finds a dead delivery, `show`
+    // prints every attempt with its status and answer, and `replay` sends it
+    // again with the same webhook-id, recording who asked (the endpoint
+    // answers 500 twice, then 204: the replay is delivered).
+    async fn operators_list_show_and_replay_a_dead_delivery(backend) {
+        let db = TestDb::new(backend).await;
+        let (url, seen) = receiver(2).await;
+        let mut toml = base_toml(&db.url);
+        endpoint(&url, "[1]")(&mut toml);
+        let app = TestApp::spawn_settings(Settings::from_toml(&toml).unwrap(), None).await;
+        app.order("D-4", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("D-4", "9004", "100")).await.assert_answer("result", Status::Ok);
+        settled(&app, backend, 1).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, &toml).unwrap();
+
+        let listed = cli(&config, &["list", "--state", "dead"]);
+        let id = seen.lock().await[0].0.clone();
+        assert!(listed.contains(&id) && listed.contains("payment.succeeded") && listed.contains("HTTP 500"), "{listed}");
+        assert!(cli(&config, &["list", "--state", "delivered"]).is_empty());
+        let shown = cli(&config, &["show", &id]);
+        assert_eq!(shown.matches("attempt ").count(), 2, "{shown}");
+        assert!(shown.contains("failed  HTTP 500"), "{shown}");
+
+        let replayed = cli(&config, &["replay", &id, "--by", "tester"]);
+        assert!(replayed.starts_with("1 deliveries"), "{replayed}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().await.len() < 3 {
+            assert!(Instant::now() < deadline, "the replay was not sent");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(seen.lock().await[2].0, id, "the same webhook-id");
+        let states = settled(&app, backend, 1).await;
+        assert_eq!(states, [("delivered".to_owned(), 1)]);
+        let listed = cli(&config, &["list"]);
+        assert!(listed.contains("replayed by tester"), "{listed}");
+        let shown = cli(&config, &["show", &id]);
+        assert!(shown.contains("delivered  HTTP 204"), "{shown}");
+        eprintln!("webhooks show {id}:\n{shown}");
+        app.stop().await;
+    }
+}
