@@ -9,21 +9,16 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings, runtime};
+use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, runtime, start_service};
 use crate::deliver::Dispatcher;
 use crate::server::shutdown_signal;
 use crate::store::Store;
-use crate::telemetry;
 
 pub fn run(config: Option<&Path>) -> ExitCode {
-    let settings = match load_settings(config) {
+    let settings = match start_service(config) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    telemetry::init(&settings.log);
-    for warning in crate::config::validate::warnings(&settings) {
-        tracing::warn!("{warning}");
-    }
     let endpoints = match settings.webhook_endpoints() {
         Ok(endpoints) if !endpoints.is_empty() => endpoints,
         Ok(_) => {

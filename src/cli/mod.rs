@@ -132,6 +132,17 @@ fn load_settings(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
     }
 }
 
+/// The settings of a long-running command (`serve`, `deliver`): validated,
+/// logging set up, and the configuration's warnings logged.
+fn start_service(path: Option<&std::path::Path>) -> Result<Settings, ExitCode> {
+    let settings = load_settings(path)?;
+    crate::telemetry::init(&settings.log);
+    for warning in crate::config::validate::warnings(&settings) {
+        tracing::warn!("{warning}");
+    }
+    Ok(settings)
+}
+
 /// Runs `command` with the validated settings, or reports the problems.
 fn with_settings(
     path: Option<&std::path::Path>,

@@ -6,21 +6,16 @@ use std::process::ExitCode;
 
 use tokio::net::TcpListener;
 
-use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings, runtime};
+use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings, runtime, start_service};
 use crate::config::MetricsPlace;
 use crate::server::{bind_metrics, run_with, shutdown_signal};
 use crate::store::Store;
-use crate::telemetry;
 
 pub fn serve(config: Option<&Path>) -> ExitCode {
-    let settings = match load_settings(config) {
+    let settings = match start_service(config) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    telemetry::init(&settings.log);
-    for warning in crate::config::validate::warnings(&settings) {
-        tracing::warn!("{warning}");
-    }
     runtime().block_on(async move {
         let listener = match TcpListener::bind(&settings.server.listen).await {
             Ok(l) => l,

@@ -28,35 +28,10 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 /// answered.
 type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
 
-/// A receiver that checks every signature and answers 204, on `listener`.
-fn serve_receiver(listener: tokio::net::TcpListener) -> Seen {
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, body: Bytes| {
-            let record = record.clone();
-            async move {
-                Webhook::new(SECRET)
-                    .unwrap()
-                    .verify(&body, &headers)
-                    .expect("a valid Standard Webhooks signature");
-                let id = headers["webhook-id"].to_str().unwrap().to_owned();
-                record
-                    .lock()
-                    .await
-                    .push((id, String::from_utf8(body.to_vec()).unwrap(), 204));
-                (StatusCode::NO_CONTENT, "")
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    seen
-}
-
-/// A receiver that answers 500 to the first `failures` requests, then 204
-/// (`failures` = `usize::MAX`: always 500). Checks every signature.
-async fn receiver(failures: usize) -> (String, Seen) {
+/// A receiver on `listener` that answers 500 to the first `failures`
+/// requests, then 204 (`failures` = `usize::MAX`: always 500), and checks
+/// every signature.
+fn serve_receiver(listener: tokio::net::TcpListener, failures: usize) -> Seen {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let app = Router::new().route(
@@ -76,10 +51,15 @@ async fn receiver(failures: usize) -> (String, Seen) {
             }
         }),
     );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    seen
+}
+
+/// [`serve_receiver`] on a new port: its URL, and what it was sent.
+async fn receiver(failures: usize) -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+    (url, serve_receiver(listener, failures))
 }
 
 fn endpoint(url: &str, retry_delays: &str) -> impl FnOnce(&mut String) {
@@ -204,7 +184,7 @@ on_both_backends! {
         }
         app.stop().await;
 
-        let seen = serve_receiver(listener);
+        let seen = serve_receiver(listener, 0);
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.toml");
         std::fs::write(&config, &toml).unwrap();
