@@ -153,13 +153,16 @@ impl Due {
     }
 
     /// What makes a row (`p`) due; `n`: the parameter holding the seconds.
+    /// `<=`, not `<`: SQLite's clock has milliseconds, so with
+    /// `after_secs = 0` a payment made in the same millisecond as the search
+    /// is due too (with `<` it was not, and a test saw it once).
     fn condition(self, d: Dialect, n: usize) -> String {
         let before = |column: &str| match d {
             Dialect::Postgres => {
-                format!("p.{column} < now() - make_interval(secs => ${n}::bigint)")
+                format!("p.{column} <= now() - make_interval(secs => ${n}::bigint)")
             }
             Dialect::Sqlite => format!(
-                "p.{column} < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?{n} || ' seconds')"
+                "p.{column} <= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ?{n} || ' seconds')"
             ),
         };
         match self {
