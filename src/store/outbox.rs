@@ -43,18 +43,36 @@ pub struct Settled<'a> {
     pub error: Option<String>,
 }
 
+/// The dispatcher's statements on `d` by name (`claim`: `$1` owner, `$2`
+/// lease seconds, `$3` limit, `$4` endpoints as a JSON array; `settle`;
+/// `backlog`): public for the plan tests.
+pub fn statements(d: Dialect) -> [(&'static str, String); 3] {
+    [
+        ("claim", claim(d)),
+        ("settle", settle(d)),
+        ("backlog", backlog(d)),
+    ]
+}
+
 fn claim(d: Dialect) -> String {
     let now = d.now();
     let p = |n| d.param(n);
-    let (lease_until, endpoints, skip_locked) = match d {
+    // `lookup`: PostgreSQL turns a plain `NOT EXISTS` into an anti-join,
+    // which with a backlog hashes every pending delivery on each claim; an
+    // `OFFSET` keeps it a subplan, one lookup on the queue's index per
+    // candidate (`tests/it/storage_plans.rs` checks). SQLite runs a
+    // correlated subquery per row anyway.
+    let (lease_until, endpoints, skip_locked, lookup) = match d {
         Dialect::Postgres => (
             "now() + make_interval(secs => $2::bigint)".to_owned(),
             "SELECT jsonb_array_elements_text($4::jsonb)",
             " FOR UPDATE SKIP LOCKED",
+            " OFFSET 0",
         ),
         Dialect::Sqlite => (
             "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ?2 || ' seconds')".to_owned(),
             "SELECT value FROM json_each(?4)",
+            "",
             "",
         ),
     };
@@ -67,7 +85,7 @@ fn claim(d: Dialect) -> String {
            AND c.endpoint IN ({endpoints}) \
            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e \
              WHERE e.endpoint = c.endpoint AND e.ordering_key = c.ordering_key \
-             AND e.state = 'pending' AND (e.event_id, e.position) < (c.event_id, c.position)) \
+             AND e.state = 'pending' AND (e.event_id, e.position) < (c.event_id, c.position){lookup}) \
            ORDER BY c.next_attempt_at LIMIT {limit}{skip_locked}) \
          RETURNING message_id, endpoint, attempts, \
            (SELECT m.body FROM webhook_messages AS m WHERE m.id = webhook_deliveries.message_id) AS body",
@@ -175,6 +193,38 @@ impl Store {
                 .await?;
             tx.commit().await?;
             Ok(true)
+        })
+    }
+}
+
+/// One endpoint's backlog: its pending deliveries and how long the oldest
+/// has waited (since it was written, or replayed), by the database's clock.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct Backlog {
+    pub endpoint: String,
+    pub pending: i64,
+    pub oldest_secs: f64,
+}
+
+fn backlog(d: Dialect) -> String {
+    let waited = "min(COALESCE(replayed_at, created_at))";
+    let age = match d {
+        Dialect::Postgres => format!("EXTRACT(EPOCH FROM now() - {waited})::float8"),
+        Dialect::Sqlite => format!("(julianday('now') - julianday({waited})) * 86400.0"),
+    };
+    // Reads only pending rows, through the partial index of the queue.
+    format!(
+        "SELECT endpoint, count(*) AS pending, {age} AS oldest_secs FROM webhook_deliveries \
+         WHERE state = 'pending' GROUP BY endpoint"
+    )
+}
+
+impl Store {
+    /// Every endpoint's backlog (endpoints with nothing pending are absent),
+    /// for the gauges `/metrics` reads at scrape time.
+    pub async fn webhook_backlog(&self) -> Result<Vec<Backlog>, StoreError> {
+        with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+            Ok(sqlx::query_as(made(backlog(d))).fetch_all(pool).await?)
         })
     }
 }
