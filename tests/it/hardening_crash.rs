@@ -4,11 +4,16 @@
 //! database, nothing may be applied twice, and the end state must equal that
 //! of a run without the crash.
 //!
-//! With a webhook endpoint configured (a receiver here that answers 500 to
-//! every fifth request): afterwards every committed payment has its
-//! `payment.succeeded` message, each delivered (2xx) at least once with a
-//! valid signature, each `webhook-id` always with the same body, and nothing
-//! received that is not in the outbox.
+//! Every second payment is refunded (a refund callback after its result's
+//! `ok`), so that it has two messages. With a webhook endpoint configured (a
+//! receiver here that answers 500 to every fifth request and, to every
+//! seventh, nothing within the endpoint's timeout): afterwards every
+//! committed change has its message (`payment.succeeded`, and
+//! `payment.refunded` for the refunded), each delivered (2xx) at least once
+//! with a valid signature, each `webhook-id` always with the same body,
+//! nothing received that is not in the outbox, and each payment's messages
+//! in commit order at the receiver: a refund's message never arrives before
+//! its payment's success was acknowledged.
 //!
 //! CI runs 300 callbacks per backend; the full run is
 //! `FPR_CRASH_CALLBACKS=2000 ./scripts/test hardening_crash` (see RELIABILITY.md).
@@ -37,11 +42,27 @@ use crate::support::{Backend, MERCHANT, TestDb};
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// What the webhook receiver was sent: (`webhook-id`, body, status answered).
-type Received = Arc<Mutex<Vec<(String, String, u16)>>>;
+/// A request the webhook receiver was sent.
+#[derive(Clone, Debug)]
+struct Request {
+    id: String,
+    body: String,
+    /// 204, 500, or 0: no answer in time (the dispatcher gave up first).
+    status: u16,
+    /// When it arrived, and when it was answered.
+    arrived: std::time::Instant,
+    answered: std::time::Instant,
+}
 
-/// A webhook receiver that answers 500 to every fifth request, 204 to the
-/// rest, and checks every signature. Its URL and what it received.
+/// What the webhook receiver was sent.
+type Received = Arc<Mutex<Vec<Request>>>;
+
+/// The endpoint's timeout; the receiver's slow answers take longer.
+const WEBHOOK_TIMEOUT_SECS: u64 = 1;
+
+/// A webhook receiver that answers 500 to every fifth request, answers
+/// every seventh after the endpoint's timeout, 204 at once to the rest, and
+/// checks every signature. Its URL and what it received.
 async fn webhook_receiver() -> (String, Received) {
     let received: Received = Arc::default();
     let record = received.clone();
@@ -54,11 +75,37 @@ async fn webhook_receiver() -> (String, Received) {
                     .unwrap()
                     .verify(&body, &headers)
                     .expect("a valid signature");
+                let arrived = std::time::Instant::now();
                 let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                let nth = {
+                    let mut received = record.lock().await;
+                    received.push(Request {
+                        id,
+                        body: String::from_utf8(body.to_vec()).unwrap(),
+                        status: 0,
+                        arrived,
+                        answered: arrived,
+                    });
+                    received.len() - 1
+                };
+                let status = match nth % 35 {
+                    n if n % 5 == 4 => 500,
+                    n if n % 7 == 6 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            WEBHOOK_TIMEOUT_SECS * 1000 + 500,
+                        ))
+                        .await;
+                        0
+                    }
+                    _ => 204,
+                };
                 let mut received = record.lock().await;
-                let status = if received.len() % 5 == 4 { 500 } else { 204 };
-                received.push((id, String::from_utf8(body.to_vec()).unwrap(), status));
-                (StatusCode::from_u16(status).unwrap(), "")
+                received[nth].status = status;
+                received[nth].answered = std::time::Instant::now();
+                (
+                    StatusCode::from_u16(if status == 0 { 204 } else { status }).unwrap(),
+                    "",
+                )
             }
         }),
     );
@@ -100,7 +147,14 @@ fn payment_id(i: usize) -> String {
     format!("{}", 500_000 + i)
 }
 
-/// Sends the result of callback `i`; true when answered a verified `ok`.
+/// Whether payment `i` is refunded after its result.
+fn refunded(i: usize) -> bool {
+    i.is_multiple_of(2)
+}
+
+/// Sends the result of callback `i` (and, for a payment to be refunded, its
+/// refund after the result's `ok`); true when each was answered a verified
+/// `ok`.
 async fn deliver(simulator: &Simulator, base: &str, i: usize) -> bool {
     let (order, payment) = (order_id(i), payment_id(i));
     let facts = PaymentFacts {
@@ -110,18 +164,25 @@ async fn deliver(simulator: &Simulator, base: &str, i: usize) -> bool {
         amount: "2500.50",
         currency: "KZT",
     };
-    let url = format!("{base}/freedompay/result");
-    match simulator
-        .send(&url, Encoding::Form, KEY, &facts.result_success())
-        .await
-    {
-        Ok(e) => {
-            e.http_status == 200
-                && e.pg_status() == Some(Status::Ok)
-                && e.signature == SignatureCheck::Ok
-        }
-        Err(_) => false,
+    let mut callbacks = vec![("result", facts.result_success())];
+    if refunded(i) {
+        callbacks.push(("refund", facts.refund()));
     }
+    for (endpoint, fields) in callbacks {
+        let url = format!("{base}/freedompay/{endpoint}");
+        let ok = match simulator.send(&url, Encoding::Form, KEY, &fields).await {
+            Ok(e) => {
+                e.http_status == 200
+                    && e.pg_status() == Some(Status::Ok)
+                    && e.signature == SignatureCheck::Ok
+            }
+            Err(_) => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
 }
 
 /// Returns the indices of the callbacks that were acknowledged.
@@ -158,6 +219,15 @@ async fn first_run(
         .collect()
 }
 
+/// The order's status once payment `i` was applied.
+fn expected_order(i: usize) -> OrderStatus {
+    if refunded(i) {
+        OrderStatus::Refunded
+    } else {
+        OrderStatus::Paid
+    }
+}
+
 async fn crash_and_recover(db: &TestDb, backend: Backend) {
     let n = env_number("FPR_CRASH_CALLBACKS", 300);
     let concurrency = env_number("FPR_CRASH_CONCURRENCY", 32);
@@ -183,6 +253,7 @@ async fn crash_and_recover(db: &TestDb, backend: Backend) {
     let (hook, received) = webhook_receiver().await;
     let webhooks = format!(
         "[[webhooks]]\nname = \"orders\"\nurl = \"{hook}\"\nsecret = \"{WEBHOOK_SECRET}\"\n\
+         timeout_secs = {WEBHOOK_TIMEOUT_SECS}\n\
          [webhook_delivery]\nretry_delays_secs = [1, 1, 1, 1, 1, 1, 1, 1]\njitter_percent = 0\n\
          poll_interval_ms = 100\nlease_secs = 15\n"
     );
@@ -198,7 +269,7 @@ async fn crash_and_recover(db: &TestDb, backend: Backend) {
         let order = store.order(MERCHANT, &order_id(i)).await.unwrap().unwrap();
         assert_eq!(
             order.status,
-            OrderStatus::Paid,
+            expected_order(i),
             "acknowledged callback {i} was lost"
         );
     }
@@ -220,11 +291,11 @@ async fn crash_and_recover(db: &TestDb, backend: Backend) {
         );
     }
 
-    // The state a run without the crash would leave: every order paid once,
-    // every payment succeeded, exactly one applied result per payment.
+    // The state a run without the crash would leave: every order paid once
+    // (and every second refunded), exactly one applied result per payment.
     for i in 0..n {
         let order = store.order(MERCHANT, &order_id(i)).await.unwrap().unwrap();
-        assert_eq!(order.status, OrderStatus::Paid);
+        assert_eq!(order.status, expected_order(i));
         assert_eq!(
             order.paid_payment_id.as_deref(),
             Some(payment_id(i).as_str())
@@ -234,7 +305,12 @@ async fn crash_and_recover(db: &TestDb, backend: Backend) {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(payment.status, PaymentStatus::Succeeded);
+        let expected = if refunded(i) {
+            PaymentStatus::Refunded
+        } else {
+            PaymentStatus::Succeeded
+        };
+        assert_eq!(payment.status, expected);
         assert!(!payment.needs_refund);
     }
     let results = store
@@ -250,12 +326,15 @@ async fn crash_and_recover(db: &TestDb, backend: Backend) {
         results.duplicate
     );
 
-    // The webhooks: one message per committed payment, every one delivered
+    // The webhooks: one message per committed change, every one delivered
     // (leases of messages cut off by the kill run out after 15 s).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let messages_expected = n + (0..n).filter(|i| refunded(*i)).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let deliveries = loop {
         let deliveries = outbox(db, backend).await;
-        if deliveries.len() == n && deliveries.iter().all(|(_, state)| state == "delivered") {
+        if deliveries.len() == messages_expected
+            && deliveries.iter().all(|(_, state)| state == "delivered")
+        {
             break deliveries;
         }
         assert!(
@@ -270,30 +349,69 @@ async fn crash_and_recover(db: &TestDb, backend: Backend) {
     let messages: std::collections::HashSet<&str> =
         deliveries.iter().map(|(id, _)| id.as_str()).collect();
     let mut bodies = std::collections::HashMap::<&str, &str>::new();
-    for (id, body, _) in &received {
+    for request in &received {
         assert!(
-            messages.contains(id.as_str()),
-            "received {id}, which is not in the outbox"
+            messages.contains(request.id.as_str()),
+            "received {}, which is not in the outbox",
+            request.id
         );
-        let first = bodies.entry(id).or_insert(body);
-        assert_eq!(first, body, "{id} was sent with two bodies");
+        let first = bodies.entry(&request.id).or_insert(&request.body);
+        assert_eq!(
+            *first, request.body,
+            "{} was sent with two bodies",
+            request.id
+        );
     }
     let acknowledged_ids: std::collections::HashSet<&str> = received
         .iter()
-        .filter(|(_, _, status)| *status == 204)
-        .map(|(id, _, _)| id.as_str())
+        .filter(|r| r.status == 204)
+        .map(|r| r.id.as_str())
         .collect();
     assert_eq!(
         acknowledged_ids.len(),
-        n,
+        messages_expected,
         "every message acknowledged at the receiver"
     );
-    let twice = received.iter().filter(|(_, _, s)| *s == 204).count() - acknowledged_ids.len();
+    // Per payment, in commit order: the refund's message arrives only after
+    // the success's message was acknowledged (first 204 answered).
+    let mut first_ack = std::collections::HashMap::<(String, String), std::time::Instant>::new();
+    let mut first_arrival =
+        std::collections::HashMap::<(String, String), std::time::Instant>::new();
+    for request in &received {
+        let body: serde_json::Value = serde_json::from_str(&request.body).unwrap();
+        let key = (
+            body["data"]["payment_id"].as_str().unwrap().to_owned(),
+            body["type"].as_str().unwrap().to_owned(),
+        );
+        first_arrival.entry(key.clone()).or_insert(request.arrived);
+        if request.status == 204 {
+            let ack = first_ack.entry(key).or_insert(request.answered);
+            *ack = (*ack).min(request.answered);
+        }
+    }
+    let violations: Vec<&String> = first_arrival
+        .iter()
+        .filter(|((_, kind), _)| kind == "payment.refunded")
+        .filter(|((payment, _), arrived)| {
+            first_ack
+                .get(&(payment.clone(), "payment.succeeded".to_owned()))
+                .is_none_or(|acked| *arrived < acked)
+        })
+        .map(|((payment, _), _)| payment)
+        .collect();
+    let twice = received.iter().filter(|r| r.status == 204).count() - acknowledged_ids.len();
     eprintln!(
-        "crash run webhooks: {n} messages, {} attempts at the receiver ({} answered 500), \
-         {twice} delivered more than once (at least once: cut off by the kill), 0 missing",
+        "crash run webhooks ({backend:?}): {messages_expected} messages, {} attempts at the receiver ({} answered 500, \
+         {} not answered in time), {twice} delivered more than once (at least once: cut off by the kill), \
+         0 missing, {} order violations",
         received.len(),
-        received.iter().filter(|(_, _, s)| *s == 500).count()
+        received.iter().filter(|r| r.status == 500).count(),
+        received.iter().filter(|r| r.status == 0).count(),
+        violations.len()
+    );
+    assert!(
+        violations.is_empty(),
+        "refunds' messages before their payment's success: {violations:?}"
     );
     store.close().await;
 }
