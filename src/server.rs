@@ -107,7 +107,7 @@ where
     } else {
         None
     };
-    let dispatcher = if endpoints.is_empty() {
+    let dispatcher = if endpoints.is_empty() || !settings.webhook_delivery.in_serve {
         None
     } else {
         start_dispatcher(&settings, &store, endpoints, stopping)

@@ -634,6 +634,9 @@ pub struct WebhookDeliverySettings {
     pub poll_interval_ms: u64,
     /// How long a claimed delivery is this instance's before another may take it.
     pub lease_secs: u64,
+    /// Whether `serve` sends deliveries itself; false: it only writes the
+    /// outbox, and `freedompay-receiver deliver` processes send.
+    pub in_serve: bool,
 }
 
 impl Default for WebhookDeliverySettings {
@@ -644,6 +647,7 @@ impl Default for WebhookDeliverySettings {
             max_retry_after_secs: DEFAULT_MAX_RETRY_AFTER_SECS,
             poll_interval_ms: 1000,
             lease_secs: 60,
+            in_serve: true,
         }
     }
 }

@@ -12,13 +12,22 @@
 //!    on a 2xx; otherwise tried again on the schedule (`webhooks::Schedule`,
 //!    `Retry-After` honoured), dead after the last attempt or on `410 Gone`.
 //!
+//! An endpoint that answers `410 Gone` says it no longer wants messages:
+//! that delivery is dead and this process claims nothing more for the
+//! endpoint until it is restarted (an error in the log, the gauge
+//! `freedompay_webhook_endpoint_disabled` at 1 and its alert). Its other
+//! deliveries stay pending, so fixing the endpoint (or removing it from
+//! `[[webhooks]]`) and restarting loses nothing.
+//!
 //! It is woken at once after a commit of this process that wrote
-//! deliveries, and polls every `webhook_delivery.poll_interval_ms` for the
-//! rest (retries falling due, other instances' messages).
+//! deliveries, on PostgreSQL also by other instances' commits (`LISTEN
+//! freedompay_events`, `store::listen`), and polls every
+//! `webhook_delivery.poll_interval_ms` for the rest (retries falling due,
+//! a lost listening connection).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -28,7 +37,9 @@ use tracing::{error, warn};
 use crate::config::WebhookDeliverySettings;
 use crate::store::outbox::{Claimed, Settled};
 use crate::store::{Store, StoreError};
-use crate::telemetry::metrics::{WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES};
+use crate::telemetry::metrics::{
+    WEBHOOK_ATTEMPT_SECONDS, WEBHOOK_DELIVERIES, WEBHOOK_ENDPOINT_DISABLED,
+};
 use crate::webhooks::{Endpoint, Next, Outcome, Schedule, Sender, SenderError};
 
 /// Deliveries claimed per round at most.
@@ -45,6 +56,8 @@ pub struct Dispatcher {
     owner: String,
     lease_secs: u64,
     poll: Duration,
+    /// Endpoints that answered 410 Gone: nothing more is claimed for them.
+    gone: Mutex<HashSet<String>>,
 }
 
 impl Dispatcher {
@@ -64,6 +77,12 @@ impl Dispatcher {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             lease_secs: settings.lease_secs,
             poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
+            gone: Mutex::new(HashSet::new()),
+        })
+        .inspect(|dispatcher: &Dispatcher| {
+            for name in dispatcher.endpoints.keys() {
+                metrics::gauge!(WEBHOOK_ENDPOINT_DISABLED, "endpoint" => name.clone()).set(0.0);
+            }
         })
     }
 
@@ -76,6 +95,7 @@ impl Dispatcher {
     /// Runs rounds until `stop` completes.
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
+        let mut commits = self.store.commits(self.poll);
         loop {
             let claimed = match self.round().await {
                 Ok(claimed) => claimed,
@@ -90,6 +110,7 @@ impl Dispatcher {
             tokio::select! {
                 () = &mut stop => return,
                 () = self.store.deliveries_written() => {}
+                () = commits.heard() => {}
                 () = tokio::time::sleep(self.poll) => {}
             }
         }
@@ -98,7 +119,17 @@ impl Dispatcher {
     /// One round: claims the due deliveries and sends them; how many were
     /// claimed.
     pub async fn round(&self) -> Result<usize, StoreError> {
-        let names: Vec<&str> = self.endpoints.keys().map(String::as_str).collect();
+        let names: Vec<&str> = {
+            let gone = self.gone_endpoints();
+            self.endpoints
+                .keys()
+                .filter(|name| !gone.contains(*name))
+                .map(String::as_str)
+                .collect()
+        };
+        if names.is_empty() {
+            return Ok(0);
+        }
         let claimed = self
             .store
             .claim_deliveries(&self.owner, self.lease_secs, BATCH, &names)
@@ -134,8 +165,9 @@ impl Dispatcher {
                 error!(
                     endpoint = %endpoint.name,
                     message_id = %claimed.message_id,
-                    "the webhook endpoint answered 410 Gone: this delivery is dead; remove the endpoint from [[webhooks]] or fix it"
+                    "the webhook endpoint answered 410 Gone: this delivery is dead and the endpoint is disabled until restart (its other deliveries wait); fix it or remove it from [[webhooks]], then restart"
                 );
+                self.disable(&endpoint.name);
                 ("dead", 0, "gone", Some("410 Gone".to_owned()))
             }
             Outcome::Failed { reason } => {
@@ -162,7 +194,8 @@ impl Dispatcher {
                 }
             }
         };
-        metrics::counter!(WEBHOOK_DELIVERIES, "endpoint" => endpoint.name.clone(), "outcome" => outcome)
+        let counted = if state == "dead" { "dead" } else { outcome };
+        metrics::counter!(WEBHOOK_DELIVERIES, "endpoint" => endpoint.name.clone(), "outcome" => counted)
             .increment(1);
         metrics::histogram!(WEBHOOK_ATTEMPT_SECONDS, "endpoint" => endpoint.name.clone())
             .record(attempt.latency.as_secs_f64());
@@ -180,5 +213,26 @@ impl Dispatcher {
         };
         self.store.settle_delivery(&self.owner, &settled).await?;
         Ok(())
+    }
+}
+
+impl Dispatcher {
+    /// The endpoints that answered 410 Gone.
+    fn gone_endpoints(&self) -> HashSet<String> {
+        // A poisoned lock only means a panic elsewhere held it; the set is
+        // still whole.
+        match self.gone.lock() {
+            Ok(gone) => gone.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Claims nothing more for `endpoint` in this process.
+    fn disable(&self, endpoint: &str) {
+        match self.gone.lock() {
+            Ok(mut gone) => gone.insert(endpoint.to_owned()),
+            Err(poisoned) => poisoned.into_inner().insert(endpoint.to_owned()),
+        };
+        metrics::gauge!(WEBHOOK_ENDPOINT_DISABLED, "endpoint" => endpoint.to_owned()).set(1.0);
     }
 }

@@ -88,6 +88,7 @@ macro_rules! with_dialect {
 
 pub mod callbacks;
 pub mod health;
+pub mod listen;
 pub mod outbound;
 pub mod outbox;
 mod postgres;
@@ -476,6 +477,15 @@ impl Store {
         match self {
             Store::Postgres(s) => s.writer().announce_to(endpoints),
             Store::Sqlite(s) => s.writer().announce_to(endpoints),
+        }
+    }
+
+    /// The names of the webhook endpoints this process writes the outbox
+    /// for (none when it has no `[[webhooks]]`).
+    pub fn announced_endpoints(&self) -> Vec<String> {
+        match self {
+            Store::Postgres(s) => s.writer().announced(),
+            Store::Sqlite(s) => s.writer().announced(),
         }
     }
 

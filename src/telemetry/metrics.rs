@@ -35,9 +35,19 @@ pub const GROUP_CALLBACKS: &str = "freedompay_group_callbacks_total";
 /// `contention`, `data`, `other`).
 pub const WRITE_FAILURES: &str = "freedompay_write_failures_total";
 
-/// Webhook delivery attempts, by `endpoint` and `outcome` (`delivered`,
-/// `failed`, `gone`).
+/// Webhook delivery attempts, by `endpoint` and `outcome`: `delivered` (a
+/// 2xx), `failed` (tried again later), `dead` (no attempt left, or the
+/// endpoint answered 410 Gone).
 pub const WEBHOOK_DELIVERIES: &str = "freedompay_webhook_deliveries_total";
+/// Webhook deliveries waiting to be sent, by configured `endpoint`, counted
+/// in the database at scrape time.
+pub const WEBHOOK_PENDING: &str = "freedompay_webhook_pending";
+/// How long the oldest pending delivery has waited (since it was written or
+/// replayed), by configured `endpoint`, read at scrape time; 0 when none.
+pub const WEBHOOK_OLDEST_PENDING: &str = "freedompay_webhook_oldest_pending_seconds";
+/// 1 for an endpoint that answered 410 Gone: this process sends it nothing
+/// more until restarted (its deliveries stay pending).
+pub const WEBHOOK_ENDPOINT_DISABLED: &str = "freedompay_webhook_endpoint_disabled";
 /// Webhook attempt latency in seconds (request to the end of the answer), by
 /// `endpoint`.
 pub const WEBHOOK_ATTEMPT_SECONDS: &str = "freedompay_webhook_attempt_seconds";
@@ -95,6 +105,12 @@ pub fn handle() -> &'static PrometheusHandle {
         // default buckets would still give a working exporter.
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(WEBHOOK_ATTEMPT_SECONDS.to_owned()),
+                    &BUCKETS,
+                )
+            })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let handle = builder.install_recorder().unwrap_or_else(|_| {
             // Another recorder is already installed (only possible when the

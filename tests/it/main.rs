@@ -61,6 +61,8 @@ mod storage_core;
 mod storage_plans;
 mod webhooks_config;
 mod webhooks_delivery;
+mod webhooks_gone;
+mod webhooks_instances;
 mod webhooks_message;
 mod webhooks_outbox;
 mod webhooks_schedule;

@@ -83,6 +83,17 @@ impl Writer {
         self.outbox.endpoints.set(endpoints).is_ok()
     }
 
+    /// The names of the endpoints the outbox is written for (none before
+    /// [`Writer::announce_to`]).
+    pub(crate) fn announced(&self) -> Vec<String> {
+        self.outbox
+            .endpoints
+            .get()
+            .map_or_else(Vec::new, |endpoints| {
+                endpoints.iter().map(|e| e.name.clone()).collect()
+            })
+    }
+
     /// Waits until a commit has written deliveries (since the last wait).
     pub(crate) async fn deliveries_written(&self) {
         self.outbox.written.notified().await;
