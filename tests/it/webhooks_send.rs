@@ -298,6 +298,28 @@ async fn webhooks_send_a_refused_connection_fails() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+// A name under `.invalid` never resolves (RFC 6761): the attempt fails,
+// says why, and takes no longer than the endpoint's timeout, whether the
+// resolver answers at once or not at all. Seen failing with the reason
+// left empty for errors without a status.
+#[tokio::test]
+async fn webhooks_send_a_host_that_does_not_resolve_fails_within_the_timeout() {
+    let started = Instant::now();
+    let attempt = Sender::new()
+        .unwrap()
+        .send(
+            &endpoint("http://no-such-host.invalid/hook", Duration::from_secs(2)),
+            "msg_unresolved",
+            1,
+            BODY,
+        )
+        .await;
+    let reason = failed_reason(&attempt.outcome);
+    assert!(!reason.is_empty(), "{attempt:?}");
+    assert_eq!(attempt.status, None);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn webhooks_send_no_answer_in_time_fails_within_the_timeout() {
     let (base, _) = receiver().await;
