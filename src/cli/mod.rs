@@ -5,6 +5,7 @@ mod check_config;
 mod deliver;
 mod healthcheck;
 mod history;
+mod listen;
 mod order;
 mod payout;
 mod refund;
@@ -83,7 +84,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Print what the database holds about one order or payment, as a timeline.
     History(history::HistoryArgs),
-    /// The webhook outbox: list deliveries, show a message, replay.
+    /// The webhook outbox: list deliveries, show a message, replay, listen.
     Webhooks(webhooks::WebhooksArgs),
 }
 

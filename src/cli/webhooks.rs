@@ -1,7 +1,8 @@
-//! `webhooks list|show|replay`: the webhook outbox for operators. `list`
-//! and `show` only read (through `database.read_url` when set); `replay`
-//! sends deliveries again with the same `webhook-id` and body, recording who
-//! asked. Stored text (answers' excerpts, errors) is escaped before it
+//! `webhooks list|show|replay|listen`: the webhook outbox for operators.
+//! `list` and `show` only read (through `database.read_url` when set);
+//! `replay` sends deliveries again with the same `webhook-id` and body,
+//! recording who asked; `listen` (`cli::listen`) forwards new messages to a
+//! developer's URL and writes nothing. Stored text (answers' excerpts, errors) is escaped before it
 //! reaches the terminal: it is an endpoint's.
 
 use std::process::ExitCode;
@@ -28,6 +29,19 @@ pub enum WebhooksCommand {
     Show(ShowArgs),
     /// Send deliveries again (same webhook-id and body), from now.
     Replay(ReplayArgs),
+    /// Forward new messages to a URL on your machine, signed with a secret
+    /// for the session, printing each (a temporary endpoint for development).
+    ///
+    /// Prints a new whsec_ signing secret (or uses --secret), then follows the
+    /// messages committed after it started (polling every 200 ms) and sends
+    /// each to --forward-to signed exactly as the dispatcher signs
+    /// (webhook-id, webhook-timestamp, webhook-signature), printing the time,
+    /// type, id, HTTP status and latency. It never writes to the database:
+    /// a failed forward is printed, not retried, and the outbox's deliveries
+    /// are untouched. The service writes messages only for the [[webhooks]]
+    /// endpoints that want them, so the configuration needs at least one (on
+    /// a developer's machine its url may point anywhere). Ctrl-C stops it.
+    Listen(super::listen::ListenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +96,7 @@ pub fn run(settings: &Settings, args: &WebhooksArgs) -> ExitCode {
             WebhooksCommand::List(a) => list(&store, a).await,
             WebhooksCommand::Show(a) => show(&store, a).await,
             WebhooksCommand::Replay(a) => replay(&store, a).await,
+            WebhooksCommand::Listen(a) => super::listen::run(&store, settings, a).await,
         };
         store.close().await;
         result

@@ -68,6 +68,15 @@ impl SigningSecret {
         })
     }
 
+    /// A new random secret of 32 bytes (the length the Standard Webhooks
+    /// libraries generate), as `whsec_<base64>`: the text to give the
+    /// receiver, which [`SigningSecret::parse`] reads back.
+    pub fn generate() -> String {
+        use rand::RngExt;
+        let key: [u8; 32] = rand::rng().random();
+        format!("{SECRET_PREFIX}{}", STANDARD.encode(key))
+    }
+
     /// `v1,<base64 HMAC-SHA256>` of `content` with this key.
     fn sign(&self, content: &[u8]) -> String {
         // HMAC takes keys of any length, so this cannot fail; were it to, the

@@ -15,6 +15,7 @@ use axum::routing::post;
 use freedompay_receiver::protocol::Status;
 use sqlx::Connection;
 use standardwebhooks::Webhook;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 
 use freedompay_receiver::config::Settings;
@@ -32,14 +33,23 @@ type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
 /// requests, then 204 (`failures` = `usize::MAX`: always 500), and checks
 /// every signature.
 fn serve_receiver(listener: tokio::net::TcpListener, failures: usize) -> Seen {
+    serve_receiver_signed(listener, failures, SECRET.to_owned())
+}
+
+/// As [`serve_receiver`], checking the signatures with `secret`.
+fn serve_receiver_signed(
+    listener: tokio::net::TcpListener,
+    failures: usize,
+    secret: String,
+) -> Seen {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let app = Router::new().route(
         "/hook",
         post(move |headers: HeaderMap, body: Bytes| {
-            let record = record.clone();
+            let (record, secret) = (record.clone(), secret.clone());
             async move {
-                Webhook::new(SECRET)
+                Webhook::new(&secret)
                     .unwrap()
                     .verify(&body, &headers)
                     .expect("a valid Standard Webhooks signature");
@@ -274,4 +284,104 @@ on_both_backends! {
         eprintln!("webhooks show {id}:\n{shown}");
         app.stop().await;
     }
+}
+
+on_both_backends! {
+    // `webhooks listen` as a process beside the running service: it prints
+    // its session's secret, then forwards only what is committed after it
+    // started (not L-1's payment.refunded) and of the types asked for (not L-2's
+    // payment.succeeded), signed so that `standardwebhooks` verifies it with
+    // the printed secret, and prints a line for it; a message committed
+    // late (made before one already forwarded) is forwarded too; the
+    // outbox's deliveries stay the configured endpoint's alone. Seen failing
+    // with the printed secret not the one signing, with --types ignored,
+    // with the messages there at the start not marked seen, and with no
+    // look-back.
+    async fn listen_forwards_new_messages_signed_with_the_printed_secret(backend) {
+        let db = TestDb::new(backend).await;
+        let (url, configured) = receiver(0).await;
+        let mut toml = base_toml(&db.url);
+        endpoint(&url, "[1]")(&mut toml);
+        let app = TestApp::spawn_settings(Settings::from_toml(&toml).unwrap(), None).await;
+        app.order("L-1", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("L-1", "9101", "100")).await.assert_answer("result", Status::Ok);
+        app.fp.send("refund", &freedompay::refund("L-1", "9101", "10")).await.assert_answer("refund", Status::Ok);
+        settled(&app, backend, 2).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, &toml).unwrap();
+        let forward = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let forward_url = format!("http://{}/hook", forward.local_addr().unwrap());
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_freedompay-receiver"))
+            .arg("--config")
+            .arg(&config)
+            .args(["webhooks", "listen", "--forward-to", &forward_url, "--types", "payment.refunded"])
+            .env_remove("RUST_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = next_line(&mut lines, "secret line").await;
+        let secret = first.rsplit(' ').next().unwrap().to_owned();
+        assert!(first.starts_with("webhook signing secret") && secret.starts_with("whsec_"), "{first}");
+        let ready = next_line(&mut lines, "ready line").await;
+        assert!(ready.starts_with("forwarding new messages to") && ready.contains(&forward_url), "{ready}");
+        let forwarded = serve_receiver_signed(forward, 0, secret);
+
+        app.order("L-2", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("L-2", "9102", "100")).await.assert_answer("result", Status::Ok);
+        app.fp.send("refund", &freedompay::refund("L-2", "9102", "30")).await.assert_answer("refund", Status::Ok);
+        let line = next_line(&mut lines, "line for the refund").await;
+        let seen = forwarded.lock().await.clone();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        let (id, body, _) = &seen[0];
+        assert!(body.contains("\"payment.refunded\"") && body.contains("L-2"), "{body}");
+        assert!(line.contains("  payment.refunded  ") && line.contains(id.as_str()) && line.contains("-> HTTP 204"), "{line}");
+        assert!(line.ends_with(" ms"), "{line}");
+
+        // A message made 2 s ago whose transaction commits only now, after
+        // a later-made one was forwarded: within the look-back, forwarded.
+        let made = chrono::Utc::now().timestamp_millis() - 2_000;
+        let late = format!("msg_{made:012x}7000800000000000000a");
+        assert!(late < *id, "made before the refund's message");
+        let sql = "INSERT INTO webhook_messages (id, merchant_id, type, event_id, ordering_key, position, body) \
+                   VALUES ($1, '545774', 'payment.refunded', 99, 'event:99', 0, '{\"type\":\"payment.refunded\"}')";
+        match backend {
+            Backend::Postgres => {
+                let mut db = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query(sql).bind(&late).execute(&mut db).await.unwrap();
+            }
+            Backend::Sqlite => {
+                let mut db = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query(sql).bind(&late).execute(&mut db).await.unwrap();
+            }
+        }
+        let line = next_line(&mut lines, "line for the late message").await;
+        assert!(line.contains(&late) && line.contains("-> HTTP 204"), "{line}");
+        assert_eq!(forwarded.lock().await[1].0, late);
+
+        // The outbox is the configured endpoint's: its four deliveries, the
+        // refund's with the webhook-id listen forwarded.
+        let states = settled(&app, backend, 4).await;
+        assert!(states.iter().all(|(state, _)| state == "delivered"), "{states:?}");
+        assert!(configured.lock().await.iter().any(|(sent, _, _)| sent == id));
+        let _ = child.kill().await;
+        app.stop().await;
+    }
+}
+
+/// The next line `webhooks listen` prints, within 20 s (`what`: the line
+/// awaited, for the failure's message).
+async fn next_line(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    what: &str,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap_or_else(|_| panic!("listen printed no {what} in time"))
+        .unwrap()
+        .expect("listen still running")
 }
