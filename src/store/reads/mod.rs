@@ -1,7 +1,9 @@
 //! Read-only queries for operators, over the tables' own rows
 //! (`store::tables`): the history of one order ([`history`]) as the
-//! `history` command and the console's timeline show it, and the console's
-//! overview, search and event list ([`console`]). Nothing here writes, and
+//! `history` command and the console's timeline show it, the console's
+//! overview, search and event list ([`console`]), and the webhook outbox's
+//! messages of a history's events and the console's Webhooks page
+//! ([`webhooks`]). Nothing here writes, and
 //! everything here reads through `database.read_url` when it is set.
 //!
 //! How the rows are shown (summaries, the key fields of an event) is the
@@ -9,6 +11,7 @@
 
 pub mod console;
 pub mod history;
+pub mod webhooks;
 
 /// Runs `$body` with the read pool and the [`Dialect`](super::tables::Dialect)
 /// of the backend in use.
