@@ -62,6 +62,7 @@ mod storage_plans;
 mod webhooks_config;
 mod webhooks_delivery;
 mod webhooks_message;
+mod webhooks_operators;
 mod webhooks_outbox;
 mod webhooks_schedule;
 mod webhooks_send;
