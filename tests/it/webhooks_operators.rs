@@ -1,11 +1,17 @@
 //! The outbox in the operators' read-only views, through the real server on
 //! both backends with real HTTP receivers on 127.0.0.1: `history` (text and
-//! JSON) shows each event's messages with every endpoint's delivery state.
+//! JSON) shows each event's messages with every endpoint's delivery state,
+//! and the console's Webhooks page counts an endpoint's delivered, dead and
+//! pending deliveries, gives the oldest pending one's age and lists the
+//! dead ones (the payment timeline shows them under their event too).
+
+use std::time::{Duration, Instant};
 
 use freedompay_receiver::config::Settings;
 use freedompay_receiver::protocol::Status;
 
 use crate::on_both_backends;
+use crate::operator_console::Console;
 use crate::operator_history::cli;
 use crate::support::{MERCHANT, TestApp, TestDb, base_toml, freedompay};
 use crate::webhooks_delivery::{SECRET, receiver, settled};
@@ -23,6 +29,25 @@ fn endpoints(endpoints: &[(&str, &str)]) -> String {
         "\n[webhook_delivery]\nretry_delays_secs = [1]\njitter_percent = 0\npoll_interval_ms = 100\n",
     );
     toml
+}
+
+/// A receiver that answers every request 503 with `Retry-After: 3600`: its
+/// URL.
+async fn busy_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", "3600")],
+                "",
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -101,5 +126,79 @@ on_both_backends! {
             assert!(message["deliveries"][1]["delivered_at"].is_string(), "{doc}");
         }
         app.stop().await;
+    }
+
+    // Three endpoints: `orders` answers 204, `audit` 500 (its delivery dead
+    // after two attempts), `busy` 503 with `Retry-After: 3600` (its delivery
+    // pending for an hour). The Webhooks page
+    // counts each, gives the pending one's age and lists the dead delivery
+    // with its message, type, subject (linked), attempts and last error.
+    async fn webhooks_page_counts_each_endpoint_and_lists_the_dead(backend) {
+        let (orders, _) = receiver(0).await;
+        let (audit, _) = receiver(usize::MAX).await;
+        let busy = busy_receiver().await;
+        let extra = endpoints(&[("orders", &orders), ("audit", &audit), ("busy", &busy)]);
+        let console = Console::start_with(backend, &extra).await;
+        let app = &console.app;
+        app.order("W-2", "100", "KZT").await;
+        app.fp.send("result", &freedompay::result("W-2", "9052", "100")).await.assert_answer("result", Status::Ok);
+
+        // Until `orders` is delivered and `audit` dead (`busy` stays pending).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let page = loop {
+            let page = console.page("/webhooks").await;
+            if page.contains("<td class=\"num dead bad\">1</td>") && page.contains("<td class=\"num delivered\">1</td>") {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "not settled: {page}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let row = |endpoint: &str| -> String {
+            let start = page.find(&format!("<tr class=\"endpoint\"><td>{endpoint}</td>")).unwrap_or_else(|| panic!("no {endpoint}: {page}"));
+            let end = start + page[start..].find("</tr>").unwrap();
+            page[start..end].to_owned()
+        };
+        assert!(row("orders").ends_with(
+            "<td class=\"num delivered\">1</td><td class=\"num dead\">0</td><td class=\"num pending\">0</td><td class=\"oldest\">-</td>"
+        ), "{page}");
+        assert!(row("audit").ends_with(
+            "<td class=\"num delivered\">0</td><td class=\"num dead bad\">1</td><td class=\"num pending\">0</td><td class=\"oldest\">-</td>"
+        ), "{page}");
+        let busy_row = row("busy");
+        assert!(busy_row.contains(
+            "<td class=\"num delivered\">0</td><td class=\"num dead\">0</td><td class=\"num pending\">1</td><td class=\"oldest\">"
+        ), "{page}");
+        assert!(busy_row.ends_with(" s</td>"), "an age in seconds: {page}");
+
+        let id: String = {
+            let mut db = app.store.webhook_deliveries(&freedompay_receiver::store::outbox::DeliveryFilter {
+                state: Some("dead"),
+                ..Default::default()
+            }).await.unwrap();
+            assert_eq!(db.len(), 1, "{db:?}");
+            db.remove(0).message_id
+        };
+        let dead = page.find("<tr class=\"dead\">").unwrap_or_else(|| panic!("no dead row: {page}"));
+        let dead_row = &page[dead..dead + page[dead..].find("</tr>").unwrap()];
+        for cell in [
+            format!("<td><code>{id}</code></td><td>payment.succeeded</td><td>audit</td><td>{MERCHANT}</td>"),
+            "<td>payment <a href=\"/payment/545774/9052\">9052</a></td>".to_owned(),
+            "<td class=\"num\">2</td><td class=\"bad\">HTTP 500</td>".to_owned(),
+        ] {
+            assert!(dead_row.contains(&cell), "{cell}: {dead_row}");
+        }
+        assert_eq!(page.matches("<tr class=\"dead\">").count(), 1, "{page}");
+        // Read-only, and it says where replaying is.
+        assert!(page.contains("webhooks replay ID"), "{page}");
+        assert!(!page.contains("<form method=\"post\""), "{page}");
+        assert!(console.page("/").await.contains("<a href=\"/webhooks\">Webhooks</a>"));
+
+        // The payment's timeline shows the message under its event.
+        let timeline = console.page("/payment/545774/9052").await;
+        assert!(timeline.contains(&format!("<code>{id}</code> payment.succeeded")), "{timeline}");
+        assert!(timeline.contains("audit: <span class=\"bad\">dead</span>, attempts 2, last HTTP 500"), "{timeline}");
+        assert!(timeline.contains("orders: <span>delivered</span>, attempts 1, last HTTP 204, delivered "), "{timeline}");
+        assert!(timeline.contains("busy: <span>pending</span>, attempts 1, last HTTP 503"), "{timeline}");
+        console.app.stop().await;
     }
 }
