@@ -104,7 +104,7 @@ on_both_backends! {
         let out = cli(&toml, &["history", "--merchant-id", MERCHANT, "--payment-id", "9051", "--json"]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-        let webhooks = doc["webhooks"].as_array().expect(&doc.to_string());
+        let webhooks = doc["webhooks"].as_array().unwrap_or_else(|| panic!("{doc}"));
         assert_eq!(webhooks.len(), 2, "{doc}");
         let events = doc["events"].as_array().unwrap();
         for (message, id, kind, event_kind, orders_attempts) in [
@@ -113,7 +113,7 @@ on_both_backends! {
         ] {
             assert_eq!(message["id"], id.as_str(), "{doc}");
             assert_eq!(message["type"], kind, "{doc}");
-            let event = events.iter().find(|e| e["id"] == message["event_id"]).expect(&doc.to_string());
+            let event = events.iter().find(|e| e["id"] == message["event_id"]).unwrap_or_else(|| panic!("{doc}"));
             assert_eq!(event["kind"], event_kind, "{doc}");
             let deliveries: Vec<(&str, &str, i64)> = message["deliveries"]
                 .as_array()
