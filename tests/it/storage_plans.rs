@@ -5,7 +5,10 @@
 //! a table, in custom and generic plans, on connections set up as the group
 //! writers' and as the pool's. A young or stale table is where a
 //! statistics-driven plan goes wrong; this is where it would show. On
-//! SQLite, every read looks its rows up by key on a fresh database.
+//! SQLite, every read looks its rows up by key on a fresh database. The
+//! operators' reads of the webhook outbox (`history`'s messages, the
+//! console's Webhooks page) stay on their indexes on both backends, on an
+//! empty and on a big database.
 
 use freedompay_receiver::config::DatabaseSettings;
 use freedompay_receiver::store::{
