@@ -97,7 +97,12 @@ where
         }
         None => None,
     };
-    let console = crate::console::start(&settings.console, store.clone()).await?;
+    let console = crate::console::start(
+        &settings.console,
+        store.clone(),
+        endpoints.iter().map(|e| e.name.clone()).collect(),
+    )
+    .await?;
     let timeout = Duration::from_secs(settings.server.request_timeout_secs.max(1));
     let with_metrics = settings.metrics.place()? == MetricsPlace::Server;
     let app = router(state, timeout, with_metrics);

@@ -1,7 +1,9 @@
 //! `history`: everything the database holds about one order (or payment),
 //! printed as one timeline: the order, its payments, every delivery with the
-//! answer sent, the outbound tasks, and a closing statement of what is
-//! waiting. `--json` prints the same as one JSON document. Nothing is written.
+//! answer sent and, under it, the webhook messages it made with each
+//! endpoint's delivery state, the outbound tasks, and a closing statement of
+//! what is waiting. `--json` prints the same as one JSON document (the
+//! messages in `webhooks`, each naming its `event_id`). Nothing is written.
 //!
 //! Every text line passes through [`escape`]: stored values come from
 //! FreedomPay or from `orders`, and a control character in one of them must
@@ -220,6 +222,30 @@ fn render_into(out: &mut String, h: &History) {
         }
         if let Some(flag) = &e.flag {
             put!(out, "      flagged: {flag}");
+        }
+        for m in h.webhooks_of(e.id) {
+            put!(out, "      webhook {}  {}", m.id, m.message_type);
+            if m.deliveries.is_empty() {
+                put!(out, "        no endpoint wanted it");
+            }
+            for d in &m.deliveries {
+                let when = match d.state.as_str() {
+                    "delivered" => format!(
+                        "delivered {}",
+                        d.delivered_at.map_or_else(|| "-".to_owned(), time)
+                    ),
+                    "pending" => format!("next {}", time(d.next_attempt_at)),
+                    _ => "-".to_owned(),
+                };
+                put!(
+                    out,
+                    "        -> {}  {}  attempts {}  last {}  {when}",
+                    d.endpoint,
+                    d.state,
+                    d.attempts,
+                    operator::last_answer(d)
+                );
+            }
         }
     }
     put!(out);

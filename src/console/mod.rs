@@ -15,7 +15,13 @@
 //!   (or `/order/{merchant}?id=` and `/payment/{merchant}?id=`, how the
 //!   pages link ids a browser cannot put in a path, `.` and `..`): the
 //!   timeline of one order, as `history` prints it, with each event's
-//!   received fields (masked as stored) behind a disclosure.
+//!   received fields (masked as stored) behind a disclosure, and each
+//!   event's webhook messages with their deliveries' states;
+//! - `/webhooks`: per endpoint, the deliveries delivered and dead in the
+//!   last 24 hours, those pending now and the oldest one's age, and the
+//!   dead deliveries, newest first, at most
+//!   [`DEAD_LIST_LIMIT`](crate::store::DEAD_LIST_LIMIT). Replaying stays on
+//!   the command line (`webhooks replay`), and the page says so.
 //!
 //! Every request needs the token of `console.token_file` ([`auth`]); every
 //! response says `Cache-Control: no-store`. Only GET (and HEAD) is routed,
@@ -47,14 +53,20 @@ use process_counts::ProcessCounts;
 struct Console {
     store: Store,
     credentials: Credentials,
+    /// The configured `[[webhooks]]` endpoints' names, in config order.
+    endpoints: Vec<String>,
 }
 
 /// Starts the console when `console.listen` is set: checks the settings,
 /// binds, and serves in a task of its own. The address must be loopback
 /// (reach it from elsewhere through an SSH tunnel or a proxy that adds TLS).
+/// `endpoints`: the configured webhook endpoints' names, for the Webhooks
+/// page to show each (and to mark those the outbox names but no longer
+/// configured).
 pub async fn start(
     settings: &ConsoleSettings,
     store: Store,
+    endpoints: Vec<String>,
 ) -> Result<Option<JoinHandle<()>>, ConfigError> {
     let Some(listen) = settings.listen.as_deref() else {
         return Ok(None);
@@ -84,7 +96,7 @@ pub async fn start(
     if let Ok(local) = listener.local_addr() {
         info!(address = %local, "console listening");
     }
-    let app = router(store, credentials);
+    let app = router(store, credentials, endpoints);
     Ok(Some(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             warn!(error = %e, "console stopped");
@@ -93,10 +105,15 @@ pub async fn start(
 }
 
 /// The console's routes behind authentication.
-pub fn router(store: Store, credentials: Credentials) -> Router {
-    let console = Arc::new(Console { store, credentials });
+pub fn router(store: Store, credentials: Credentials, endpoints: Vec<String>) -> Router {
+    let console = Arc::new(Console {
+        store,
+        credentials,
+        endpoints,
+    });
     Router::new()
         .route("/", get(overview))
+        .route("/webhooks", get(webhooks))
         .route("/search", get(search))
         .route("/events", get(events))
         .route("/order/{merchant}/{order_id}", get(order_timeline))
@@ -183,6 +200,15 @@ async fn overview(State(console): State<Arc<Console>>) -> Response {
     match console.store.overview().await {
         Ok(overview) => {
             Html(pages::overview(&overview, &ProcessCounts::read()).into_string()).into_response()
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+async fn webhooks(State(console): State<Arc<Console>>) -> Response {
+    match console.store.webhook_overview().await {
+        Ok(overview) => {
+            Html(pages::webhooks(&overview, &console.endpoints).into_string()).into_response()
         }
         Err(e) => unavailable(&e),
     }

@@ -15,7 +15,10 @@ use crate::operator;
 use crate::store::tables::Stored;
 use crate::store::tables::events::EventRow;
 use crate::store::tables::payments::PaymentRow;
-use crate::store::{EVENT_LIST_LIMIT, EventFilter, History, LIST_LIMIT, Overview, SearchResults};
+use crate::store::{
+    DEAD_LIST_LIMIT, DeadDelivery, EVENT_LIST_LIMIT, EventFilter, History, LIST_LIMIT, Overview,
+    SearchResults, WebhookOverview,
+};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}\
     nav{margin-bottom:1rem}nav a{margin-right:1rem}\
@@ -36,6 +39,7 @@ fn page(title: &str, body: Markup) -> Markup {
             body {
                 nav {
                     a href="/" { "Overview" }
+                    a href="/webhooks" { "Webhooks" }
                     form method="get" action="/search" style="display:inline" {
                         input type="search" name="q" placeholder="order id, payment id, card suffix";
                         " "
@@ -388,6 +392,29 @@ pub fn search(query: &str, results: &SearchResults) -> Markup {
     }
 }
 
+/// The webhook messages of the event `event_id`, each with its deliveries.
+fn event_webhooks(h: &History, event_id: i64) -> Markup {
+    html! {
+        @for m in h.webhooks_of(event_id) {
+            div class="webhook" {
+                code { (m.id) } " " (m.message_type)
+                ul {
+                    @for d in &m.deliveries {
+                        li {
+                            (d.endpoint) ": "
+                            span class=[(d.state == "dead").then_some("bad")] { (d.state) }
+                            ", attempts " (d.attempts) ", last " (operator::last_answer(d))
+                            @if let Some(at) = d.delivered_at { ", delivered " (time(at)) }
+                            @if d.state == "pending" { ", next " (time(d.next_attempt_at)) }
+                        }
+                    }
+                    @if m.deliveries.is_empty() { li { "no endpoint wanted it" } }
+                }
+            }
+        }
+    }
+}
+
 pub fn timeline(h: &History) -> Markup {
     let title = format!("Order {}", h.order_id.as_deref().unwrap_or("(unknown)"));
     html! {
@@ -436,7 +463,7 @@ pub fn timeline(h: &History) -> Markup {
             }
             h2 { "Events" }
             table id="events" {
-                tr { th { "received" } th { "#" } th { "kind" } th { "payment" } th { "answer" } th { "repeat" } th { "signature" } th { "fields" } }
+                tr { th { "received" } th { "#" } th { "kind" } th { "payment" } th { "answer" } th { "repeat" } th { "signature" } th { "fields" } th { "webhooks" } }
                 @for e in &h.events {
                     tr {
                         td { (time(e.received_at)) }
@@ -459,9 +486,10 @@ pub fn timeline(h: &History) -> Markup {
                                 }
                             }
                         }
+                        td { (event_webhooks(h, e.id)) }
                     }
                 }
-                @if h.events.is_empty() { tr { td colspan="8" { "none" } } }
+                @if h.events.is_empty() { tr { td colspan="9" { "none" } } }
             }
             h2 { "Outbound tasks" }
             table id="tasks" {
@@ -481,6 +509,123 @@ pub fn timeline(h: &History) -> Markup {
                     }
                 }
                 @if h.tasks.is_empty() { tr { td colspan="10" { "none" } } }
+            }
+        }))
+    }
+}
+
+/// An age in seconds, in words: `45 s`, `12 min 5 s`, `3 h 12 min`, `2 d 4 h`.
+fn age(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m} min")
+    } else if m > 0 {
+        format!("{m} min {s} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// A dead delivery's subject, linked to its timeline when it is a payment
+/// or a payout (an order); an event's flag without either, as text.
+fn subject(d: &DeadDelivery) -> Markup {
+    let of = |kind: &str| {
+        d.ordering_key
+            .strip_prefix(kind)
+            .and_then(|rest| rest.strip_prefix(d.merchant_id.as_str()))
+            .and_then(|rest| rest.strip_prefix(':'))
+    };
+    html! {
+        @if let Some(payment) = of("payment:") {
+            "payment " a href=(payment_link(&d.merchant_id, payment)) { (payment) }
+        } @else if let Some(order) = of("payout:") {
+            "payout of order " a href=(order_link(&d.merchant_id, order)) { (order) }
+        } @else {
+            (d.ordering_key)
+        }
+    }
+}
+
+/// The Webhooks page: per endpoint (those `configured`, then any other
+/// the outbox names, marked), the deliveries settled in the last 24 hours,
+/// those pending now and the oldest's age; then the dead deliveries.
+pub fn webhooks(w: &WebhookOverview, configured: &[String]) -> Markup {
+    let mut endpoints: Vec<&str> = configured.iter().map(String::as_str).collect();
+    let stored = w
+        .settled
+        .iter()
+        .map(|c| c.endpoint.as_str())
+        .chain(w.pending.iter().map(|p| p.endpoint.as_str()))
+        .chain(w.dead.iter().map(|d| d.endpoint.as_str()));
+    for name in stored {
+        if !endpoints.contains(&name) {
+            endpoints.push(name);
+        }
+    }
+    let settled = |endpoint: &str, state: &str| -> i64 {
+        w.settled
+            .iter()
+            .filter(|c| c.endpoint == endpoint && c.state == state)
+            .map(|c| c.count)
+            .sum()
+    };
+    html! {
+        (page("Webhooks", html! {
+            p {
+                "Read-only. To send deliveries again, run "
+                code { "freedompay-receiver webhooks replay ID" }
+                " (or " code { "--endpoint NAME --since TIME --state dead" } ") on the command line; "
+                code { "webhooks show ID" } " prints every attempt of a message."
+            }
+            h2 { "Endpoints" }
+            table id="endpoints" {
+                tr { th { "endpoint" } th { "delivered (24 h)" } th { "dead (24 h)" } th { "pending now" } th { "oldest pending" } }
+                @for endpoint in &endpoints {
+                    @let pending = w.pending.iter().find(|p| p.endpoint == *endpoint);
+                    tr class="endpoint" {
+                        td {
+                            (endpoint)
+                            @if !configured.iter().any(|c| c == endpoint) {
+                                " " span class="bad" { "(not configured: its deliveries are kept, never sent)" }
+                            }
+                        }
+                        td class="num delivered" { (settled(endpoint, "delivered")) }
+                        td class=(if settled(endpoint, "dead") > 0 { "num dead bad" } else { "num dead" }) { (settled(endpoint, "dead")) }
+                        td class="num pending" { (pending.map_or(0, |p| p.count)) }
+                        td class="oldest" { (pending.map_or_else(|| "-".to_owned(), |p| age(p.oldest_secs))) }
+                    }
+                }
+                @if endpoints.is_empty() { tr { td colspan="5" { "no endpoint configured, nothing stored" } } }
+            }
+            h2 id="dead" { "Dead deliveries" }
+            p { "Newest first, at most " (DEAD_LIST_LIMIT) " rows; a replayed delivery leaves this list." }
+            @if w.dead.len() as i64 >= DEAD_LIST_LIMIT {
+                p class="bad" { "The list is cut at " (DEAD_LIST_LIMIT) " rows: older dead deliveries are not shown (" code { "webhooks list --state dead" } " lists up to 500)." }
+            }
+            table id="dead-deliveries" {
+                tr { th { "died (UTC)" } th { "message" } th { "type" } th { "endpoint" } th { "merchant" } th { "subject" } th { "attempts" } th { "last error" } }
+                @for d in &w.dead {
+                    tr class="dead" {
+                        td { (time(d.died_at)) }
+                        td { code { (d.message_id) } }
+                        td { (d.message_type) }
+                        td { (d.endpoint) }
+                        td { (d.merchant_id) }
+                        td { (subject(d)) }
+                        td class="num" { (d.attempts) }
+                        td class="bad" {
+                            @match (d.last_error.as_deref(), d.last_status) {
+                                (Some(error), _) if !error.is_empty() => { (error) }
+                                (_, Some(status)) => { "HTTP " (status) }
+                                _ => { "-" }
+                            }
+                        }
+                    }
+                }
+                @if w.dead.is_empty() { tr { td colspan="8" { "none" } } }
             }
         }))
     }

@@ -1,11 +1,12 @@
 //! How operators are shown what the store holds: the closing summary of
-//! a history (what the state is, what is waiting), and the fields of an
-//! event worth showing first. The `history` command and the console both
+//! a history (what the state is, what is waiting, which webhook deliveries
+//! are pending or dead), the fields of an event worth showing first, and a
+//! webhook delivery's last answer in words. The `history` command and the console both
 //! show these; the store only reads the rows.
 
-use crate::store::History;
 use crate::store::tables::Lenient;
 use crate::store::tables::events::EventRow;
+use crate::store::{EventDelivery, History};
 
 /// What the state is, and what is waiting and when: one sentence a line.
 pub fn summary(history: &History) -> Vec<String> {
@@ -95,6 +96,38 @@ pub fn summary(history: &History) -> Vec<String> {
             _ => {}
         }
     }
+    for m in &history.webhooks {
+        for d in &m.deliveries {
+            match d.state.as_str() {
+                "pending" => {
+                    waiting = true;
+                    lines.push(format!(
+                        "waiting: webhook {} {} to {}, attempt {} done (last {}), next at {}",
+                        m.id,
+                        m.message_type,
+                        d.endpoint,
+                        d.attempts,
+                        last_answer(d),
+                        d.next_attempt_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ));
+                }
+                "dead" => {
+                    waiting = true;
+                    lines.push(format!(
+                        "dead: webhook {} {} to {}, after {} attempts (last {}); \
+                         `webhooks replay {}` sends it again",
+                        m.id,
+                        m.message_type,
+                        d.endpoint,
+                        d.attempts,
+                        last_answer(d),
+                        m.id
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
     if !waiting && history.payments.iter().any(|p| p.needs_refund) {
         waiting = true;
         lines.push("waiting: a payment needs a refund and no refund task exists yet".to_owned());
@@ -103,6 +136,17 @@ pub fn summary(history: &History) -> Vec<String> {
         lines.push("nothing is waiting".to_owned());
     }
     lines
+}
+
+/// A webhook delivery's last answer: the error of its last attempt (which
+/// names the HTTP status when there was one; stored text: escape it where
+/// it is shown), else `HTTP <status>`, else `-` (not tried yet).
+pub fn last_answer(d: &EventDelivery) -> String {
+    match (d.last_error.as_deref(), d.last_status) {
+        (Some(error), _) if !error.is_empty() => error.to_owned(),
+        (_, Some(status)) => format!("HTTP {status}"),
+        _ => "-".to_owned(),
+    }
 }
 
 /// The fields a timeline shows for each event; the rest are shown on demand.

@@ -121,6 +121,10 @@ pub use reads::console::{
     EVENT_LIST_LIMIT, EventFilter, HourlyCount, LIST_LIMIT, MarkedCounts, Overview, SearchResults,
 };
 pub use reads::history::{History, HistoryKey};
+pub use reads::webhooks::{
+    DEAD_LIST_LIMIT, DeadDelivery, EventDelivery, EventMessage, PendingCount, SettledCount,
+    WebhookOverview,
+};
 
 /// The PostgreSQL backend.
 pub type PgStore = Backend<sqlx::Postgres>;

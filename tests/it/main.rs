@@ -64,6 +64,7 @@ mod webhooks_delivery;
 mod webhooks_gone;
 mod webhooks_instances;
 mod webhooks_message;
+mod webhooks_operators;
 mod webhooks_outbox;
 mod webhooks_schedule;
 mod webhooks_send;

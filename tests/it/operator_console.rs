@@ -1,6 +1,6 @@
 //! The read-only console: its own loopback listener behind a token, pages
 //! that escape what came from the internet, and, in a real headless
-//! Chromium, the overview and a timeline.
+//! Chromium, the overview, a timeline and the Webhooks page.
 
 use std::path::{Path, PathBuf};
 
@@ -28,8 +28,19 @@ fn free_port() -> u16 {
 
 impl Console {
     pub async fn start(backend: Backend) -> Console {
-        Self::start_app(|console| TestApp::spawn_with(backend, move |toml| toml.push_str(&console)))
-            .await
+        Self::start_with(backend, "").await
+    }
+
+    /// With `extra` settings (e.g. `[[webhooks]]` endpoints) after the base.
+    pub async fn start_with(backend: Backend, extra: &str) -> Console {
+        let extra = extra.to_owned();
+        Self::start_app(|console| {
+            TestApp::spawn_with(backend, move |toml| {
+                toml.push_str(&extra);
+                toml.push_str(&console);
+            })
+        })
+        .await
     }
 
     /// On the database at `url`, which the test owns (e.g. a cluster it stops).
@@ -402,10 +413,23 @@ async fn console_in_a_real_browser() {
         "{dom}"
     );
     assert!(!dom.contains("<script"), "{dom}");
+    let dom = browse(
+        &chromium,
+        profile.path(),
+        &["--dump-dom".to_owned()],
+        &format!("{base}/webhooks"),
+    )
+    .await;
+    assert!(dom.contains("<h1>Webhooks</h1>"), "{dom}");
+    assert!(dom.contains("webhooks replay ID"), "{dom}");
 
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
-    for (name, path) in [("overview", "/"), ("timeline", "/order/545774/O-B1")] {
+    for (name, path) in [
+        ("overview", "/"),
+        ("timeline", "/order/545774/O-B1"),
+        ("webhooks", "/webhooks"),
+    ] {
         let file = shots.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&file);
         browse(

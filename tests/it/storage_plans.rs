@@ -5,7 +5,10 @@
 //! a table, in custom and generic plans, on connections set up as the group
 //! writers' and as the pool's. A young or stale table is where a
 //! statistics-driven plan goes wrong; this is where it would show. On
-//! SQLite, every read looks its rows up by key on a fresh database.
+//! SQLite, every read looks its rows up by key on a fresh database. The
+//! operators' reads of the webhook outbox (`history`'s messages, the
+//! console's Webhooks page) stay on their indexes on both backends, on an
+//! empty and on a big database.
 
 use freedompay_receiver::config::DatabaseSettings;
 use freedompay_receiver::store::{
@@ -548,6 +551,111 @@ async fn the_outbox_statements_read_indexes_only() {
     assert!(
         failures.is_empty(),
         "outbox plans that scan:\n{}",
+/// The outbox's rows for the operators' reads: `rows` messages, one
+/// delivery each, spread over the last 30 days; all delivered but the last
+/// few hundred (pending and dead ones, as after an endpoint's outage).
+async fn fill_outbox(connection: &mut sqlx::PgConnection, rows: i64) {
+    for sql in [
+        "INSERT INTO webhook_messages (id, merchant_id, type, event_id, ordering_key, position, body, created_at) \
+         SELECT 'msg_' || i, 'M', 'payment.succeeded', i, 'payment:M:P-' || i, 0, '{}', \
+         now() - make_interval(secs => (($1::bigint - i) * 2592000 / $1::bigint)::double precision) \
+         FROM generate_series(1, $1::bigint) i",
+        "INSERT INTO webhook_deliveries (message_id, endpoint, ordering_key, event_id, position, \
+         state, attempts, next_attempt_at, delivered_at, created_at) \
+         SELECT m.id, CASE WHEN m.event_id % 2 = 0 THEN 'orders' ELSE 'audit' END, m.ordering_key, \
+         m.event_id, 0, CASE WHEN m.event_id > $1::bigint - 200 THEN 'pending' \
+           WHEN m.event_id > $1::bigint - 400 THEN 'dead' ELSE 'delivered' END, 1, m.created_at, \
+         CASE WHEN m.event_id <= $1::bigint - 400 THEN m.created_at END, m.created_at \
+         FROM webhook_messages AS m",
+    ] {
+        sqlx::query(sql)
+            .bind(rows)
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+    }
+}
+
+/// The operators' reads of the outbox (`store::reads::webhooks`: the
+/// messages of a history's events, the console's Webhooks page) find their
+/// rows through indexes on PostgreSQL, on an empty table never analysed and
+/// on a big analysed one, in custom and generic plans: none scans a table
+/// (a bitmap heap scan, driven by an index, finds the messages of an event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_outbox_reads_stay_on_indexes() {
+    use freedompay_receiver::store::reads::webhooks::statements;
+    use freedompay_receiver::store::tables::Dialect;
+    if server_url().is_none() {
+        return;
+    }
+    let events = serde_json::to_string(&(1..=50).collect::<Vec<i64>>()).unwrap();
+    let mut failures = Vec::new();
+    for big in [false, true] {
+        let db = migrated(Backend::Postgres).await;
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        for table in ["webhook_messages", "webhook_deliveries"] {
+            let sql = format!("ALTER TABLE {table} SET (autovacuum_enabled = false)");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+        if big {
+            fill_outbox(&mut connection, 100_000).await;
+            sqlx::query("VACUUM ANALYZE")
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+        for (i, (name, sql)) in statements(Dialect::Postgres).iter().enumerate() {
+            // The parameter each takes, if any, as a literal of its type.
+            let param = if sql.contains("$1::jsonb") {
+                Some(format!("'{events}'::text"))
+            } else if sql.contains("$1") {
+                Some("100::bigint".to_owned())
+            } else {
+                None
+            };
+            let (types, args) = match &param {
+                Some(p) if p.ends_with("::text") => ("(text)", format!("({p})")),
+                Some(p) => ("(bigint)", format!("({p})")),
+                None => ("", String::new()),
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PREPARE w{i}{types} AS {sql}")))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+            for mode in ["force_custom_plan", "force_generic_plan"] {
+                set(&mut connection, "plan_cache_mode", mode).await;
+                let plan = plan_of(&mut connection, &format!("EXECUTE w{i}{args}"), &[]).await;
+                // A bitmap heap scan is driven by its bitmap index scan: the
+                // rows of one event by its index, not a table's scan.
+                let scans: Vec<_> = plan
+                    .iter()
+                    .filter(|(node, _, _)| node == "Seq Scan")
+                    .collect();
+                // The index each is written for (the pending ones are in
+                // both partial indexes of pending deliveries).
+                let indexes: &[&str] = match *name {
+                    "messages of events" => &["webhook_messages_by_event"],
+                    "pending" => &["webhook_deliveries_queue", "webhook_deliveries_due"],
+                    _ => &["webhook_deliveries_settled"],
+                };
+                let on_index = plan.iter().any(|(node, _, used)| {
+                    node.contains("Index") && indexes.contains(&used.as_str())
+                });
+                if !scans.is_empty() || !on_index {
+                    failures.push(format!(
+                        "big {big}, {mode}: {name}: scans {scans:?}, plan {plan:?}"
+                    ));
+                }
+            }
+        }
+        connection.close().await.unwrap();
+    }
+    assert!(
+        failures.is_empty(),
+        "plans that scan:\n{}",
         failures.join("\n")
     );
 }
@@ -593,6 +701,66 @@ async fn sqlite_reads_the_outbox_through_indexes_only() {
                 && !step.detail.contains("CONSTANT ROW")
                 && !step.detail.contains("json_each");
             assert!(!scans_a_table, "{name}: {sql}: {}", step.detail);
+/// The same on SQLite, fresh and analysed with rows in it: each read of
+/// the outbox for operators searches an index (a `SCAN` only of a partial
+/// index, which holds just the rows asked for), never scans a table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_operators_outbox_reads_stay_on_indexes() {
+    use freedompay_receiver::store::reads::webhooks::statements;
+    use freedompay_receiver::store::tables::Dialect;
+    let db = migrated(Backend::Sqlite).await;
+    let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    let events = serde_json::to_string(&(1..=50).collect::<Vec<i64>>()).unwrap();
+    for analysed in [false, true] {
+        if analysed {
+            for fill in [
+                "CREATE TEMP TABLE thousand AS WITH RECURSIVE n(value) AS \
+                 (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 1000) SELECT value FROM n",
+                "INSERT INTO webhook_messages (id, merchant_id, type, event_id, ordering_key, position, body) \
+                 SELECT 'msg_' || value, 'M', 'payment.succeeded', value, 'payment:M:P-' || value, 0, '{}' \
+                 FROM thousand",
+                "INSERT INTO webhook_deliveries (message_id, endpoint, ordering_key, event_id, position, state) \
+                 SELECT 'msg_' || value, CASE WHEN value % 2 = 0 THEN 'orders' ELSE 'audit' END, \
+                 'payment:M:P-' || value, value, 0, \
+                 CASE WHEN value > 980 THEN 'pending' WHEN value > 960 THEN 'dead' ELSE 'delivered' END \
+                 FROM thousand",
+                "ANALYZE",
+            ] {
+                sqlx::query(fill).execute(&mut connection).await.unwrap();
+            }
+        }
+        for (name, statement) in statements(Dialect::Sqlite) {
+            let explain = format!("EXPLAIN QUERY PLAN {statement}");
+            let mut query =
+                sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+            if statement.contains("json_each(?1)") {
+                query = query.bind(events.clone());
+            } else if statement.contains("?1") {
+                query = query.bind(100_i64);
+            }
+            let rows = query.fetch_all(&mut connection).await.unwrap();
+            let details: Vec<&str> = rows.iter().map(|(_, _, _, d)| d.as_str()).collect();
+            for detail in &details {
+                let scans_a_table = detail.starts_with("SCAN ")
+                    && !detail.contains("VIRTUAL TABLE")
+                    && !detail.contains("CONSTANT ROW")
+                    && !detail.contains(" USING INDEX webhook_deliveries_queue")
+                    && !detail.contains(" USING INDEX webhook_deliveries_due")
+                    && !detail.contains(" USING INDEX webhook_deliveries_settled")
+                    && !detail.contains(" USING COVERING INDEX webhook_deliveries_settled");
+                assert!(!scans_a_table, "analysed {analysed}: {name}: {details:?}");
+            }
+            let indexes: &[&str] = match name {
+                "messages of events" => &["webhook_messages_by_event"],
+                "pending" => &["webhook_deliveries_queue", "webhook_deliveries_due"],
+                _ => &["webhook_deliveries_settled"],
+            };
+            assert!(
+                details
+                    .iter()
+                    .any(|d| indexes.iter().any(|i| d.contains(&format!("INDEX {i}")))),
+                "analysed {analysed}: {name}: {details:?}"
+            );
         }
     }
 }

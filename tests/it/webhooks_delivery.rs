@@ -23,11 +23,11 @@ use freedompay_receiver::config::Settings;
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, TestDb, base_toml, freedompay};
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// What the receiver was sent: `webhook-id`, the body, and the status it
 /// answered.
-type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
+pub type Seen = Arc<Mutex<Vec<(String, String, u16)>>>;
 
 /// A receiver on `listener` that answers 500 to the first `failures`
 /// requests, then 204 (`failures` = `usize::MAX`: always 500), and checks
@@ -66,7 +66,7 @@ fn serve_receiver_signed(
 }
 
 /// [`serve_receiver`] on a new port: its URL, and what it was sent.
-async fn receiver(failures: usize) -> (String, Seen) {
+pub async fn receiver(failures: usize) -> (String, Seen) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     (url, serve_receiver(listener, failures))
@@ -110,7 +110,7 @@ async fn deliveries_at(db_url: &str, backend: Backend) -> Vec<(String, i32)> {
 }
 
 /// Waits until the deliveries are settled (none pending), at most 20 s.
-async fn settled(app: &TestApp, backend: Backend, count: usize) -> Vec<(String, i32)> {
+pub async fn settled(app: &TestApp, backend: Backend, count: usize) -> Vec<(String, i32)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let found = deliveries(app, backend).await;

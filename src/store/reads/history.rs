@@ -1,5 +1,6 @@
-//! The history of one order (its payments, payout, every event and every
-//! outbound task about it), read as the tables' rows. A stored amount that
+//! The history of one order (its payments, payout, every event, every
+//! outbound task about it, and the webhook messages of its events with
+//! their deliveries), read as the tables' rows. A stored amount that
 //! does not parse (an internal service wrote `'abc'`, a BLOB, PostgreSQL's
 //! `NaN`) is kept as stored and its column named damaged
 //! ([`Stored::shown`]), so that the operator sees the row the
@@ -8,6 +9,7 @@
 use serde::Serialize;
 
 use super::on_read_backend;
+use super::webhooks::EventMessage;
 use crate::store::tables::events::{self, EventRow};
 use crate::store::tables::orders::{self, OrderRow};
 use crate::store::tables::outbound_tasks::{self, TaskRow};
@@ -29,6 +31,16 @@ pub struct History {
     pub events: Vec<EventRow>,
     /// Oldest first.
     pub tasks: Vec<Stored<TaskRow>>,
+    /// The webhook messages of `events`, in commit order, each with its
+    /// deliveries (read in one query for all the events).
+    pub webhooks: Vec<EventMessage>,
+}
+
+impl History {
+    /// The webhook messages of the event `event_id`.
+    pub fn webhooks_of(&self, event_id: i64) -> impl Iterator<Item = &EventMessage> {
+        self.webhooks.iter().filter(move |m| m.event_id == event_id)
+    }
 }
 
 /// What a history is looked up by.
@@ -188,6 +200,8 @@ impl Store {
         if order.is_none() && payments.is_empty() && payout.is_none() && events.is_empty() {
             return Ok(None);
         }
+        let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        let webhooks = self.webhooks_of_events(&event_ids).await?;
         Ok(Some(History {
             merchant_id: merchant_id.to_owned(),
             order_id,
@@ -196,6 +210,7 @@ impl Store {
             payout: payout.map(Stored::shown),
             events,
             tasks: tasks.into_iter().map(Stored::shown).collect(),
+            webhooks,
         }))
     }
 }

@@ -1,10 +1,12 @@
 //! Read-only queries for operators, over the tables' own rows
 //! (`store::tables`): the history of one order ([`history`]) as the
-//! `history` command and the console's timeline show it, and the console's
-//! overview, search and event list ([`console`]), and the webhook messages
-//! in creation order that `webhooks listen` follows ([`messages`]). Nothing
-//! here writes, and everything here except [`messages`] (which says why)
-//! reads through `database.read_url` when it is set.
+//! `history` command and the console's timeline show it, the console's
+//! overview, search and event list ([`console`]), the webhook outbox's
+//! messages of a history's events and the console's Webhooks page
+//! ([`webhooks`]), and the webhook messages in creation order that
+//! `webhooks listen` follows ([`messages`]). Nothing here writes, and
+//! everything here except [`messages`] (which says why) reads through
+//! `database.read_url` when it is set.
 //!
 //! How the rows are shown (summaries, the key fields of an event) is the
 //! operator's side (`crate::operator`), not the store's.
@@ -12,6 +14,7 @@
 pub mod console;
 pub mod history;
 pub mod messages;
+pub mod webhooks;
 
 /// Runs `$body` with the read pool and the [`Dialect`](super::tables::Dialect)
 /// of the backend in use.
