@@ -1,13 +1,15 @@
 //! The dispatcher: sends the webhook outbox's deliveries to the merchant's
 //! endpoints (`[[webhooks]]`). A background task of `serve` when endpoints
-//! are configured. Each round it
-//! 1. claims due deliveries with a lease (`Store::claim_deliveries`): each
-//!    the head of its endpoint's queue for its payment or payout, so one
-//!    subject's messages arrive in commit order while different subjects
-//!    never wait for each other (instances sharing a database take
-//!    different deliveries);
-//! 2. sends them concurrently, each signed at its attempt's time
-//!    (`webhooks::Sender`);
+//! are configured, or the `deliver` command. It
+//! 1. claims due deliveries with a lease (`Store::claim_deliveries`), as
+//!    many as it has free slots (64 in flight at most): each the head of
+//!    its endpoint's queue for its payment or payout, so one subject's
+//!    messages arrive in commit order while different subjects never wait
+//!    for each other (instances sharing a database take different
+//!    deliveries);
+//! 2. sends each in a task of its own, signed at its attempt's time
+//!    (`webhooks::Sender`), so a slow endpoint holds only its own
+//!    deliveries;
 //! 3. settles each with its attempt (`Store::settle_delivery`): delivered
 //!    on a 2xx; otherwise tried again on the schedule (`webhooks::Schedule`,
 //!    `Retry-After` honoured), dead after the last attempt or on `410 Gone`.
@@ -31,7 +33,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::future::join_all;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
 use tracing::{error, warn};
 
 use crate::config::WebhookDeliverySettings;
@@ -42,8 +45,8 @@ use crate::telemetry::metrics::{
 };
 use crate::webhooks::{Endpoint, Next, Outcome, Schedule, Sender, SenderError};
 
-/// Deliveries claimed per round at most.
-const BATCH: u32 = 64;
+/// Deliveries being sent at once at most.
+const IN_FLIGHT: usize = 64;
 
 /// The dispatcher of one process.
 #[derive(Debug)]
@@ -92,33 +95,62 @@ impl Dispatcher {
         self
     }
 
-    /// Runs rounds until `stop` completes.
+    /// Claims and sends until `stop` completes. Up to [`IN_FLIGHT`]
+    /// deliveries are sent at once, each in a task of its own: a slow or
+    /// silent endpoint holds only its own deliveries (and the later messages
+    /// of their payments) until its timeout, never a batch of others. A
+    /// settled delivery wakes the loop, since the next message of its
+    /// payment may now be sent. At `stop` the deliveries in flight are
+    /// abandoned with the task (their leases run out and they are sent
+    /// again: at least once).
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
-        let mut commits = self.store.commits(self.poll);
+        let this = Arc::new(self);
+        let mut commits = this.store.commits(this.poll);
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+        let settled = Arc::new(Notify::new());
+        let mut sending = JoinSet::new();
         loop {
-            let claimed = match self.round().await {
+            while sending.try_join_next().is_some() {}
+            let free = u32::try_from(slots.available_permits()).unwrap_or(0);
+            let claimed = match this.claim(free).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
-                    warn!(error = %e, "webhook dispatcher: a round failed; trying again after the poll interval");
-                    0
+                    warn!(error = %e, "webhook dispatcher: claiming failed; trying again after the poll interval");
+                    Vec::new()
                 }
             };
-            if claimed > 0 {
+            let any = !claimed.is_empty();
+            for delivery in claimed {
+                // Never waits: no more were claimed than slots were free,
+                // and only this loop takes them.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let (this, settled) = (this.clone(), settled.clone());
+                sending.spawn(async move {
+                    if let Err(e) = this.deliver(&delivery).await {
+                        warn!(error = %e, message_id = %delivery.message_id, "webhook dispatcher: an attempt could not be recorded; it is sent again after its lease");
+                    }
+                    drop(slot);
+                    settled.notify_one();
+                });
+            }
+            if any {
                 continue;
             }
             tokio::select! {
                 () = &mut stop => return,
-                () = self.store.deliveries_written() => {}
+                () = this.store.deliveries_written() => {}
                 () = commits.heard() => {}
-                () = tokio::time::sleep(self.poll) => {}
+                () = settled.notified() => {}
+                () = tokio::time::sleep(this.poll) => {}
             }
         }
     }
 
-    /// One round: claims the due deliveries and sends them; how many were
-    /// claimed.
-    pub async fn round(&self) -> Result<usize, StoreError> {
+    /// Claims up to `free` due deliveries to the endpoints still wanted.
+    async fn claim(&self, free: u32) -> Result<Vec<Claimed>, StoreError> {
         let names: Vec<&str> = {
             let gone = self.gone_endpoints();
             self.endpoints
@@ -127,18 +159,12 @@ impl Dispatcher {
                 .map(String::as_str)
                 .collect()
         };
-        if names.is_empty() {
-            return Ok(0);
+        if names.is_empty() || free == 0 {
+            return Ok(Vec::new());
         }
-        let claimed = self
-            .store
-            .claim_deliveries(&self.owner, self.lease_secs, BATCH, &names)
-            .await?;
-        let settled = join_all(claimed.iter().map(|c| self.deliver(c))).await;
-        for result in settled {
-            result?;
-        }
-        Ok(claimed.len())
+        self.store
+            .claim_deliveries(&self.owner, self.lease_secs, free, &names)
+            .await
     }
 
     /// Sends one claimed delivery and records what came of it.

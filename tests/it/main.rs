@@ -63,6 +63,7 @@ mod webhooks_config;
 mod webhooks_delivery;
 mod webhooks_gone;
 mod webhooks_instances;
+mod webhooks_isolation;
 mod webhooks_message;
 mod webhooks_operators;
 mod webhooks_outbox;

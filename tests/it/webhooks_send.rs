@@ -317,7 +317,11 @@ async fn webhooks_send_a_host_that_does_not_resolve_fails_within_the_timeout() {
     let reason = failed_reason(&attempt.outcome);
     assert!(!reason.is_empty(), "{attempt:?}");
     assert_eq!(attempt.status, None);
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
