@@ -116,8 +116,10 @@ fn line(d: &DeliveryListed) -> String {
         (None, Some(error)) => escape(error).into_owned(),
         (None, None) => "-".to_owned(),
     };
+    // A settled delivery's next_attempt_at is when it was settled.
+    let when = if d.state == "pending" { "next" } else { "settled" };
     format!(
-        "{}  {}  {}  {}  merchant {}  {}  attempts {}  last {}  next {}{}",
+        "{}  {}  {}  {}  merchant {}  {}  attempts {}  last {}  {when} {}{}",
         d.created_at.format("%Y-%m-%d %H:%M:%S"),
         escape(&d.message_id),
         escape(&d.endpoint),
