@@ -280,6 +280,11 @@ def webhook_lines(summary, cells):
     return lines
 
 
+def markdown_list(lines):
+    """Indented lines as markdown list items (summary.md)."""
+    return ["- " + line.strip() if line.startswith("  ") else line for line in lines]
+
+
 def main_only_webhook(out, run):
     """A BENCH_ONLY=webhook run: the fresh cells and the webhook cells."""
     cells = {name: cell_summary(out, name, 64 if "c64" in name else 16, 0, run)
@@ -308,7 +313,7 @@ def main_only_webhook(out, run):
     print("correctness (every cell): " + ("yes" if summary["correct"] else "NO"))
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("BENCH_ONLY=webhook run (development; not for reported figures).\n\n")
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join(markdown_list(lines)) + "\n")
     return 0 if summary["correct"] else 1
 
 
@@ -497,7 +502,7 @@ def write_markdown(out, summary, cells):
     lines.append(f"| SQLite in-process ceiling | {summary['sqlite_ceiling_tps']:,.0f} TPS | | | | | |")
     lines += ["", f"Logging cost at C=64: info/json rate / warn rate = "
                   f"{summary['logging_info_json_over_warn_c64']:.2f}."]
-    lines += [""] + webhook_lines(summary, cells)
+    lines += [""] + markdown_list(webhook_lines(summary, cells))
     for name in ("pg_c16_young", "pg_c64_young"):
         seq = summary[f"{name}_seq_scans"]
         lines.append(f"Seq scans during {name}: " + ", ".join(f"{t} {n:,}" for t, n in seq.items()) + ".")
