@@ -117,7 +117,11 @@ fn line(d: &DeliveryListed) -> String {
         (None, None) => "-".to_owned(),
     };
     // A settled delivery's next_attempt_at is when it was settled.
-    let when = if d.state == "pending" { "next" } else { "settled" };
+    let when = if d.state == "pending" {
+        "next"
+    } else {
+        "settled"
+    };
     format!(
         "{}  {}  {}  {}  merchant {}  {}  attempts {}  last {}  {when} {}{}",
         d.created_at.format("%Y-%m-%d %H:%M:%S"),

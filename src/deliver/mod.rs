@@ -10,7 +10,8 @@
 //! 2. sends each in a task of its own, signed at its attempt's time
 //!    (`webhooks::Sender`), so a slow endpoint holds only its own
 //!    deliveries;
-//! 3. settles each with its attempt (`Store::settle_delivery`): delivered
+//! 3. settles the attempts (`Store::settle_deliveries`, those finished
+//!    meanwhile together): delivered
 //!    on a 2xx; otherwise tried again on the schedule (`webhooks::Schedule`,
 //!    `Retry-After` honoured), dead after the last attempt or on `410 Gone`.
 //!
@@ -33,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tracing::{error, warn};
 
@@ -47,6 +48,10 @@ use crate::webhooks::{Endpoint, Next, Outcome, Schedule, Sender, SenderError};
 
 /// Deliveries being sent at once at most.
 const IN_FLIGHT: usize = 64;
+/// Attempts settled in one transaction at most.
+const SETTLE_BATCH: usize = 256;
+/// How long the loop gathers after a wake-up before it claims.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// The dispatcher of one process.
 #[derive(Debug)]
@@ -98,20 +103,25 @@ impl Dispatcher {
     /// Claims and sends until `stop` completes. Up to [`IN_FLIGHT`]
     /// deliveries are sent at once, each in a task of its own: a slow or
     /// silent endpoint holds only its own deliveries (and the later messages
-    /// of their payments) until its timeout, never a batch of others. A
-    /// settled delivery wakes the loop, since the next message of its
-    /// payment may now be sent. At `stop` the deliveries in flight are
-    /// abandoned with the task (their leases run out and they are sent
-    /// again: at least once).
+    /// of their payments) until its timeout, never a batch of others. What
+    /// the attempts came to is settled by one task, everything finished
+    /// meanwhile in one transaction; each settlement wakes the loop, since
+    /// the next message of a payment may now be sent. After a wake-up the
+    /// loop gathers for [`GATHER`] before it claims, so that under load one
+    /// claim takes many deliveries rather than each commit's few. At `stop`
+    /// the deliveries in flight are abandoned with the task (their leases
+    /// run out and they are sent again: at least once).
     pub async fn run(self, stop: impl Future<Output = ()>) {
         tokio::pin!(stop);
         let this = Arc::new(self);
         let mut commits = this.store.commits(this.poll);
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let settled = Arc::new(Notify::new());
-        let mut sending = JoinSet::new();
+        let (finished, to_settle) = mpsc::unbounded_channel();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(this.clone().settle(to_settle, settled.clone()));
         loop {
-            while sending.try_join_next().is_some() {}
+            while tasks.try_join_next().is_some() {}
             let free = u32::try_from(slots.available_permits()).unwrap_or(0);
             let claimed = match this.claim(free).await {
                 Ok(claimed) => claimed,
@@ -120,23 +130,23 @@ impl Dispatcher {
                     Vec::new()
                 }
             };
-            let any = !claimed.is_empty();
+            // A full claim may have left more behind; otherwise wait.
+            let more = free > 0 && claimed.len() == free as usize;
             for delivery in claimed {
                 // Never waits: no more were claimed than slots were free,
                 // and only this loop takes them.
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     return;
                 };
-                let (this, settled) = (this.clone(), settled.clone());
-                sending.spawn(async move {
-                    if let Err(e) = this.deliver(&delivery).await {
-                        warn!(error = %e, message_id = %delivery.message_id, "webhook dispatcher: an attempt could not be recorded; it is sent again after its lease");
+                let (this, finished) = (this.clone(), finished.clone());
+                tasks.spawn(async move {
+                    if let Some(settled) = this.attempt(&delivery).await {
+                        // The slot is freed once the attempt is settled.
+                        let _ = finished.send((settled, slot));
                     }
-                    drop(slot);
-                    settled.notify_one();
                 });
             }
-            if any {
+            if more {
                 continue;
             }
             tokio::select! {
@@ -146,6 +156,26 @@ impl Dispatcher {
                 () = settled.notified() => {}
                 () = tokio::time::sleep(this.poll) => {}
             }
+            tokio::time::sleep(GATHER).await;
+        }
+    }
+
+    /// Settles finished attempts as they come, together: one transaction
+    /// for all that finished while the previous one was written.
+    async fn settle(
+        self: Arc<Self>,
+        mut finished: mpsc::UnboundedReceiver<(Settled, OwnedSemaphorePermit)>,
+        settled: Arc<Notify>,
+    ) {
+        let mut batch = Vec::new();
+        while finished.recv_many(&mut batch, SETTLE_BATCH).await > 0 {
+            let attempts: Vec<Settled> = batch.iter().map(|(s, _)| s.clone()).collect();
+            if let Err(e) = self.store.settle_deliveries(&self.owner, &attempts).await {
+                warn!(error = %e, deliveries = attempts.len(), "webhook dispatcher: attempts could not be recorded; they are sent again after their leases");
+            }
+            // Frees the slots.
+            batch.clear();
+            settled.notify_one();
         }
     }
 
@@ -167,12 +197,10 @@ impl Dispatcher {
             .await
     }
 
-    /// Sends one claimed delivery and records what came of it.
-    async fn deliver(&self, claimed: &Claimed) -> Result<(), StoreError> {
+    /// Sends one claimed delivery; what came of it, to be settled.
+    async fn attempt(&self, claimed: &Claimed) -> Option<Settled> {
         // Claims name only configured endpoints.
-        let Some(endpoint) = self.endpoints.get(&claimed.endpoint) else {
-            return Ok(());
-        };
+        let endpoint = self.endpoints.get(&claimed.endpoint)?;
         let attempt = self
             .sender
             .send(
@@ -226,9 +254,9 @@ impl Dispatcher {
         metrics::histogram!(WEBHOOK_ATTEMPT_SECONDS, "endpoint" => endpoint.name.clone())
             .record(attempt.latency.as_secs_f64());
         let excerpt = (!attempt.excerpt.is_empty()).then(|| attempt.excerpt.clone());
-        let settled = Settled {
-            message_id: &claimed.message_id,
-            endpoint: &claimed.endpoint,
+        Some(Settled {
+            message_id: claimed.message_id.clone(),
+            endpoint: claimed.endpoint.clone(),
             state,
             retry_in_ms,
             outcome,
@@ -236,9 +264,7 @@ impl Dispatcher {
             latency_ms: i32::try_from(attempt.latency.as_millis()).unwrap_or(i32::MAX),
             excerpt,
             error: reason,
-        };
-        self.store.settle_delivery(&self.owner, &settled).await?;
-        Ok(())
+        })
     }
 }
 
