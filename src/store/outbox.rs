@@ -28,7 +28,7 @@ pub struct Claimed {
 }
 
 /// What became of a claimed delivery after one attempt.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct Settled {
     pub message_id: String,
     pub endpoint: String,
@@ -44,12 +44,17 @@ pub struct Settled {
 }
 
 /// The dispatcher's statements on `d` by name (`claim`: `$1` owner, `$2`
-/// lease seconds, `$3` limit, `$4` endpoints as a JSON array; `settle`;
-/// `backlog`): public for the plan tests.
+/// lease seconds, `$3` limit, `$4` endpoints as a JSON array; `settle`: on
+/// PostgreSQL a batch, `$1` as JSON and `$2` the owner; `backlog`): public
+/// for the plan tests.
 pub fn statements(d: Dialect) -> [(&'static str, String); 3] {
+    let settle = match d {
+        Dialect::Postgres => settle_batch(),
+        Dialect::Sqlite => settle(d),
+    };
     [
         ("claim", claim(d)),
-        ("settle", settle(d)),
+        ("settle", settle),
         ("backlog", backlog(d)),
     ]
 }
@@ -120,6 +125,37 @@ fn settle(d: Dialect) -> String {
     )
 }
 
+/// PostgreSQL: a batch of [`Settled`] (`$1`, a JSON array) settled and
+/// its attempts recorded in one statement; `$2` the owner. Only the
+/// deliveries still leased to the owner are settled, and only their
+/// attempts recorded (the statement's row count). The rows are found by
+/// their ids as an array (`= ANY`, an index condition), so that whatever
+/// join the planner picks with the batch, it never walks the whole table.
+fn settle_batch() -> String {
+    let names = webhook_attempts::COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>();
+    let from_batch = names.iter().map(|n| format!("s.{n}")).collect::<Vec<_>>();
+    format!(
+        "WITH s AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(message_id text, endpoint text, \
+           state text, retry_in_ms bigint, outcome text, status integer, latency_ms integer, \
+           excerpt text, error text)), \
+         settled AS (UPDATE webhook_deliveries AS d SET state = s.state, attempts = d.attempts + 1, \
+           next_attempt_at = now() + make_interval(secs => s.retry_in_ms::double precision / 1000), \
+           last_status = s.status, last_error = s.error, \
+           delivered_at = CASE WHEN s.state = 'delivered' THEN now() ELSE d.delivered_at END, \
+           lease_owner = NULL, lease_until = NULL, updated_at = now() \
+           FROM s WHERE d.message_id = ANY(ARRAY(SELECT message_id FROM s)) \
+           AND d.message_id = s.message_id AND d.endpoint = s.endpoint \
+           AND d.lease_owner = $2::text RETURNING d.message_id, d.endpoint) \
+         INSERT INTO webhook_attempts ({}) SELECT {} FROM s \
+         JOIN settled ON settled.message_id = s.message_id AND settled.endpoint = s.endpoint",
+        names.join(", "),
+        from_batch.join(", ")
+    )
+}
+
 fn record_attempt(d: Dialect) -> String {
     let names = webhook_attempts::COLUMNS
         .iter()
@@ -184,6 +220,20 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+            if d == Dialect::Postgres {
+                let batch = serde_json::to_string(settled)
+                    .map_err(|e| StoreError::Corrupt(format!("settled deliveries: {e}")))?;
+                let count = sqlx::query(made(settle_batch()))
+                    .bind(batch)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                return Ok(usize::try_from(count).unwrap_or(usize::MAX));
+            }
+            // SQLite runs in the process: a statement per row costs no
+            // round trip.
             let (settle, record) = (settle(d), record_attempt(d));
             let mut count = 0;
             for one in settled {

@@ -512,12 +512,12 @@ async fn the_outbox_statements_read_indexes_only() {
                     .bind(64_i64)
                     .bind(r#"["orders", "billing"]"#),
                 "settle" => query
-                    .bind("msg_1")
-                    .bind("orders")
-                    .bind("delivered")
-                    .bind(0_i64)
-                    .bind(204_i32)
-                    .bind(None::<String>)
+                    .bind(
+                        serde_json::json!([{"message_id": "msg_1", "endpoint": "orders",
+                            "state": "delivered", "retry_in_ms": 0, "outcome": "delivered",
+                            "status": 204, "latency_ms": 3, "excerpt": null, "error": null}])
+                        .to_string(),
+                    )
                     .bind("owner"),
                 _ => query,
             };
