@@ -10,10 +10,10 @@
 //! 2. sends each in a task of its own, signed at its attempt's time
 //!    (`webhooks::Sender`), so a slow endpoint holds only its own
 //!    deliveries;
-//! 3. settles the attempts (`Store::settle_deliveries`, those finished
-//!    meanwhile together): delivered
-//!    on a 2xx; otherwise tried again on the schedule (`webhooks::Schedule`,
-//!    `Retry-After` honoured), dead after the last attempt or on `410 Gone`.
+//! 3. settles the attempts (`Store::settle_deliveries`, all that finished
+//!    meanwhile in one transaction): delivered on a 2xx; otherwise tried
+//!    again on the schedule (`webhooks::Schedule`, `Retry-After`
+//!    honoured), dead after the last attempt or on `410 Gone`.
 //!
 //! An endpoint that answers `410 Gone` says it no longer wants messages:
 //! that delivery is dead and this process claims nothing more for the
@@ -92,12 +92,6 @@ impl Dispatcher {
                 metrics::gauge!(WEBHOOK_ENDPOINT_DISABLED, "endpoint" => name.clone()).set(0.0);
             }
         })
-    }
-
-    /// The same dispatcher with `schedule` (tests fix its jitter).
-    pub fn with_schedule(mut self, schedule: Schedule) -> Dispatcher {
-        self.schedule = schedule;
-        self
     }
 
     /// Claims and sends until `stop` completes. Up to [`IN_FLIGHT`]
