@@ -33,7 +33,10 @@ pg_ensure_installed() {
 pg_free_port() {
   local port
   for _ in $(seq 1 200); do
-    port=$(( (RANDOM % 20000) + 30000 ))
+    # Below Linux's ephemeral range (32768-60999 by default): a port taken
+    # from there can be given to an outgoing connection between this check
+    # and the server's bind (seen: "Address already in use").
+    port=$(( (RANDOM % 22000) + 10000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
@@ -113,11 +116,20 @@ fi
 exec "$bin/pg_ctl" -D "$PG_THROWAWAY_DIR/data" -l "$PG_THROWAWAY_DIR/server.log" "\$@"
 SCRIPT
   chmod 755 "$PG_THROWAWAY_DIR/pg_ctl"
-  # The copied configuration names the primary's port and socket folder.
-  echo "port = $port" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  # The copied configuration names the primary's port and socket folder
+  # (the last `port` line counts: a port taken meanwhile is tried again
+  # with another).
   echo "unix_socket_directories = '$PG_THROWAWAY_DIR'" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
-  "$PG_THROWAWAY_DIR/pg_ctl" start -w -t 60 >/dev/null \
-    || { cat "$PG_THROWAWAY_DIR/server.log" >&2; return 1; }
+  local started=""
+  for _ in 1 2 3; do
+    echo "port = $port" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+    if "$PG_THROWAWAY_DIR/pg_ctl" start -w -t 60 >/dev/null; then
+      started=1
+      break
+    fi
+    port=$(pg_free_port)
+  done
+  [ -n "$started" ] || { cat "$PG_THROWAWAY_DIR/server.log" >&2; return 1; }
   export FPR_TEST_PG_URL="postgres://postgres@127.0.0.1:$port"
   export FPR_TEST_PG_CTL="$PG_THROWAWAY_DIR/pg_ctl"
   export PG_THROWAWAY_DIR

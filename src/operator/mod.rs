@@ -178,7 +178,7 @@ pub fn pairs(event: &EventRow) -> Vec<(String, String)> {
             let Some([name, value]) = item.as_array().map(Vec::as_slice) else {
                 continue;
             };
-            let name = name.as_str().unwrap_or_default();
+            let name = name.as_str().unwrap_or("");
             let name = match prefix {
                 Some(p) => format!("{p}[{name}]"),
                 None => name.to_owned(),
