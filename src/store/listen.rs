@@ -46,14 +46,22 @@ impl Store {
 
 impl Commits {
     /// Returns once a commit was announced (several heard at once count as
-    /// one), or after `retry` when the listening connection failed.
+    /// one), at once when listening has just started (what was committed
+    /// before it was not heard), or after `retry` when the listening
+    /// connection failed.
     pub async fn heard(&mut self) {
         let Some(pool) = &self.pool else {
             return pending().await;
         };
         if self.listener.is_none() {
             match listen(pool).await {
-                Ok(listener) => self.listener = Some(listener),
+                // Listening starts now: a commit made between the caller's
+                // last look and this moment was not heard, so this counts
+                // as hearing one (the caller looks again).
+                Ok(listener) => {
+                    self.listener = Some(listener);
+                    return;
+                }
                 Err(e) => {
                     debug!(error = %e, "cannot listen for other instances' commits; polling only");
                     return tokio::time::sleep(self.retry).await;
