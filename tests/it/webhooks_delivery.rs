@@ -72,7 +72,7 @@ pub async fn receiver(failures: usize) -> (String, Seen) {
     (url, serve_receiver(listener, failures))
 }
 
-fn endpoint(url: &str, retry_delays: &str) -> impl FnOnce(&mut String) {
+pub fn endpoint(url: &str, retry_delays: &str) -> impl FnOnce(&mut String) {
     let config = format!(
         r#"
 [[webhooks]]

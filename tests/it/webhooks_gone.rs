@@ -4,18 +4,16 @@
 //! pending), and `/metrics` says so: the endpoint disabled, one pending,
 //! the oldest pending's age.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::post;
 use freedompay_receiver::protocol::Status;
 use sqlx::Connection;
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestApp, freedompay};
+use crate::webhooks_isolation::counting_receiver;
 
 #[derive(Debug, PartialEq, Eq, sqlx::FromRow)]
 struct Delivery {
@@ -47,18 +45,7 @@ on_both_backends! {
     // Seen failing (the second message sent too) with the dispatcher not
     // disabling the endpoint.
     async fn an_endpoint_that_answers_410_is_disabled_and_its_backlog_shown(backend) {
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = requests.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let app = Router::new().route(
-            "/hook",
-            post(move || {
-                counted.fetch_add(1, Ordering::SeqCst);
-                async { StatusCode::GONE }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (url, requests) = counting_receiver(StatusCode::GONE, Duration::ZERO).await;
         // Metrics are the test process's: a name no other test uses.
         let name = format!("gone-{backend:?}").to_lowercase();
         let app = TestApp::spawn_with(backend, |toml| {

@@ -26,8 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::support::pg::{Cluster, server_url};
 use crate::support::{Backend, TestApp, TestDb, base_toml, freedompay};
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+use crate::webhooks_delivery::{SECRET, endpoint};
 
 /// What the receiver saw.
 #[derive(Debug, Default)]
@@ -80,27 +79,17 @@ async fn receiver(failures: usize, delay: Duration) -> (String, Arc<Mutex<Seen>>
     (url, seen)
 }
 
-/// Settings with one endpoint at `url`; `serve` only writes the outbox
-/// unless `in_serve`.
+/// Settings with one endpoint at `url` (`webhooks_delivery::endpoint`,
+/// retries a second apart); `serve` only writes the outbox unless
+/// `in_serve`.
 fn settings_toml(database_url: &str, url: &str, in_serve: bool, poll_ms: u64) -> String {
     let mut toml = base_toml(database_url);
-    toml.push_str(&format!(
-        r#"
-[[webhooks]]
-name = "orders"
-url = "{url}"
-secret = "{SECRET}"
-timeout_secs = 5
-
-[webhook_delivery]
-retry_delays_secs = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-jitter_percent = 0
-poll_interval_ms = {poll_ms}
-lease_secs = 30
-in_serve = {in_serve}
-"#
-    ));
-    toml
+    endpoint(url, &format!("[{}]", ["1"; 20].join(", ")))(&mut toml);
+    // `endpoint`'s `[webhook_delivery]` table is the last: these keys join it.
+    toml.replace(
+        "poll_interval_ms = 100",
+        &format!("poll_interval_ms = {poll_ms}"),
+    ) + &format!("lease_secs = 30\nin_serve = {in_serve}\n")
 }
 
 /// `freedompay-receiver deliver` as a process of its own.

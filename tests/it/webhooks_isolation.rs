@@ -17,8 +17,9 @@ use crate::support::{TestApp, freedompay};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// A receiver whose answers take `delay`; its URL and its request count.
-async fn receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
+/// A receiver that answers `status` after `delay` (and checks nothing);
+/// its URL and its request count.
+pub async fn counting_receiver(status: StatusCode, delay: Duration) -> (String, Arc<AtomicUsize>) {
     let requests = Arc::new(AtomicUsize::new(0));
     let counted = requests.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -29,7 +30,7 @@ async fn receiver(delay: Duration) -> (String, Arc<AtomicUsize>) {
             counted.fetch_add(1, Ordering::SeqCst);
             async move {
                 tokio::time::sleep(delay).await;
-                StatusCode::NO_CONTENT
+                status
             }
         }),
     );
@@ -42,8 +43,8 @@ on_both_backends! {
     // 8 s timeout) with the dispatcher sending a claimed batch and waiting
     // for all of it before claiming again.
     async fn a_silent_endpoint_does_not_hold_the_others(backend) {
-        let (healthy, received) = receiver(Duration::ZERO).await;
-        let (silent, _) = receiver(Duration::from_secs(3600)).await;
+        let (healthy, received) = counting_receiver(StatusCode::NO_CONTENT, Duration::ZERO).await;
+        let (silent, _) = counting_receiver(StatusCode::NO_CONTENT, Duration::from_secs(3600)).await;
         let app = TestApp::spawn_with(backend, |toml| {
             toml.push_str(&format!(
                 "\n[[webhooks]]\nname = \"healthy\"\nurl = \"{healthy}\"\nsecret = \"{SECRET}\"\n\
