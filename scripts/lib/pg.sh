@@ -45,6 +45,20 @@ pg_free_port() {
   return 1
 }
 
+# pg_port_tries START STOP [ARGS...]: runs START ARGS, which binds a port it
+# picked with pg_free_port, up to 5 times, running STOP after each failure:
+# a port free when picked may be taken by the time it is bound.
+pg_port_tries() {
+  local start=$1 stop=$2 try
+  shift 2
+  for try in 1 2 3 4 5; do
+    "$start" "$@" && return 0
+    "$stop"
+    echo "($start: try $try of 5)" >&2
+  done
+  return 1
+}
+
 # initdb refuses to run as root, so as root the cluster belongs to 'postgres'.
 pg_as_owner() {
   if [ "$(id -u)" = 0 ]; then

@@ -15,15 +15,7 @@ PHP_PEER_FPM_PID=""
 # pg_free_port's port may be taken by the time nginx binds it (seen in a
 # scripts/bench run: "bind() ... Address already in use"): 5 tries, each on
 # a new port.
-php_peer_start() {
-  local try
-  for try in 1 2 3 4 5; do
-    php_peer_start_once "$@" && return 0
-    php_peer_stop
-    echo "(the PHP peer: try $try of 5)" >&2
-  done
-  return 1
-}
+php_peer_start() { pg_port_tries php_peer_start_once php_peer_stop "$@"; }
 
 php_peer_start_once() {
   local dsn=$1 secret=$2 merchant=$3 port user root fpm

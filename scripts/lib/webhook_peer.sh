@@ -31,15 +31,7 @@ webhook_wait_port() {
 
 # pg_free_port's port may still be taken when the endpoint binds it (another
 # process's outgoing connection can hold it): each start tries 5 ports.
-webhook_nginx_start() {
-  local try
-  for try in 1 2 3 4 5; do
-    webhook_nginx_start_once "$1" && return 0
-    webhook_nginx_stop
-    echo "(try $try of 5)" >&2
-  done
-  return 1
-}
+webhook_nginx_start() { pg_port_tries webhook_nginx_start_once webhook_nginx_stop "$1"; }
 
 webhook_nginx_start_once() {
   local status=$1 port
@@ -86,15 +78,7 @@ webhook_nginx_stop() {
   WEBHOOK_NGINX_DIR=""
 }
 
-webhook_recorder_start() {
-  local try
-  for try in 1 2 3 4 5; do
-    webhook_recorder_start_once "$1" && return 0
-    webhook_recorder_stop
-    echo "(try $try of 5)" >&2
-  done
-  return 1
-}
+webhook_recorder_start() { pg_port_tries webhook_recorder_start_once webhook_recorder_stop "$1"; }
 
 webhook_recorder_start_once() {
   local file=$1 port
