@@ -21,7 +21,8 @@
 //! - [`operator`] (what operators are shown of stored rows: the state
 //!   summary, the key fields of an event), used by the console and `history`;
 //! - [`http`] (axum endpoints and signed answers), [`console`],
-//!   [`reconcile`] and [`bench`];
+//!   [`reconcile`], [`retention`] (what the event log keeps, archives and
+//!   deletes) and [`bench`];
 //! - [`server`] (runs them), then [`cli`] (the operator commands).
 //!
 //! A callback flows down and back: http → decode → authenticate → parse →
@@ -39,6 +40,7 @@ pub mod http;
 pub mod operator;
 pub mod protocol;
 pub mod reconcile;
+pub mod retention;
 pub mod server;
 pub mod simulate;
 pub mod store;

@@ -54,8 +54,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the callback receiver (the default when no subcommand is given).
     Serve,
-    /// Apply the database migrations and exit.
-    Migrate,
+    /// Apply the database migrations and exit (on PostgreSQL, partitioning
+    /// the event log by month, without copying an existing one).
+    Migrate {
+        /// Leave PostgreSQL's `events` a plain table: only for measuring
+        /// what partitioning costs (`scripts/bench`).
+        #[arg(long, hide = true)]
+        plain_events: bool,
+    },
     /// Send the webhook outbox's deliveries until stopped (what `serve` does
     /// inside when endpoints are configured), as a process of its own.
     Deliver,
@@ -92,7 +98,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::serve(cli.config.as_deref()),
-        Command::Migrate => serve::migrate(cli.config.as_deref()),
+        Command::Migrate { plain_events } => serve::migrate(cli.config.as_deref(), plain_events),
         Command::Deliver => deliver::run(cli.config.as_deref()),
         Command::CheckConfig(args) => check_config::run(cli.config.as_deref(), &args),
         Command::Healthcheck(args) => healthcheck::run(cli.config.as_deref(), &args),

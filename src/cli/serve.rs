@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use super::{EXIT_BAD_CONFIG, EXIT_FAILURE, load_settings, runtime, start_service};
 use crate::config::MetricsPlace;
 use crate::server::{bind_metrics, run_with, shutdown_signal};
-use crate::store::Store;
+use crate::store::{EventLog, Store};
 
 pub fn serve(config: Option<&Path>) -> ExitCode {
     let settings = match start_service(config) {
@@ -70,21 +70,35 @@ pub fn serve(config: Option<&Path>) -> ExitCode {
     })
 }
 
-pub fn migrate(config: Option<&Path>) -> ExitCode {
+pub fn migrate(config: Option<&Path>, plain_events: bool) -> ExitCode {
     let settings = match load_settings(config) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let log = if plain_events {
+        EventLog::Plain
+    } else {
+        EventLog::Partitioned
+    };
     runtime().block_on(async move {
         let result = async {
             let store = Store::connect(&settings.database)?;
-            store.migrate().await?;
+            let upgrade = store.migrate_with(log).await?;
             store.close().await;
-            Ok::<_, crate::store::StoreError>(store.backend_name())
+            Ok::<_, crate::store::StoreError>((store.backend_name(), upgrade))
         }
         .await;
         match result {
-            Ok(backend) => {
+            Ok((backend, upgrade)) => {
+                if let Some(u) = upgrade {
+                    println!(
+                        "event log partitioned by month: {} rows kept in place as {}, in {:.3} s, locked {:.1} ms",
+                        u.rows,
+                        u.old_partition,
+                        u.took.as_secs_f64(),
+                        u.locked.as_secs_f64() * 1000.0
+                    );
+                }
                 println!("migrations applied ({backend})");
                 ExitCode::SUCCESS
             }

@@ -57,6 +57,56 @@ pub struct Settings {
     pub webhooks: Vec<WebhookSettings>,
     #[serde(default)]
     pub webhook_delivery: WebhookDeliverySettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
+}
+
+/// How long the event log keeps what it received (README, "Keeping and
+/// deleting data"). Off by default: nothing is deleted or changed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Events older than this are archived to `archive_dir` and deleted, a
+    /// calendar month at a time (a month goes once all of it is older), with
+    /// the stored decisions and finished status queries of that age. Unset:
+    /// kept for ever.
+    pub keep_days: Option<u32>,
+    /// Where months are archived before they are deleted (required with
+    /// `keep_days`): gzip-compressed JSON lines and a SHA-256 manifest.
+    pub archive_dir: Option<PathBuf>,
+    /// The payer's personal fields of events older than this are replaced
+    /// by a marker (amounts, ids and card masks stay). Unset: kept.
+    pub personal_data_days: Option<u32>,
+    /// Field names treated as personal besides the built-in ones
+    /// (`retention::personal::FIELDS`).
+    pub personal_fields: Vec<String>,
+    /// Whether `serve` runs retention once a day (one instance at a time);
+    /// `freedompay-receiver retention run` runs it on demand either way.
+    pub in_serve: bool,
+    /// Rows per transaction where rows are deleted or rewritten one by one
+    /// (SQLite; PostgreSQL's upgraded old table, kept rows): small enough that
+    /// a callback never waits long for the write lock.
+    pub batch: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            keep_days: None,
+            archive_dir: None,
+            personal_data_days: None,
+            personal_fields: Vec::new(),
+            in_serve: true,
+            batch: 500,
+        }
+    }
+}
+
+impl RetentionSettings {
+    /// Whether retention has anything to do.
+    pub fn enabled(&self) -> bool {
+        self.keep_days.is_some() || self.personal_data_days.is_some()
+    }
 }
 
 /// Outbound calls to FreedomPay (status, refunds, payouts).

@@ -39,6 +39,7 @@ pub fn problems(settings: &Settings) -> Vec<ConfigError> {
     reconcile(settings, &mut found);
     webhooks(settings, &mut found);
     webhook_delivery(settings, &mut found);
+    retention(settings, &mut found);
     if !matches!(settings.log.format.as_str(), "pretty" | "json") {
         found.push(ConfigError::new(
             "log.format",
@@ -442,6 +443,35 @@ fn webhook_delivery(settings: &Settings, found: &mut Vec<ConfigError>) {
     ] {
         if value == 0 {
             found.push(ConfigError::new(key, "must be at least 1"));
+        }
+    }
+}
+
+fn retention(settings: &Settings, found: &mut Vec<ConfigError>) {
+    let retention = &settings.retention;
+    for (key, days) in [
+        ("retention.keep_days", retention.keep_days),
+        ("retention.personal_data_days", retention.personal_data_days),
+    ] {
+        if days == Some(0) {
+            found.push(ConfigError::new(key, "must be at least 1 (or unset: kept)"));
+        }
+    }
+    if retention.keep_days.is_some() && retention.archive_dir.is_none() {
+        found.push(ConfigError::new(
+            "retention.archive_dir",
+            "is required with retention.keep_days: months are archived before they are deleted",
+        ));
+    }
+    if !(1..=10_000).contains(&retention.batch) {
+        found.push(ConfigError::new("retention.batch", "must be 1 to 10000"));
+    }
+    for (n, field) in retention.personal_fields.iter().enumerate() {
+        if field.is_empty() || field.len() > 64 {
+            found.push(ConfigError::new(
+                format!("retention.personal_fields[{n}]"),
+                "must be a field name of 1 to 64 characters",
+            ));
         }
     }
 }

@@ -42,7 +42,10 @@ impl WriteFailure {
             StoreError::Database(error) => Self::of_sqlx(error),
             StoreError::Corrupt(_) => WriteFailure::Data,
             StoreError::WriterGone => WriteFailure::Unavailable,
-            StoreError::Migrate(_) | StoreError::UnsupportedUrl | StoreError::GroupFailed(_) => {
+            StoreError::Migrate(_)
+            | StoreError::UnsupportedUrl
+            | StoreError::GroupFailed(_)
+            | StoreError::Archive(_) => {
                 WriteFailure::Other
             }
         }

@@ -93,6 +93,7 @@ pub mod outbound;
 pub mod outbox;
 mod postgres;
 pub mod reads;
+pub mod retention;
 mod sqlite;
 pub mod tables;
 
@@ -113,6 +114,9 @@ pub use callbacks::statements::{LockAndDraw, PerTable, Statements, Writes};
 /// The statements of the write path, per backend (their plans are tested).
 pub use callbacks::statements::{POSTGRES as POSTGRES_STATEMENTS, SQLITE as SQLITE_STATEMENTS};
 pub use postgres::NOTIFY_CHANNEL;
+pub use postgres::partitions::Upgrade as EventLogUpgrade;
+/// The event log's months and partitions (PostgreSQL partitions by month).
+pub use postgres::partitions::{MONTHS_AHEAD, Partition, month_start, next_month};
 /// The session settings of PostgreSQL's connections (their plans are tested).
 pub use postgres::{
     POOL_SETTINGS as POSTGRES_POOL_SETTINGS, WRITER_SETTINGS as POSTGRES_WRITER_SETTINGS,
@@ -125,6 +129,15 @@ pub use reads::webhooks::{
     DEAD_LIST_LIMIT, DeadDelivery, EventDelivery, EventMessage, PendingCount, SettledCount,
     WebhookOverview,
 };
+
+/// What `migrate` makes of PostgreSQL's event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventLog {
+    /// Partitioned by month (the default; `postgres::partitions`).
+    Partitioned,
+    /// Left a plain table: only for measuring what partitioning costs.
+    Plain,
+}
 
 /// The PostgreSQL backend.
 pub type PgStore = Backend<sqlx::Postgres>;
@@ -214,6 +227,8 @@ pub enum StoreError {
     GroupFailed(String),
     #[error("the database writer has stopped")]
     WriterGone,
+    #[error("archive: {0}")]
+    Archive(String),
 }
 
 impl StoreError {
@@ -355,14 +370,31 @@ impl Store {
         }
     }
 
-    /// Applies the backend's migrations (`migrations/postgres` or `migrations/sqlite`).
+    /// Applies the backend's migrations (`migrations/postgres` or
+    /// `migrations/sqlite`); on PostgreSQL, the event log is then
+    /// partitioned by month (upgrading a plain one without copying it,
+    /// `postgres::partitions`) with its months ahead made.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        with_dialect!(
-            self,
-            &postgres::MIGRATOR,
-            &sqlite::MIGRATOR,
-            |pool, migrator| migrator.run(pool).await.map_err(StoreError::from)
-        )
+        self.migrate_with(EventLog::Partitioned).await.map(drop)
+    }
+
+    /// [`Store::migrate`], saying what the upgrade of the event log did (on
+    /// PostgreSQL, the first time); `EventLog::Plain` leaves a plain
+    /// `events` table as it is (the benchmark's comparison).
+    pub async fn migrate_with(&self, log: EventLog) -> Result<Option<EventLogUpgrade>, StoreError> {
+        match self {
+            Store::Postgres(s) => {
+                postgres::MIGRATOR.run(s.pool()).await?;
+                match log {
+                    EventLog::Partitioned => postgres::partitions::partition_events(s.pool()).await,
+                    EventLog::Plain => Ok(None),
+                }
+            }
+            Store::Sqlite(s) => {
+                sqlite::MIGRATOR.run(s.pool()).await?;
+                Ok(None)
+            }
+        }
     }
 
     /// A round trip to the database.

@@ -92,6 +92,23 @@ pub const FLAGGED_EVENTS: &str = "freedompay_flagged_events_total";
 /// Repeats of a redirect back, counted instead of recorded, by `endpoint`.
 pub const REDIRECT_REPEATS: &str = "freedompay_redirect_repeats_total";
 
+/// Rows retention archived, deleted or rewrote, by `action` (`archived`,
+/// `deleted`, `expunged`) and `table`.
+pub const RETENTION_ROWS: &str = "freedompay_retention_rows_total";
+/// Retention runs that stopped on an error.
+pub const RETENTION_FAILURES: &str = "freedompay_retention_failures_total";
+/// When the last complete retention run ended (Unix seconds; 0: never).
+pub const RETENTION_LAST_SUCCESS: &str = "freedompay_retention_last_success_timestamp_seconds";
+/// Age of the oldest event in the log (0 when empty).
+pub const EVENTS_OLDEST_SECONDS: &str = "freedompay_events_oldest_seconds";
+/// The event log's size on disk (PostgreSQL: its partitions and indexes;
+/// SQLite: the database file).
+pub const EVENT_LOG_BYTES: &str = "freedompay_event_log_bytes";
+/// PostgreSQL: the partitions of `events`.
+pub const EVENT_PARTITIONS: &str = "freedompay_event_partitions";
+/// PostgreSQL: whole months after the current one with a partition ready.
+pub const EVENT_PARTITIONS_AHEAD: &str = "freedompay_event_partitions_ahead_months";
+
 /// Latency buckets: callbacks should take milliseconds; FreedomPay's timeout is ~30 s.
 const BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,

@@ -13,6 +13,7 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 
 pub mod hosts;
+pub mod partitions;
 
 use hosts::Hosts;
 

@@ -20,6 +20,7 @@ use crate::protocol::Amount;
 
 pub mod callback_decisions;
 pub mod events;
+pub mod maintenance_runs;
 pub mod orders;
 pub mod outbound_tasks;
 pub mod payments;
