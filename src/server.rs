@@ -30,6 +30,7 @@ use crate::config::{ConfigError, MetricsPlace, ServerSettings, Settings};
 use crate::deliver::Dispatcher;
 use crate::http::{AppState, metrics_router, router};
 use crate::reconcile::Reconciler;
+use crate::retention::Retention;
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics::RECONCILER_RUNNING;
 
@@ -115,8 +116,13 @@ where
     let dispatcher = if endpoints.is_empty() || !settings.webhook_delivery.in_serve {
         None
     } else {
-        start_dispatcher(&settings, &store, endpoints, stopping)
+        start_dispatcher(&settings, &store, endpoints, stopping.clone())
     };
+    // Always: on PostgreSQL it makes the event log's months ahead, whether
+    // retention is on or not.
+    let retention = Some(tokio::spawn(
+        Retention::new(store.clone(), settings.retention.clone()).run_daily(stopping),
+    ));
 
     serve_connections(listener, app, &settings.server, shutdown).await;
 
@@ -130,7 +136,7 @@ where
     // (its task says a request may have left), and so is a webhook cut off
     // mid-send (its lease runs out and it is sent again: at least once).
     let _ = stop_reconciler.send(true);
-    for task in [reconciler, dispatcher].into_iter().flatten() {
+    for task in [reconciler, dispatcher, retention].into_iter().flatten() {
         let grace = Duration::from_secs(settings.server.shutdown_timeout_secs);
         let abort = task.abort_handle();
         if tokio::time::timeout(grace, task).await.is_err() {

@@ -9,6 +9,7 @@ mod listen;
 mod order;
 mod payout;
 mod refund;
+mod retention;
 mod secret;
 mod serve;
 mod sign;
@@ -92,6 +93,8 @@ pub enum Command {
     History(history::HistoryArgs),
     /// The webhook outbox: list deliveries, show a message, replay, listen.
     Webhooks(webhooks::WebhooksArgs),
+    /// Archive and delete old events, replace old personal data; check archives.
+    Retention(retention::RetentionArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -123,6 +126,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Webhooks(args) => {
             with_settings(cli.config.as_deref(), |s| webhooks::run(s, &args))
         }
+        Command::Retention(args) if retention::needs_settings(&args) => {
+            with_settings(cli.config.as_deref(), |s| retention::run(Some(s), &args))
+        }
+        Command::Retention(args) => retention::run(None, &args),
     }
 }
 

@@ -91,10 +91,12 @@ pub fn migrate(config: Option<&Path>, plain_events: bool) -> ExitCode {
         match result {
             Ok((backend, upgrade)) => {
                 if let Some(u) = upgrade {
+                    let kept = match &u.old_partition {
+                        Some(name) => format!("{} rows kept in place as {name}", u.rows),
+                        None => "the empty table replaced".to_owned(),
+                    };
                     println!(
-                        "event log partitioned by month: {} rows kept in place as {}, in {:.3} s, locked {:.1} ms",
-                        u.rows,
-                        u.old_partition,
+                        "event log partitioned by month: {kept}, in {:.3} s, locked {:.1} ms",
                         u.took.as_secs_f64(),
                         u.locked.as_secs_f64() * 1000.0
                     );

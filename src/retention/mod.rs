@@ -198,9 +198,12 @@ impl Retention {
             month: label.clone(),
             error,
         };
-        let mut writer =
-            archive::Writer::create(dir, &label).map_err(|e| failed(e.to_string()))?;
-        let archived = match self.store.archive_rows(&month, |row| writer.write(row)).await {
+        let mut writer = archive::Writer::create(dir, &label).map_err(|e| failed(e.to_string()))?;
+        let archived = match self
+            .store
+            .archive_rows(&month, |row| writer.write(row))
+            .await
+        {
             Ok(rows) => rows,
             Err(e) => {
                 writer.abandon();
@@ -257,10 +260,7 @@ impl Retention {
             let rows = self.store.events_after(cursor, self.settings.batch).await?;
             // Ids grow with time: the first event received after `before`
             // ends this run (it and those after it are for a later day).
-            let old: Vec<_> = rows
-                .iter()
-                .take_while(|r| r.received_at < before)
-                .collect();
+            let old: Vec<_> = rows.iter().take_while(|r| r.received_at < before).collect();
             let Some(through) = old.last().map(|r| r.id) else {
                 break;
             };
@@ -322,7 +322,11 @@ impl Report {
         use std::fmt::Write as _;
         let mut out = String::new();
         let verb = |done: &str, would: &str| {
-            if self.dry_run { would.to_owned() } else { done.to_owned() }
+            if self.dry_run {
+                would.to_owned()
+            } else {
+                done.to_owned()
+            }
         };
         match self.cutoff {
             Some(cutoff) => {
@@ -337,7 +341,10 @@ impl Report {
                 }
                 for m in &self.months {
                     let how = if m.dropped {
-                        format!("partition {} dropped", m.month.partition.as_deref().unwrap_or("?"))
+                        format!(
+                            "partition {} dropped",
+                            m.month.partition.as_deref().unwrap_or("?")
+                        )
                     } else {
                         "deleted in batches".to_owned()
                     };
@@ -384,7 +391,10 @@ impl Report {
                 );
             }
             None => {
-                let _ = writeln!(out, "personal fields: kept (retention.personal_data_days unset)");
+                let _ = writeln!(
+                    out,
+                    "personal fields: kept (retention.personal_data_days unset)"
+                );
             }
         }
         if !self.partitions_made.is_empty() {

@@ -45,9 +45,7 @@ impl WriteFailure {
             StoreError::Migrate(_)
             | StoreError::UnsupportedUrl
             | StoreError::GroupFailed(_)
-            | StoreError::Archive(_) => {
-                WriteFailure::Other
-            }
+            | StoreError::Archive(_) => WriteFailure::Other,
         }
     }
 

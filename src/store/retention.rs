@@ -83,19 +83,23 @@ impl Store {
             rows: i64,
             kept: i64,
         }
-        let counted: Vec<Counted> = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
-            let month = match d {
-                Dialect::Postgres => "to_char(e.received_at AT TIME ZONE 'UTC', 'YYYY-MM')",
-                Dialect::Sqlite => "substr(e.received_at, 1, 7)",
-            };
-            let sql = format!(
-                "SELECT {month} AS month, count(*) AS rows, \
+        let counted: Vec<Counted> =
+            with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+                let month = match d {
+                    Dialect::Postgres => "to_char(e.received_at AT TIME ZONE 'UTC', 'YYYY-MM')",
+                    Dialect::Sqlite => "substr(e.received_at, 1, 7)",
+                };
+                let sql = format!(
+                    "SELECT {month} AS month, count(*) AS rows, \
                  sum(CASE WHEN {KEPT} THEN 1 ELSE 0 END) AS kept \
                  FROM events AS e WHERE e.received_at < {} GROUP BY 1 ORDER BY 1",
-                time_param(d, 1)
-            );
-            sqlx::query_as(made(sql)).bind(time_arg(d, cutoff)).fetch_all(pool).await?
-        });
+                    time_param(d, 1)
+                );
+                sqlx::query_as(made(sql))
+                    .bind(time_arg(d, cutoff))
+                    .fetch_all(pool)
+                    .await?
+            });
         let partitions = self.partitions().await?;
         let mut months = Vec::with_capacity(counted.len());
         for c in counted {
@@ -237,35 +241,40 @@ impl Store {
     ) -> Result<OtherRows, StoreError> {
         let mut other = OtherRows::default();
         loop {
-            let (decisions, tasks) = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
-                let (decisions, tasks) = match d {
-                    Dialect::Postgres => (
-                        "DELETE FROM callback_decisions WHERE ctid = ANY(ARRAY(SELECT ctid FROM \
+            let (decisions, tasks) = with_dialect!(
+                self,
+                Dialect::Postgres,
+                Dialect::Sqlite,
+                |pool, d| {
+                    let (decisions, tasks) = match d {
+                        Dialect::Postgres => (
+                            "DELETE FROM callback_decisions WHERE ctid = ANY(ARRAY(SELECT ctid FROM \
                          callback_decisions WHERE created_at < $1::timestamptz LIMIT $2))",
-                        "DELETE FROM outbound_tasks WHERE id = ANY(ARRAY(SELECT id FROM outbound_tasks \
+                            "DELETE FROM outbound_tasks WHERE id = ANY(ARRAY(SELECT id FROM outbound_tasks \
                          WHERE state <> 'open' AND task <> 'refund' AND updated_at < $1::timestamptz LIMIT $2))",
-                    ),
-                    Dialect::Sqlite => (
-                        "DELETE FROM callback_decisions WHERE rowid IN (SELECT rowid FROM \
+                        ),
+                        Dialect::Sqlite => (
+                            "DELETE FROM callback_decisions WHERE rowid IN (SELECT rowid FROM \
                          callback_decisions WHERE created_at < ?1 LIMIT ?2)",
-                        "DELETE FROM outbound_tasks WHERE id IN (SELECT id FROM outbound_tasks \
+                            "DELETE FROM outbound_tasks WHERE id IN (SELECT id FROM outbound_tasks \
                          WHERE state <> 'open' AND task <> 'refund' AND updated_at < ?1 LIMIT ?2)",
-                    ),
-                };
-                let decisions = sqlx::query(decisions)
-                    .bind(time_arg(d, cutoff))
-                    .bind(i64::from(batch))
-                    .execute(pool)
-                    .await?
-                    .rows_affected();
-                let tasks = sqlx::query(tasks)
-                    .bind(time_arg(d, cutoff))
-                    .bind(i64::from(batch))
-                    .execute(pool)
-                    .await?
-                    .rows_affected();
-                (decisions, tasks)
-            });
+                        ),
+                    };
+                    let decisions = sqlx::query(decisions)
+                        .bind(time_arg(d, cutoff))
+                        .bind(i64::from(batch))
+                        .execute(pool)
+                        .await?
+                        .rows_affected();
+                    let tasks = sqlx::query(tasks)
+                        .bind(time_arg(d, cutoff))
+                        .bind(i64::from(batch))
+                        .execute(pool)
+                        .await?
+                        .rows_affected();
+                    (decisions, tasks)
+                }
+            );
             other.decisions += decisions;
             other.tasks += tasks;
             if decisions == 0 && tasks == 0 {
@@ -276,15 +285,19 @@ impl Store {
 
     /// What [`Store::delete_other_rows`] would delete now.
     pub async fn count_other_rows(&self, cutoff: DateTime<Utc>) -> Result<OtherRows, StoreError> {
-        let (decisions, tasks): (i64, i64) = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
-            let sql = format!(
-                "SELECT (SELECT count(*) FROM callback_decisions WHERE created_at < {p}), \
+        let (decisions, tasks): (i64, i64) =
+            with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+                let sql = format!(
+                    "SELECT (SELECT count(*) FROM callback_decisions WHERE created_at < {p}), \
                  (SELECT count(*) FROM outbound_tasks WHERE state <> 'open' AND task <> 'refund' \
                  AND updated_at < {p})",
-                p = time_param(d, 1)
-            );
-            sqlx::query_as(made(sql)).bind(time_arg(d, cutoff)).fetch_one(pool).await?
-        });
+                    p = time_param(d, 1)
+                );
+                sqlx::query_as(made(sql))
+                    .bind(time_arg(d, cutoff))
+                    .fetch_one(pool)
+                    .await?
+            });
         Ok(OtherRows {
             decisions: u64::try_from(decisions).unwrap_or(0),
             tasks: u64::try_from(tasks).unwrap_or(0),
@@ -293,7 +306,11 @@ impl Store {
 
     /// Up to `limit` events after id `after`, in id order, for the
     /// personal-data rewrite.
-    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventFields>, StoreError> {
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<EventFields>, StoreError> {
         let rows = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
             let sql = match d {
                 Dialect::Postgres => {
@@ -423,13 +440,12 @@ impl Store {
                     sqlx::query_scalar("SELECT received_at FROM events ORDER BY id LIMIT 1")
                         .fetch_optional(&mut *conn)
                         .await?;
-                let now: DateTime<Utc> =
-                    sqlx::query_scalar("SELECT now()").fetch_one(&mut *conn).await?;
+                let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+                    .fetch_one(&mut *conn)
+                    .await?;
                 let current_end = partitions::next_month(partitions::month_start(now));
                 let covered = list.iter().map(|p| p.upper).max();
-                let months_ahead = covered
-                    .map(|c| months_between(current_end, c))
-                    .unwrap_or(0);
+                let months_ahead = covered.map(|c| months_between(current_end, c)).unwrap_or(0);
                 Ok(LogSize {
                     bytes,
                     oldest,

@@ -23,7 +23,8 @@
 //! [`LOCK_TIMEOUT`] at a time (a waiting `ACCESS EXCLUSIVE` request queues
 //! the callbacks behind it) and tries again. The foreign key from
 //! `callback_decisions.event_id` goes: no key can point into a table whose
-//! rows retention drops by the month.
+//! rows retention drops by the month. An empty table (a new database) is
+//! simply replaced, and its months start with the current one.
 
 use std::time::{Duration, Instant};
 
@@ -52,8 +53,8 @@ const UPGRADE_LOCK: i64 = 0x4650_5f70_6172_7431;
 pub struct Upgrade {
     /// The rows of the old table, now the partition of the past.
     pub rows: i64,
-    /// Its name.
-    pub old_partition: String,
+    /// Its name (none when the table was empty: it was replaced).
+    pub old_partition: Option<String>,
     pub took: Duration,
     /// The longest the final transaction held its locks.
     pub locked: Duration,
@@ -161,7 +162,9 @@ async fn make_ahead(conn: &mut PgConnection) -> Result<Vec<String>, StoreError> 
     if !is_partitioned(conn).await? {
         return Ok(Vec::new());
     }
-    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *conn).await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await?;
     let existing = list(conn).await?;
     let covered = existing.iter().map(|p| p.upper).max();
     let mut made = Vec::new();
@@ -204,7 +207,10 @@ async fn with_lock_timeout(
         sqlx::query(ddl(timeout)).execute(&mut *tx).await?;
         let mut failed = None;
         for statement in statements {
-            if let Err(e) = sqlx::query(ddl(statement.to_string())).execute(&mut *tx).await {
+            if let Err(e) = sqlx::query(ddl(statement.to_string()))
+                .execute(&mut *tx)
+                .await
+            {
                 failed = Some(e);
                 break;
             }
@@ -281,13 +287,40 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
         .await?;
     let boundary = next_month(month_start(now + chrono::Duration::days(1)));
     let bound = boundary.to_rfc3339();
-    let old = format!("events_before_{:04}_{:02}", boundary.year(), boundary.month());
+    let old = format!(
+        "events_before_{:04}_{:02}",
+        boundary.year(),
+        boundary.month()
+    );
 
     with_lock_timeout(
         conn,
         &["ALTER TABLE callback_decisions DROP CONSTRAINT IF EXISTS callback_decisions_event_id_fkey"],
     )
     .await?;
+    // An empty table (a new database) is replaced, and the partitions
+    // start with the current month; `Empty` when a row came meanwhile.
+    let mut fresh = vec![
+        "LOCK TABLE events IN ACCESS EXCLUSIVE MODE",
+        "DO $$ BEGIN IF EXISTS (SELECT 1 FROM events) THEN \
+         RAISE EXCEPTION USING ERRCODE = 'FP001', MESSAGE = 'events is not empty'; END IF; END $$",
+        "ALTER SEQUENCE events_id_seq OWNED BY NONE",
+        "DROP TABLE events",
+    ];
+    fresh.extend(PARTITIONED);
+    match with_lock_timeout(conn, &fresh).await {
+        Ok(locked) => {
+            return Ok(Some(Upgrade {
+                rows: 0,
+                old_partition: None,
+                took: started.elapsed(),
+                locked,
+            }));
+        }
+        Err(StoreError::Database(e))
+            if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("FP001") => {}
+        Err(e) => return Err(e),
+    }
     // A run stopped half-way may have left its check (with another
     // boundary) or an invalid index: start from nothing.
     let check = format!(
@@ -307,9 +340,11 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
     sqlx::query("DROP INDEX CONCURRENTLY IF EXISTS events_partition_key")
         .execute(&mut *conn)
         .await?;
-    sqlx::query("CREATE UNIQUE INDEX CONCURRENTLY events_partition_key ON events (id, received_at)")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "CREATE UNIQUE INDEX CONCURRENTLY events_partition_key ON events (id, received_at)",
+    )
+    .execute(&mut *conn)
+    .await?;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&mut *conn)
         .await?;
@@ -321,7 +356,12 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
     );
     let indexes: Vec<String> = ["events_by_payment", "events_by_order", "events_flagged"]
         .iter()
-        .map(|index| format!("ALTER INDEX IF EXISTS {index} RENAME TO {old}{}", &index[6..]))
+        .map(|index| {
+            format!(
+                "ALTER INDEX IF EXISTS {index} RENAME TO {old}{}",
+                &index[6..]
+            )
+        })
         .collect();
     let attach = format!(
         "ALTER TABLE events ATTACH PARTITION {old} FOR VALUES FROM (MINVALUE) TO ('{bound}')"
@@ -332,22 +372,25 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
         pkey.as_str(),
     ];
     statements.extend(indexes.iter().map(String::as_str));
-    statements.extend([
-        CREATE_PARTITIONED,
-        "ALTER SEQUENCE events_id_seq OWNED BY events.id",
-        "CREATE INDEX events_by_payment ON events (merchant_id, payment_id)",
-        "CREATE INDEX events_by_order ON events (merchant_id, order_id)",
-        "CREATE INDEX events_flagged ON events (received_at) WHERE flag IS NOT NULL OR conflict",
-        attach.as_str(),
-    ]);
+    statements.extend(PARTITIONED);
+    statements.push(attach.as_str());
     let locked = with_lock_timeout(conn, &statements).await?;
     Ok(Some(Upgrade {
         rows,
-        old_partition: old,
+        old_partition: Some(old),
         took: started.elapsed(),
         locked,
     }))
 }
+
+/// The partitioned table and its indexes, owning the ids' sequence.
+const PARTITIONED: [&str; 5] = [
+    CREATE_PARTITIONED,
+    "ALTER SEQUENCE events_id_seq OWNED BY events.id",
+    "CREATE INDEX events_by_payment ON events (merchant_id, payment_id)",
+    "CREATE INDEX events_by_order ON events (merchant_id, order_id)",
+    "CREATE INDEX events_flagged ON events (received_at) WHERE flag IS NOT NULL OR conflict",
+];
 
 /// The partitioned table: the columns of the table it replaces, in their
 /// order (the migrations' `events`), with the sequence's default.
@@ -374,7 +417,9 @@ const CREATE_PARTITIONED: &str = "CREATE TABLE events (
 /// A detach interrupted earlier is finished first.
 pub async fn detach_and_drop(pool: &PgPool, name: &str) -> Result<(), StoreError> {
     if parse_name(name).is_none() {
-        return Err(StoreError::Corrupt(format!("not a partition of events: {name:?}")));
+        return Err(StoreError::Corrupt(format!(
+            "not a partition of events: {name:?}"
+        )));
     }
     let mut conn = pool.acquire().await?;
     let attached: bool = sqlx::query_scalar(
@@ -391,13 +436,17 @@ pub async fn detach_and_drop(pool: &PgPool, name: &str) -> Result<(), StoreError
     .fetch_one(&mut *conn)
     .await?;
     if pending {
-        sqlx::query(ddl(format!("ALTER TABLE events DETACH PARTITION {name} FINALIZE")))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(ddl(format!(
+            "ALTER TABLE events DETACH PARTITION {name} FINALIZE"
+        )))
+        .execute(&mut *conn)
+        .await?;
     } else if attached {
-        sqlx::query(ddl(format!("ALTER TABLE events DETACH PARTITION {name} CONCURRENTLY")))
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(ddl(format!(
+            "ALTER TABLE events DETACH PARTITION {name} CONCURRENTLY"
+        )))
+        .execute(&mut *conn)
+        .await?;
     }
     sqlx::query(ddl(format!("DROP TABLE IF EXISTS {name}")))
         .execute(&mut *conn)
@@ -415,9 +464,18 @@ mod tests {
 
     #[test]
     fn months_start_and_end_in_utc() {
-        assert_eq!(month_start(at(2026, 12, 31)), Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap());
-        assert_eq!(next_month(month_start(at(2026, 12, 31))), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
-        assert_eq!(next_month(month_start(at(2027, 1, 5))), Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            month_start(at(2026, 12, 31)),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            next_month(month_start(at(2026, 12, 31))),
+            Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            next_month(month_start(at(2027, 1, 5))),
+            Utc.with_ymd_and_hms(2027, 2, 1, 0, 0, 0).unwrap()
+        );
     }
 
     #[test]
@@ -426,13 +484,28 @@ mod tests {
         assert_eq!(month_name(start), "events_2027_03");
         assert_eq!(
             parse_name("events_2027_03"),
-            Some(Partition { name: "events_2027_03".into(), lower: Some(start), upper: next_month(start) })
+            Some(Partition {
+                name: "events_2027_03".into(),
+                lower: Some(start),
+                upper: next_month(start)
+            })
         );
         assert_eq!(
             parse_name("events_before_2027_03"),
-            Some(Partition { name: "events_before_2027_03".into(), lower: None, upper: start })
+            Some(Partition {
+                name: "events_before_2027_03".into(),
+                lower: None,
+                upper: start
+            })
         );
-        for other in ["events", "events_2027", "events_2027_13", "events_27_03", "events_by_payment", "eventsx_2027_03"] {
+        for other in [
+            "events",
+            "events_2027",
+            "events_2027_13",
+            "events_27_03",
+            "events_by_payment",
+            "eventsx_2027_03",
+        ] {
             assert_eq!(parse_name(other), None, "{other}");
         }
     }
