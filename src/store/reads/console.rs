@@ -84,6 +84,18 @@ enum Query {
     SearchPayments,
 }
 
+/// The console's reads of the event log, named, for the plan tests: the
+/// last day by hour, its marked events, and the filtered list (`$1` hours,
+/// `$2` kind, `$3`/`$4` answer, `$5` duplicate, `$6` conflicts only, `$7`
+/// flagged only, `$8` limit).
+pub fn event_log_reads(d: Dialect) -> Vec<(&'static str, String)> {
+    vec![
+        ("console hourly", sql(d, Query::Hourly)),
+        ("console marked", sql(d, Query::Marked)),
+        ("console events", sql(d, Query::Events)),
+    ]
+}
+
 fn sql(d: Dialect, query: Query) -> String {
     let pg = d == Dialect::Postgres;
     // Events of the last 24 hours.

@@ -62,6 +62,15 @@ enum Query {
     TasksOfSubject,
 }
 
+/// The history's reads of the event log (`$1` merchant, `$2` order or
+/// payment id), named, for the plan tests.
+pub fn event_log_reads(d: Dialect) -> Vec<(&'static str, String)> {
+    vec![
+        ("history events of an order", sql(d, Query::EventsOfOrder)),
+        ("history events of a payment", sql(d, Query::EventsOfPayment)),
+    ]
+}
+
 fn sql(d: Dialect, query: Query) -> String {
     let (m, id) = (d.param(1), d.param(2));
     match query {
