@@ -65,11 +65,20 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
     let before = count(&mut raw, "SELECT count(*) FROM events").await;
     assert_eq!(before, 50_001);
 
+    // Callbacks from before the upgrade starts until after it ended.
+    let upgraded = std::sync::atomic::AtomicBool::new(false);
     let sending = async {
         let mut ok = 0;
+        let mut sent = 0;
         let mut longest = Duration::ZERO;
-        for n in 2..=20 {
-            for _ in 0..5 {
+        let mut after = 0;
+        while after < 10 {
+            if upgraded.load(std::sync::atomic::Ordering::SeqCst) {
+                after += 1;
+            }
+            sent += 1;
+            let n = 2 + sent % 19;
+            {
                 let started = Instant::now();
                 let reply = app
                     .fp
@@ -81,17 +90,19 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
                 }
             }
         }
-        (ok, longest)
+        (ok, sent, longest)
     };
     let upgrading = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let store = Store::connect(&database).unwrap();
         let upgrade = store.migrate_with(EventLog::Partitioned).await.unwrap();
         store.close().await;
+        upgraded.store(true, std::sync::atomic::Ordering::SeqCst);
         upgrade
     };
-    let ((ok, longest), upgrade) = tokio::join!(sending, upgrading);
+    let ((ok, sent, longest), upgrade) = tokio::join!(sending, upgrading);
     let upgrade = upgrade.expect("the plain log was upgraded");
-    assert_eq!(ok, 95, "every callback during the upgrade was answered ok");
+    assert_eq!(ok, sent, "every callback during the upgrade was answered ok");
     assert!(longest < Duration::from_secs(1), "longest callback {longest:?}");
     assert!(upgrade.rows >= before, "{upgrade:?}");
     let old = upgrade.old_partition.clone().expect("the old table is kept");
@@ -99,7 +110,7 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
 
     let partitioned = count(&mut raw, "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'events'::regclass").await;
     assert_eq!(partitioned, 1);
-    assert_eq!(count(&mut raw, "SELECT count(*) FROM events").await, before + 95);
+    assert_eq!(count(&mut raw, "SELECT count(*) FROM events").await, before + ok);
     assert_eq!(
         count(&mut raw, &format!("SELECT count(*) FROM {old}")).await,
         count(&mut raw, "SELECT count(*) FROM events").await,
@@ -141,10 +152,23 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
     app.stop().await;
 }
 
+/// Whether a node of `plan` walks an index without a condition on it (with
+/// scans disabled, what a missing index looks like).
+fn walks_a_whole_index(plan: &serde_json::Value) -> bool {
+    let node = plan["Node Type"].as_str().unwrap_or("");
+    (node.starts_with("Index") && plan.get("Index Cond").is_none())
+        || plan["Plans"]
+            .as_array()
+            .is_some_and(|children| children.iter().any(walks_a_whole_index))
+}
+
 /// On the partitioned log of a new database (never analysed, then with a
 /// month of rows and analysed), with the pool's session settings, every
 /// read `history` and the console make of `events` goes through an index of
-/// each partition it reads: no sequential scan.
+/// each partition it reads, with a condition on it: no sequential scan, no
+/// walk of a whole index. (The console's last-day reads walk the primary
+/// key `(id, received_at)` of the months that hold the last day, by the
+/// time: partition pruning bounds them to those months.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_of_the_partitioned_log_stay_on_indexes() {
     use freedompay_receiver::store::reads::{console, history};
@@ -205,7 +229,7 @@ async fn reads_of_the_partitioned_log_stay_on_indexes() {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             let text = plan.to_string();
-            if text.contains("\"Seq Scan\"") || text.contains("Bitmap") {
+            if text.contains("\"Seq Scan\"") || text.contains("Bitmap") || walks_a_whole_index(&plan[0]["Plan"]) {
                 failures.push(format!("{name} (rows: {filled}): {text}"));
             }
             assert!(text.contains("events_"), "{name} reads the partitions: {text}");
