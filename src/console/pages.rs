@@ -187,6 +187,11 @@ fn chart(overview: &Overview) -> Markup {
     }
 }
 
+/// `12.3 MiB`.
+fn mebibytes(bytes: i64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 pub fn overview(o: &Overview, process: &ProcessCounts) -> Markup {
     // kind -> answer -> (first deliveries, repeats)
     let mut by_kind: BTreeMap<&str, BTreeMap<&str, (i64, i64)>> = BTreeMap::new();
@@ -221,6 +226,19 @@ pub fn overview(o: &Overview, process: &ProcessCounts) -> Markup {
                 ". Tasks failed or overdue: "
                 a href="#tasks" { strong id="count-tasks" { (o.tasks_needing_attention.len()) } }
                 "."
+            }
+            p id="event-log" {
+                "The event log: "
+                strong id="log-size" { (mebibytes(o.log.bytes)) }
+                " on disk, oldest event received "
+                strong id="log-oldest" {
+                    (o.log.oldest.map_or("never (empty)".to_owned(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()))
+                }
+                @if o.log.partitions > 0 {
+                    ", in " strong id="log-partitions" { (o.log.partitions) } " monthly partitions ("
+                    strong id="log-months-ahead" { (o.log.months_ahead) } " months ahead ready)"
+                }
+                ". What is kept and for how long: README, \"Keeping and deleting data\"."
             }
             p id="process-counts" {
                 "Since the process started (counted in memory, never stored): requests whose \

@@ -289,6 +289,9 @@ impl Retention {
     /// `serve`'s loop: every hour, the partitions ahead, and the daily run
     /// when it is due, until `stop` turns true.
     pub async fn run_daily(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        // Shown as 0 from the start, so that an alert on its increase sees
+        // the first failure.
+        metrics::counter!(RETENTION_FAILURES).increment(0);
         loop {
             if let Err(e) = self.store.ensure_partitions().await {
                 tracing::error!(error = %e, "could not make the event log's partitions ahead");

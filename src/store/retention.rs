@@ -45,7 +45,7 @@ impl Month {
 }
 
 /// The size of the log, for the console and the metrics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LogSize {
     /// Bytes on disk of the events table (its partitions, indexes
     /// included) on PostgreSQL; of the whole database file on SQLite.

@@ -138,7 +138,10 @@ async fn pay(app: &TestApp, from: u32, to: u32) {
         app.order(&format!("O-{n}"), "10", "KZT").await;
         let fields = freedompay::result(&format!("O-{n}"), &n.to_string(), "10")
             .set("pg_user_phone", "77071234567");
-        app.fp.send("result", &fields).await.assert_answer("result", Status::Ok);
+        app.fp
+            .send("result", &fields)
+            .await
+            .assert_answer("result", Status::Ok);
     }
 }
 
@@ -245,6 +248,25 @@ on_both_backends! {
         }
         assert_eq!(report.expunged, 7, "{}", report.render());
 
+        // The metrics say what went, how old the log is and, on PostgreSQL,
+        // how many months of partitions are ready.
+        let metrics = app.fp.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        for line in [
+            "freedompay_retention_rows_total{action=\"archived\",table=\"events\"}",
+            "freedompay_retention_rows_total{action=\"deleted\",table=\"events\"}",
+            "freedompay_retention_rows_total{action=\"expunged\",table=\"events\"}",
+            "freedompay_events_oldest_seconds ",
+            "freedompay_event_log_bytes ",
+            "freedompay_retention_last_success_timestamp_seconds ",
+        ] {
+            assert!(metrics.contains(line), "{line} in {metrics}");
+        }
+        if backend == Backend::Postgres {
+            assert!(metrics.contains("freedompay_event_partitions_ahead_months 3"), "{metrics}");
+        }
+        let page = app.store.overview().await.unwrap();
+        assert!(page.log.bytes > 0 && page.log.oldest.is_some(), "{:?}", page.log);
+
         // A second run finds nothing more to do.
         let again = retention.run(false, false).await.unwrap().unwrap();
         assert!(again.months.iter().all(|m| m.deleted == 0), "{}", again.render());
@@ -325,5 +347,44 @@ fn an_altered_archive_fails_verify() {
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");
     let said = String::from_utf8_lossy(&bad.stdout);
     assert!(said.contains("BAD") && said.contains("SHA-256"), "{said}");
-    assert!(matches!(archive::verify(&manifest), Err(archive::VerifyError::Checksum { .. })));
+    assert!(matches!(
+        archive::verify(&manifest),
+        Err(archive::VerifyError::Checksum { .. })
+    ));
+}
+
+/// `check-config` refuses retention settings that cannot be honoured: a
+/// keep_days without an archive directory (nothing is deleted unarchived),
+/// zero days, a batch of nothing. Off by default.
+#[test]
+fn retention_settings_are_checked() {
+    use freedompay_receiver::config::{Settings, validate};
+    let base = crate::support::base_toml("sqlite://unused.db");
+    let problems = |extra: &str| -> Vec<String> {
+        let settings = Settings::from_toml(&format!("{base}\n[retention]\n{extra}")).unwrap();
+        validate::problems(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let off = Settings::from_toml(&base).unwrap();
+    assert!(!off.retention.enabled(), "off by default");
+    assert!(problems("").is_empty());
+    let found = problems("keep_days = 365");
+    assert!(
+        found.iter().any(|p| p.contains("retention.archive_dir")),
+        "{found:?}"
+    );
+    let found =
+        problems("keep_days = 0\narchive_dir = \"/tmp\"\npersonal_data_days = 0\nbatch = 0");
+    for key in [
+        "retention.keep_days",
+        "retention.personal_data_days",
+        "retention.batch",
+    ] {
+        assert!(found.iter().any(|p| p.contains(key)), "{key}: {found:?}");
+    }
+    assert!(
+        problems("keep_days = 365\narchive_dir = \"/tmp\"\npersonal_data_days = 90").is_empty()
+    );
 }

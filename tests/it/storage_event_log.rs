@@ -82,7 +82,10 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
                 let started = Instant::now();
                 let reply = app
                     .fp
-                    .send("result", &freedompay::result(&format!("U-{n}"), &format!("u{n}"), "10"))
+                    .send(
+                        "result",
+                        &freedompay::result(&format!("U-{n}"), &format!("u{n}"), "10"),
+                    )
                     .await;
                 longest = longest.max(started.elapsed());
                 if reply.pg_status() == Some(Status::Ok) {
@@ -102,15 +105,31 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
     };
     let ((ok, sent, longest), upgrade) = tokio::join!(sending, upgrading);
     let upgrade = upgrade.expect("the plain log was upgraded");
-    assert_eq!(ok, sent, "every callback during the upgrade was answered ok");
-    assert!(longest < Duration::from_secs(1), "longest callback {longest:?}");
+    assert_eq!(
+        ok, sent,
+        "every callback during the upgrade was answered ok"
+    );
+    assert!(
+        longest < Duration::from_secs(1),
+        "longest callback {longest:?}"
+    );
     assert!(upgrade.rows >= before, "{upgrade:?}");
-    let old = upgrade.old_partition.clone().expect("the old table is kept");
+    let old = upgrade
+        .old_partition
+        .clone()
+        .expect("the old table is kept");
     assert!(old.starts_with("events_before_"), "{old}");
 
-    let partitioned = count(&mut raw, "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'events'::regclass").await;
+    let partitioned = count(
+        &mut raw,
+        "SELECT count(*) FROM pg_partitioned_table WHERE partrelid = 'events'::regclass",
+    )
+    .await;
     assert_eq!(partitioned, 1);
-    assert_eq!(count(&mut raw, "SELECT count(*) FROM events").await, before + ok);
+    assert_eq!(
+        count(&mut raw, "SELECT count(*) FROM events").await,
+        before + ok
+    );
     assert_eq!(
         count(&mut raw, &format!("SELECT count(*) FROM {old}")).await,
         count(&mut raw, "SELECT count(*) FROM events").await,
@@ -123,7 +142,11 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
     .await;
     assert!(months >= 4, "the old table and the months ahead: {months}");
     assert_eq!(
-        count(&mut raw, "SELECT count(*) FROM pg_constraint WHERE conname = 'callback_decisions_event_id_fkey'").await,
+        count(
+            &mut raw,
+            "SELECT count(*) FROM pg_constraint WHERE conname = 'callback_decisions_event_id_fkey'"
+        )
+        .await,
         0
     );
 
@@ -132,7 +155,13 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
     // decision (which names an event in the old table), new callbacks.
     let store = Store::connect(&database).unwrap();
     assert!(store.migrate().await.is_ok());
-    assert!(store.migrate_with(EventLog::Partitioned).await.unwrap().is_none());
+    assert!(
+        store
+            .migrate_with(EventLog::Partitioned)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let old_history = store
         .history(MERCHANT, HistoryKey::Payment("old-7"))
         .await
@@ -171,9 +200,9 @@ fn walks_a_whole_index(plan: &serde_json::Value) -> bool {
 /// time: partition pruning bounds them to those months.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_of_the_partitioned_log_stay_on_indexes() {
+    use freedompay_receiver::store::POSTGRES_POOL_SETTINGS;
     use freedompay_receiver::store::reads::{console, history};
     use freedompay_receiver::store::tables::Dialect;
-    use freedompay_receiver::store::POSTGRES_POOL_SETTINGS;
     if server_url().is_none() {
         return;
     }
@@ -195,14 +224,18 @@ async fn reads_of_the_partitioned_log_stay_on_indexes() {
     let reads: Vec<(&str, String, &str)> = history::event_log_reads(Dialect::Postgres)
         .into_iter()
         .map(|(name, sql)| (name, sql, "('545774', 'O-1')"))
-        .chain(console::event_log_reads(Dialect::Postgres).into_iter().map(|(name, sql)| {
-            let args = if name == "console events" {
-                "(24, 'result', true, 'ok', false, false, false, 50)"
-            } else {
-                ""
-            };
-            (name, sql, args)
-        }))
+        .chain(
+            console::event_log_reads(Dialect::Postgres)
+                .into_iter()
+                .map(|(name, sql)| {
+                    let args = if name == "console events" {
+                        "(24, 'result', true, 'ok', false, false, false, 50)"
+                    } else {
+                        ""
+                    };
+                    (name, sql, args)
+                }),
+        )
         .collect();
     let mut failures = Vec::new();
     for filled in [false, true] {
@@ -214,7 +247,10 @@ async fn reads_of_the_partitioned_log_stay_on_indexes() {
             .execute(&mut raw)
             .await
             .unwrap();
-            sqlx::query("ANALYZE events").execute(&mut raw).await.unwrap();
+            sqlx::query("ANALYZE events")
+                .execute(&mut raw)
+                .await
+                .unwrap();
         }
         for (n, (name, sql, args)) in reads.iter().enumerate() {
             let prepared = format!("read_{n}_{filled}");
@@ -229,11 +265,21 @@ async fn reads_of_the_partitioned_log_stay_on_indexes() {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
             let text = plan.to_string();
-            if text.contains("\"Seq Scan\"") || text.contains("Bitmap") || walks_a_whole_index(&plan[0]["Plan"]) {
+            if text.contains("\"Seq Scan\"")
+                || text.contains("Bitmap")
+                || walks_a_whole_index(&plan[0]["Plan"])
+            {
                 failures.push(format!("{name} (rows: {filled}): {text}"));
             }
-            assert!(text.contains("events_"), "{name} reads the partitions: {text}");
+            assert!(
+                text.contains("events_"),
+                "{name} reads the partitions: {text}"
+            );
         }
     }
-    assert!(failures.is_empty(), "reads that scan:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "reads that scan:\n{}",
+        failures.join("\n")
+    );
 }

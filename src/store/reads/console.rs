@@ -32,6 +32,8 @@ pub struct Overview {
     pub needing_refund: Vec<Stored<PaymentRow>>,
     /// Tasks that failed, or are open and overdue.
     pub tasks_needing_attention: Vec<TaskRow>,
+    /// The event log's size and oldest event (`store::retention`).
+    pub log: crate::store::retention::LogSize,
 }
 
 /// Events of the last 24 hours that carry a mark for an operator.
@@ -212,11 +214,13 @@ impl Store {
                 .fetch_all(pool)
                 .await?
         });
+        let log = self.log_size().await?;
         Ok(Overview {
             hourly,
             marked,
             needing_refund: needing_refund.into_iter().map(Stored::shown).collect(),
             tasks_needing_attention,
+            log,
         })
     }
 

@@ -67,7 +67,10 @@ enum Query {
 pub fn event_log_reads(d: Dialect) -> Vec<(&'static str, String)> {
     vec![
         ("history events of an order", sql(d, Query::EventsOfOrder)),
-        ("history events of a payment", sql(d, Query::EventsOfPayment)),
+        (
+            "history events of a payment",
+            sql(d, Query::EventsOfPayment),
+        ),
     ]
 }
 
