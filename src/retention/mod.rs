@@ -7,8 +7,12 @@
 //! 1. PostgreSQL: the months of partitions ahead are made if missing (every
 //!    hour in `serve`, whatever the settings: an insert must never find no
 //!    partition).
-//! 2. With `keep_days`: the archive directory is checked writable (else the
-//!    run stops, nothing deleted); each calendar month entirely older than
+//! 2. With `personal_data_days`: the personal fields ([`personal`]) of
+//!    events older than that are replaced by a marker, in id order from
+//!    where the last run stopped, `batch` per transaction (before archiving:
+//!    an archive then never holds what is already past its time).
+//! 3. With `keep_days` (its archive directory checked writable before step
+//!    2: else the run stops, nothing changed): each calendar month entirely older than
 //!    `keep_days` is archived ([`archive`]), the file read back against its
 //!    manifest, then deleted: on PostgreSQL a month that is one partition
 //!    and holds no kept row is detached and dropped as a whole; otherwise
@@ -16,9 +20,6 @@
 //!    (flagged, conflicting, or of a payment waiting for its refund) stay
 //!    (`store::retention`). Then stored decisions and finished status
 //!    queries of that age.
-//! 3. With `personal_data_days`: the personal fields ([`personal`]) of
-//!    events older than that are replaced by a marker, in id order from
-//!    where the last run stopped, `batch` per transaction.
 
 pub mod archive;
 pub mod personal;
@@ -157,11 +158,18 @@ impl Retention {
 
     async fn work(&self, report: &mut Report) -> Result<(), RetentionError> {
         report.partitions_made = self.store.ensure_partitions().await?;
-        if let (Some(cutoff), Some(dir)) = (report.cutoff, self.settings.archive_dir.as_ref()) {
+        if let (Some(_), Some(dir)) = (report.cutoff, self.settings.archive_dir.as_ref()) {
             archive::check_writable(dir).map_err(|error| RetentionError::ArchiveDir {
                 dir: dir.clone(),
                 error,
             })?;
+        }
+        // Personal fields first, so that no archive ever holds them once
+        // `personal_data_days` is shorter than `keep_days`.
+        if let Some(before) = report.personal_before {
+            report.expunged = self.expunge(before, report.expunge_from).await?;
+        }
+        if let (Some(cutoff), Some(dir)) = (report.cutoff, self.settings.archive_dir.as_ref()) {
             for month in self.store.retention_months(cutoff).await? {
                 let outcome = self.archive_and_delete(dir, month).await?;
                 report.months.push(outcome);
@@ -172,9 +180,6 @@ impl Retention {
                 .await?;
             count("deleted", "callback_decisions", report.other.decisions);
             count("deleted", "outbound_tasks", report.other.tasks);
-        }
-        if let Some(before) = report.personal_before {
-            report.expunged = self.expunge(before, report.expunge_from).await?;
         }
         tracing::info!(
             months = report.months.len(),

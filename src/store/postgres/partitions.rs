@@ -301,10 +301,10 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
     // An empty table (a new database) is replaced, and the partitions
     // start with the current month; `Empty` when a row came meanwhile.
     let mut fresh = vec![
+        SEQUENCE_FIRST,
         "LOCK TABLE events IN ACCESS EXCLUSIVE MODE",
         "DO $$ BEGIN IF EXISTS (SELECT 1 FROM events) THEN \
          RAISE EXCEPTION USING ERRCODE = 'FP001', MESSAGE = 'events is not empty'; END IF; END $$",
-        "ALTER SEQUENCE events_id_seq OWNED BY NONE",
         "DROP TABLE events",
     ];
     fresh.extend(PARTITIONED);
@@ -367,6 +367,7 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
         "ALTER TABLE events ATTACH PARTITION {old} FOR VALUES FROM (MINVALUE) TO ('{bound}')"
     );
     let mut statements: Vec<&str> = vec![
+        SEQUENCE_FIRST,
         "LOCK TABLE events IN ACCESS EXCLUSIVE MODE",
         rename.as_str(),
         pkey.as_str(),
@@ -382,6 +383,15 @@ async fn convert(conn: &mut PgConnection) -> Result<Option<Upgrade>, StoreError>
         locked,
     }))
 }
+
+/// The first statement of a switch: the ids' sequence is locked before
+/// `events` (by letting the old table go of it), in the order a callback's
+/// transaction takes them (it draws its ids, then reads and writes
+/// `events`): taken the other way round, a callback holding the sequence
+/// and waiting for `events` and the switch holding `events` and waiting for
+/// the sequence would stop each other until the lock timeout, again and
+/// again under a steady load.
+const SEQUENCE_FIRST: &str = "ALTER SEQUENCE events_id_seq OWNED BY NONE";
 
 /// The partitioned table and its indexes, owning the ids' sequence.
 const PARTITIONED: [&str; 5] = [
