@@ -270,6 +270,7 @@ async fn the_write_paths_column_lists_match_the_migrated_tables() {
             "webhook_messages",
             "webhook_deliveries",
             "webhook_attempts",
+            "maintenance_runs",
         ] {
             let (a, b) = (
                 table_columns(Backend::Postgres, &pg.url, table).await,
@@ -278,6 +279,19 @@ async fn the_write_paths_column_lists_match_the_migrated_tables() {
             if a != b {
                 all.push(format!("{table} differs: postgres {a:?}, sqlite {b:?}"));
             }
+        }
+        // The job table is read and written whole by its one column list.
+        let listed: BTreeSet<String> = freedompay_receiver::store::tables::names(
+            freedompay_receiver::store::tables::maintenance_runs::COLUMNS,
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        let made = table_columns(Backend::Postgres, &pg.url, "maintenance_runs").await;
+        if listed != made {
+            all.push(format!(
+                "maintenance_runs: listed {listed:?}, made {made:?}"
+            ));
         }
     }
     assert!(all.is_empty(), "{}", all.join("\n"));

@@ -31,7 +31,7 @@ async fn a_plain_log_full_of_events_upgrades_in_place_while_callbacks_go_on() {
     if server_url().is_none() {
         return;
     }
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = TestDb::empty_postgres().await;
     let database = DatabaseSettings {
         url: SecretString::from(db.url.clone()),
         ..DatabaseSettings::default()

@@ -65,6 +65,20 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// A PostgreSQL database with nothing in it, whatever
+    /// `FPR_TEST_UPGRADED_LOG` says (for the test of the upgrade itself).
+    pub async fn empty_postgres() -> TestDb {
+        let db =
+            pg::PgDatabase::create_empty(&pg::server_url().expect("PostgreSQL configured")).await;
+        TestDb {
+            url: db.url.clone(),
+            _dir: None,
+            _pg: Some(db),
+        }
+    }
+}
+
 /// The settings every test starts from: one merchant with rotation and payout keys.
 pub fn base_toml(database_url: &str) -> String {
     format!(

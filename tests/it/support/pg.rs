@@ -27,7 +27,51 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
+    /// A new database; with `FPR_TEST_UPGRADED_LOG` set, one made as the
+    /// previous release left it (a plain event log, with events) and
+    /// upgraded by `migrate`, its fixture events then deleted: running the
+    /// whole suite so (`FPR_TEST_UPGRADED_LOG=1 scripts/test`) runs every
+    /// test on an upgraded log.
     pub async fn create(server: &str) -> PgDatabase {
+        let db = Self::create_empty(server).await;
+        if std::env::var_os("FPR_TEST_UPGRADED_LOG").is_some() {
+            db.upgrade_a_plain_log().await;
+        }
+        db
+    }
+
+    async fn upgrade_a_plain_log(&self) {
+        use freedompay_receiver::config::DatabaseSettings;
+        use freedompay_receiver::store::{EventLog, Store};
+        let store = Store::connect(&DatabaseSettings {
+            url: secrecy::SecretString::from(self.url.clone()),
+            ..DatabaseSettings::default()
+        })
+        .expect("store");
+        store.migrate_with(EventLog::Plain).await.expect("migrate");
+        let mut c = PgConnection::connect(&self.url).await.expect("connect");
+        sqlx::query(
+            "INSERT INTO events (merchant_id, kind, order_id, payment_id, fields, received_at) \
+             SELECT 'fixture', 'result', 'F-' || g, 'f-' || g, '[]', now() - make_interval(days => g) \
+             FROM generate_series(1, 1000) g",
+        )
+        .execute(&mut c)
+        .await
+        .expect("fixture events");
+        let upgrade = store
+            .migrate_with(EventLog::Partitioned)
+            .await
+            .expect("upgrade");
+        assert!(upgrade.is_some_and(|u| u.old_partition.is_some() && u.rows == 1000));
+        sqlx::query("DELETE FROM events")
+            .execute(&mut c)
+            .await
+            .expect("fixture events deleted");
+        store.close().await;
+    }
+
+    /// A new database, nothing in it.
+    pub async fn create_empty(server: &str) -> PgDatabase {
         let name = format!("t_{}", uuid_like());
         let mut admin = PgConnection::connect(&format!("{server}/postgres"))
             .await
