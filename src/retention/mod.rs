@@ -42,6 +42,13 @@ const LEASE_SECS: i64 = 6 * 3600;
 /// partitions ahead).
 const TICK: Duration = Duration::from_secs(3600);
 
+/// The pause after each batch of deletions on SQLite, where a batch holds
+/// the one write lock: a callback's writer that found it taken retries
+/// after 1, 2, 5, 10, 15, 20 ms … (SQLite's busy handler), so a pause this
+/// long lets it in before the next batch. PostgreSQL's deletions lock only
+/// their rows and need none.
+const SQLITE_PAUSE: Duration = Duration::from_millis(25);
+
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
@@ -238,10 +245,14 @@ impl Retention {
         } else {
             let ids = archive::ids(&manifest).map_err(|e| failed(e.to_string()))?;
             let mut deleted = 0;
+            let pause = if self.store.backend_name() == "sqlite" {
+                SQLITE_PAUSE
+            } else {
+                Duration::ZERO
+            };
             for chunk in ids.chunks(self.settings.batch.max(1) as usize) {
                 deleted += self.store.delete_events(&month, chunk).await?;
-                // Lets the callbacks' writes through between batches.
-                tokio::task::yield_now().await;
+                tokio::time::sleep(pause).await;
             }
             deleted
         };
