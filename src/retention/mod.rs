@@ -245,14 +245,9 @@ impl Retention {
         } else {
             let ids = archive::ids(&manifest).map_err(|e| failed(e.to_string()))?;
             let mut deleted = 0;
-            let pause = if self.store.backend_name() == "sqlite" {
-                SQLITE_PAUSE
-            } else {
-                Duration::ZERO
-            };
             for chunk in ids.chunks(self.settings.batch.max(1) as usize) {
                 deleted += self.store.delete_events(&month, chunk).await?;
-                tokio::time::sleep(pause).await;
+                tokio::time::sleep(self.pause()).await;
             }
             deleted
         };
@@ -292,6 +287,7 @@ impl Retention {
                 })
                 .collect();
             self.store.rewrite_fields(&changed, through).await?;
+            tokio::time::sleep(self.pause()).await;
             changed_total += changed.len() as u64;
             count("expunged", "events", changed.len() as u64);
             cursor = through;
@@ -300,6 +296,15 @@ impl Retention {
             }
         }
         Ok(changed_total)
+    }
+
+    /// The pause after a batch that wrote ([`SQLITE_PAUSE`]).
+    fn pause(&self) -> Duration {
+        if self.store.backend_name() == "sqlite" {
+            SQLITE_PAUSE
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// `serve`'s loop: every hour, the partitions ahead, and the daily run
