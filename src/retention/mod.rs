@@ -181,10 +181,18 @@ impl Retention {
                 let outcome = self.archive_and_delete(dir, month).await?;
                 report.months.push(outcome);
             }
-            report.other = self
-                .store
-                .delete_other_rows(cutoff, self.settings.batch)
-                .await?;
+            loop {
+                let done = self
+                    .store
+                    .delete_other_rows(cutoff, self.settings.batch)
+                    .await?;
+                report.other.decisions += done.decisions;
+                report.other.tasks += done.tasks;
+                if done.decisions == 0 && done.tasks == 0 {
+                    break;
+                }
+                tokio::time::sleep(self.pause()).await;
+            }
             count("deleted", "callback_decisions", report.other.decisions);
             count("deleted", "outbound_tasks", report.other.tasks);
         }

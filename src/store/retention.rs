@@ -230,57 +230,50 @@ impl Store {
         partitions::detach_and_drop(s.pool(), name).await
     }
 
-    /// Deletes, `batch` rows per transaction, the stored decisions created
-    /// before `cutoff` and the finished status queries last changed before
-    /// it. Refund tasks stay: each one's key is what makes a refund happen
-    /// once.
+    /// Deletes up to `batch` stored decisions created before `cutoff` and
+    /// up to `batch` finished status queries last changed before it (one
+    /// batch: the caller repeats until nothing is left). Refund tasks stay:
+    /// each one's key is what makes a refund happen once.
     pub async fn delete_other_rows(
         &self,
         cutoff: DateTime<Utc>,
         batch: u32,
     ) -> Result<OtherRows, StoreError> {
-        let mut other = OtherRows::default();
-        loop {
-            let (decisions, tasks) = with_dialect!(
-                self,
-                Dialect::Postgres,
-                Dialect::Sqlite,
-                |pool, d| {
-                    let (decisions, tasks) = match d {
-                        Dialect::Postgres => (
-                            "DELETE FROM callback_decisions WHERE ctid = ANY(ARRAY(SELECT ctid FROM \
-                         callback_decisions WHERE created_at < $1::timestamptz LIMIT $2))",
-                            "DELETE FROM outbound_tasks WHERE id = ANY(ARRAY(SELECT id FROM outbound_tasks \
-                         WHERE state <> 'open' AND task <> 'refund' AND updated_at < $1::timestamptz LIMIT $2))",
-                        ),
-                        Dialect::Sqlite => (
-                            "DELETE FROM callback_decisions WHERE rowid IN (SELECT rowid FROM \
-                         callback_decisions WHERE created_at < ?1 LIMIT ?2)",
-                            "DELETE FROM outbound_tasks WHERE id IN (SELECT id FROM outbound_tasks \
-                         WHERE state <> 'open' AND task <> 'refund' AND updated_at < ?1 LIMIT ?2)",
-                        ),
-                    };
-                    let decisions = sqlx::query(decisions)
-                        .bind(time_arg(d, cutoff))
-                        .bind(i64::from(batch))
-                        .execute(pool)
-                        .await?
-                        .rows_affected();
-                    let tasks = sqlx::query(tasks)
-                        .bind(time_arg(d, cutoff))
-                        .bind(i64::from(batch))
-                        .execute(pool)
-                        .await?
-                        .rows_affected();
-                    (decisions, tasks)
-                }
-            );
-            other.decisions += decisions;
-            other.tasks += tasks;
-            if decisions == 0 && tasks == 0 {
-                return Ok(other);
+        let (decisions, tasks) = with_dialect!(
+            self,
+            Dialect::Postgres,
+            Dialect::Sqlite,
+            |pool, d| {
+                let (decisions, tasks) = match d {
+                    Dialect::Postgres => (
+                        "DELETE FROM callback_decisions WHERE ctid = ANY(ARRAY(SELECT ctid FROM \
+                     callback_decisions WHERE created_at < $1::timestamptz LIMIT $2))",
+                        "DELETE FROM outbound_tasks WHERE id = ANY(ARRAY(SELECT id FROM outbound_tasks \
+                     WHERE state <> 'open' AND task <> 'refund' AND updated_at < $1::timestamptz LIMIT $2))",
+                    ),
+                    Dialect::Sqlite => (
+                        "DELETE FROM callback_decisions WHERE rowid IN (SELECT rowid FROM \
+                     callback_decisions WHERE created_at < ?1 LIMIT ?2)",
+                        "DELETE FROM outbound_tasks WHERE id IN (SELECT id FROM outbound_tasks \
+                     WHERE state <> 'open' AND task <> 'refund' AND updated_at < ?1 LIMIT ?2)",
+                    ),
+                };
+                let decisions = sqlx::query(decisions)
+                    .bind(time_arg(d, cutoff))
+                    .bind(i64::from(batch))
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+                let tasks = sqlx::query(tasks)
+                    .bind(time_arg(d, cutoff))
+                    .bind(i64::from(batch))
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+                (decisions, tasks)
             }
-        }
+        );
+        Ok(OtherRows { decisions, tasks })
     }
 
     /// What [`Store::delete_other_rows`] would delete now.
