@@ -168,6 +168,12 @@ on_both_backends! {
         raw.make_old("'1','2','3','4','5','6','7','8','9','10'", month_a).await;
         raw.make_old("'11','12','13','14','15','16','17','18','19','20'", month_b).await;
         raw.make_old("'21','22','23','24','25'", now - Duration::days(20)).await;
+        // A stored decision as old as month B (its event is recent: it goes
+        // by its own age).
+        match backend {
+            Backend::Postgres => raw.exec("UPDATE callback_decisions SET created_at = now() - interval '100 days' WHERE subject_id = '30'").await,
+            Backend::Sqlite => raw.exec("UPDATE callback_decisions SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-100 days') WHERE subject_id = '30'").await,
+        }
         let kept_ids = raw.ids("SELECT id FROM events WHERE payment_id IN ('1', '2') AND (conflict OR payment_id = '2') ORDER BY id").await;
         assert_eq!(kept_ids.len(), 2);
         let old_ids = raw.ids("SELECT id FROM events WHERE payment_id IN ('1','2','3','4','5','6','7','8','9','10','11','12','13','14','15','16','17','18','19','20') ORDER BY id").await;
@@ -220,6 +226,12 @@ on_both_backends! {
         for id in &kept_ids {
             assert!(remaining.contains(id), "kept event {id} is still there");
         }
+
+        // The decisions of deleted events went with them; the old one too.
+        assert_eq!(report.other.decisions, 1, "{}", report.render());
+        let decisions = raw.ids("SELECT event_id FROM callback_decisions WHERE event_id IS NOT NULL").await;
+        assert!(decisions.iter().all(|id| !archived.contains(id)), "no decision names a deleted event");
+        assert!(raw.ids("SELECT event_id FROM callback_decisions WHERE subject_id = '30'").await.is_empty());
 
         // Every acknowledged callback is in the log.
         for n in acknowledged {
