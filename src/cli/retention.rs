@@ -31,7 +31,10 @@ pub enum RetentionCommand {
     },
     /// Check an archive against its manifest (a *.manifest.json file, or a
     /// directory: every manifest in it). Exit 1 when one does not match.
-    Verify { path: PathBuf },
+    Verify {
+        /// An archive's *.manifest.json, or a directory of archives.
+        path: PathBuf,
+    },
 }
 
 /// `retention verify` needs no configuration; `retention run` does.
