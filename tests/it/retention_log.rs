@@ -49,29 +49,29 @@ impl Raw {
     }
 
     async fn ids(&mut self, sql: &str) -> Vec<i64> {
-        match self {
-            Raw::Pg(c) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_all(c)
-                .await
-                .unwrap(),
-            Raw::Lite(c) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_all(c)
-                .await
-                .unwrap(),
-        }
+        self.column(sql).await
     }
 
     async fn texts(&mut self, sql: &str) -> Vec<String> {
+        self.column(sql).await
+    }
+
+    /// The first column of `sql`'s rows.
+    async fn column<T>(&mut self, sql: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + Send
+            + Unpin,
+    {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self {
-            Raw::Pg(c) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_all(c)
-                .await
-                .unwrap(),
-            Raw::Lite(c) => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-                .fetch_all(c)
-                .await
-                .unwrap(),
+            Raw::Pg(c) => sqlx::query_scalar(sql).fetch_all(c).await,
+            Raw::Lite(c) => sqlx::query_scalar(sql).fetch_all(c).await,
         }
+        .unwrap()
     }
 
     /// Moves the events of payments `payments` (SQL list) to `at` (plus a

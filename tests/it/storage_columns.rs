@@ -9,9 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use freedompay_receiver::config::DatabaseSettings;
-use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS, Store};
-use secrecy::SecretString;
+use freedompay_receiver::store::{POSTGRES_STATEMENTS, SQLITE_STATEMENTS};
 use sqlx::Connection;
 
 use crate::support::pg::server_url;
@@ -129,21 +127,9 @@ async fn table_columns(backend: Backend, url: &str, table: &str) -> BTreeSet<Str
     names.into_iter().collect()
 }
 
-async fn migrated(backend: Backend) -> TestDb {
-    let db = TestDb::new(backend).await;
-    let store = Store::connect(&DatabaseSettings {
-        url: SecretString::from(db.url.clone()),
-        ..DatabaseSettings::default()
-    })
-    .unwrap();
-    store.migrate().await.unwrap();
-    store.close().await;
-    db
-}
-
 /// What is wrong with `backend`'s column lists, one line each.
 async fn problems(backend: Backend) -> Vec<String> {
-    let db = migrated(backend).await;
+    let db = TestDb::migrated(backend).await;
     let mut problems = Vec::new();
     for sql in write_statements(backend) {
         for insert in inserts(sql) {
@@ -258,8 +244,8 @@ async fn the_write_paths_column_lists_match_the_migrated_tables() {
         }
         // And the migrations make the same columns on both.
         let (pg, lite) = (
-            migrated(Backend::Postgres).await,
-            migrated(Backend::Sqlite).await,
+            TestDb::migrated(Backend::Postgres).await,
+            TestDb::migrated(Backend::Sqlite).await,
         );
         for table in [
             "orders",

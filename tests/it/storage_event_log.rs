@@ -211,14 +211,7 @@ async fn reads_of_the_partitioned_log_stay_on_indexes() {
     if server_url().is_none() {
         return;
     }
-    let db = TestDb::new(Backend::Postgres).await;
-    let store = Store::connect(&DatabaseSettings {
-        url: SecretString::from(db.url.clone()),
-        ..DatabaseSettings::default()
-    })
-    .unwrap();
-    store.migrate().await.unwrap();
-    store.close().await;
+    let db = TestDb::migrated(Backend::Postgres).await;
     let mut raw = sqlx::PgConnection::connect(&db.url).await.unwrap();
     for (name, value) in POSTGRES_POOL_SETTINGS {
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET {name} = '{value}'")))

@@ -10,12 +10,10 @@
 //! console's Webhooks page) stay on their indexes on both backends, on an
 //! empty and on a big database.
 
-use freedompay_receiver::config::DatabaseSettings;
 use freedompay_receiver::store::{
     POSTGRES_POOL_SETTINGS, POSTGRES_STATEMENTS, POSTGRES_WRITER_SETTINGS, SQLITE_STATEMENTS,
-    Store, Writes,
+    Writes,
 };
-use secrecy::SecretString;
 use serde_json::Value;
 use sqlx::Connection;
 
@@ -52,19 +50,6 @@ async fn plan_of(
     let mut out = Vec::new();
     nodes(&plan[0]["Plan"], &mut out);
     out
-}
-
-/// A freshly migrated database, nothing in it, never analysed.
-async fn migrated(backend: Backend) -> TestDb {
-    let db = TestDb::new(backend).await;
-    let store = Store::connect(&DatabaseSettings {
-        url: SecretString::from(db.url.clone()),
-        ..DatabaseSettings::default()
-    })
-    .unwrap();
-    store.migrate().await.unwrap();
-    store.close().await;
-    db
 }
 
 /// The states of statistics a table can be in when a callback's statement
@@ -119,7 +104,7 @@ async fn analyse(connection: &mut sqlx::PgConnection) {
 /// comes after plans were cached (autovacuum off for these tables, so that
 /// the state stays as made).
 async fn in_state(stats: Stats) -> TestDb {
-    let db = migrated(Backend::Postgres).await;
+    let db = TestDb::migrated(Backend::Postgres).await;
     let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
     // The event log's months are its tables (a partitioned table itself
     // has no autovacuum).
@@ -391,7 +376,7 @@ async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
 /// on one analysed with rows in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_looks_every_row_up_by_key_on_a_fresh_and_an_analysed_database() {
-    let db = migrated(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let sql = &SQLITE_STATEMENTS;
     let Writes::PerTable(writes) = &sql.writes else {
@@ -490,7 +475,7 @@ async fn the_outbox_statements_read_indexes_only() {
     );
     let mut failures = Vec::new();
     for big in [false, true] {
-        let db = migrated(Backend::Postgres).await;
+        let db = TestDb::migrated(Backend::Postgres).await;
         let options: sqlx::postgres::PgConnectOptions =
             std::str::FromStr::from_str(&db.url).unwrap();
         let options = options.options(POSTGRES_POOL_SETTINGS.iter().copied());
@@ -566,7 +551,7 @@ async fn the_outbox_statements_read_indexes_only() {
 /// partial index of pending deliveries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_reads_the_outbox_through_indexes_only() {
-    let db = migrated(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let statements = freedompay_receiver::store::outbox::statements(
         freedompay_receiver::store::tables::Dialect::Sqlite,
@@ -647,7 +632,7 @@ async fn operators_outbox_reads_stay_on_indexes() {
     let events = serde_json::to_string(&(1..=50).collect::<Vec<i64>>()).unwrap();
     let mut failures = Vec::new();
     for big in [false, true] {
-        let db = migrated(Backend::Postgres).await;
+        let db = TestDb::migrated(Backend::Postgres).await;
         let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
         for table in ["webhook_messages", "webhook_deliveries"] {
             let sql = format!("ALTER TABLE {table} SET (autovacuum_enabled = false)");
@@ -723,7 +708,7 @@ async fn operators_outbox_reads_stay_on_indexes() {
 async fn sqlite_operators_outbox_reads_stay_on_indexes() {
     use freedompay_receiver::store::reads::webhooks::statements;
     use freedompay_receiver::store::tables::Dialect;
-    let db = migrated(Backend::Sqlite).await;
+    let db = TestDb::migrated(Backend::Sqlite).await;
     let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
     let events = serde_json::to_string(&(1..=50).collect::<Vec<i64>>()).unwrap();
     for analysed in [false, true] {

@@ -66,6 +66,20 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A new database with every migration applied (on PostgreSQL, the
+    /// event log partitioned), nothing in it, never analysed.
+    pub async fn migrated(backend: Backend) -> TestDb {
+        let db = TestDb::new(backend).await;
+        let store = Store::connect(&freedompay_receiver::config::DatabaseSettings {
+            url: secrecy::SecretString::from(db.url.clone()),
+            ..Default::default()
+        })
+        .expect("store");
+        store.migrate().await.expect("migrate");
+        store.close().await;
+        db
+    }
+
     /// A PostgreSQL database with nothing in it, whatever
     /// `FPR_TEST_UPGRADED_LOG` says (for the test of the upgrade itself).
     pub async fn empty_postgres() -> TestDb {
