@@ -32,7 +32,10 @@ fn amount(text: &str) -> Amount {
 /// A database migrated as the previous version left it, with a payment that
 /// version rejected.
 async fn database_before_the_state_machine(backend: Backend) -> TestDb {
-    let db = TestDb::new(backend).await;
+    let db = match backend {
+        Backend::Sqlite => TestDb::new(backend).await,
+        Backend::Postgres => TestDb::empty_postgres().await,
+    };
     let dir = match backend {
         Backend::Sqlite => "migrations/sqlite",
         Backend::Postgres => "migrations/postgres",

@@ -81,7 +81,7 @@ impl TestDb {
     }
 
     /// A PostgreSQL database with nothing in it, whatever
-    /// `FPR_TEST_UPGRADED_LOG` says (for the test of the upgrade itself).
+    /// `FPR_TEST_UPGRADED_LOG` says (for the tests of upgrades themselves).
     pub async fn empty_postgres() -> TestDb {
         let db =
             pg::PgDatabase::create_empty(&pg::server_url().expect("PostgreSQL configured")).await;
