@@ -426,3 +426,54 @@ fn retention_settings_are_checked() {
         problems("keep_days = 365\narchive_dir = \"/tmp\"\npersonal_data_days = 90").is_empty()
     );
 }
+
+on_both_backends! {
+    async fn serve_runs_retention_daily_on_one_instance_at_a_time(backend) {
+        let archive_dir = tempfile::tempdir().unwrap();
+        let dir = archive_dir.path().display().to_string();
+        // The months must be old before the service starts: a database
+        // with old events, then the service with retention on.
+        let db = crate::support::TestDb::migrated(backend).await;
+        {
+            let app = TestApp::spawn_settings(
+                freedompay_receiver::config::Settings::from_toml(&crate::support::base_toml(&db.url)).unwrap(),
+                None,
+            )
+            .await;
+            pay(&app, 1, 3).await;
+            app.stop().await;
+        }
+        let mut raw = Raw::open(backend, &db.url).await;
+        let old = month_start(Utc::now() - Duration::days(100)) + Duration::days(2);
+        raw.partitions_since(old).await;
+        raw.make_old("'1','2','3'", old).await;
+        let toml = format!(
+            "{}\n[retention]\nkeep_days = 60\narchive_dir = \"{dir}\"\npersonal_data_days = 10\n",
+            crate::support::base_toml(&db.url)
+        );
+        let app = TestApp::spawn_settings(freedompay_receiver::config::Settings::from_toml(&toml).unwrap(), None).await;
+        let mut finished = None;
+        for _ in 0..100 {
+            finished = app.store.maintenance_run("retention").await.unwrap().and_then(|r| r.finished_at);
+            if finished.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(finished.is_some(), "serve ran retention at start");
+        assert!(raw.ids("SELECT id FROM events").await.is_empty(), "the old month went");
+        assert_eq!(archive::manifests(archive_dir.path()).unwrap().len(), 1);
+
+        // Done for the day: the daily claim is refused until a day has
+        // passed; an on-demand run may go, and while it holds the job no
+        // other instance takes it.
+        let store = &app.store;
+        assert!(store.claim_maintenance("retention", "b", 60, true).await.unwrap().is_none());
+        assert!(store.claim_maintenance("retention", "b", 60, false).await.unwrap().is_some());
+        assert!(store.claim_maintenance("retention", "c", 60, false).await.unwrap().is_none(), "held by b");
+        store.finish_maintenance("retention", "b", None).await.unwrap();
+        assert!(store.claim_maintenance("retention", "c", 60, false).await.unwrap().is_some(), "given back");
+        app.stop().await;
+        drop(db);
+    }
+}
