@@ -248,7 +248,7 @@ impl Retention {
             && month.kept == 0
             && u64::try_from(month.rows).is_ok_and(|rows| rows == archived);
         let deleted = if whole {
-            self.store.drop_month(&month, self.settings.batch).await?;
+            self.store.drop_month(&month).await?;
             archived
         } else {
             let ids = archive::ids(&manifest).map_err(|e| failed(e.to_string()))?;

@@ -169,9 +169,13 @@ impl Store {
         Ok(rows)
     }
 
-    /// Deletes the events `ids` of `month` (those an archive holds), with
-    /// the stored decisions that name them, in one transaction; returns how
-    /// many events went. Kept rows are never deleted, even if named.
+    /// Deletes the events `ids` of `month` (those an archive holds) in one
+    /// transaction; returns how many went. Kept rows are never deleted, even
+    /// if named. On SQLite the stored decisions that name them go first, in
+    /// the same transaction (its foreign key, looked up by
+    /// `callback_decisions_by_event`); PostgreSQL has no such key, and its
+    /// decisions go by age ([`Store::delete_other_rows`]: a decision is
+    /// written in its event's transaction, with the same time).
     pub async fn delete_events(&self, month: &Month, ids: &[i64]) -> Result<u64, StoreError> {
         let ids_text = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let deleted = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
@@ -187,10 +191,12 @@ impl Store {
                 time_param(d, 3)
             );
             let mut tx = pool.begin().await?;
-            sqlx::query(made(decisions))
-                .bind(&ids_text)
-                .execute(&mut *tx)
-                .await?;
+            if d == Dialect::Sqlite {
+                sqlx::query(made(decisions))
+                    .bind(&ids_text)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let done = sqlx::query(made(events))
                 .bind(&ids_text)
                 .bind(time_arg(d, month.start))
@@ -204,36 +210,23 @@ impl Store {
     }
 
     /// Drops a month's partition as a whole (PostgreSQL): detached without
-    /// stopping inserts into the others, then dropped; its stored decisions
-    /// go in batches of `batch` first.
-    pub async fn drop_month(&self, month: &Month, batch: u32) -> Result<(), StoreError> {
+    /// stopping inserts into the others, then dropped.
+    pub async fn drop_month(&self, month: &Month) -> Result<(), StoreError> {
         let (Store::Postgres(s), Some(name)) = (self, &month.partition) else {
             return Err(StoreError::Corrupt(format!(
                 "month {} is not a partition",
                 month.label()
             )));
         };
-        loop {
-            let done = sqlx::query(
-                "DELETE FROM callback_decisions WHERE ctid = ANY(ARRAY(SELECT d.ctid FROM callback_decisions d \
-                 JOIN events e ON e.id = d.event_id WHERE e.received_at >= $1 AND e.received_at < $2 LIMIT $3))",
-            )
-            .bind(month.start)
-            .bind(month.end)
-            .bind(i64::from(batch))
-            .execute(s.pool())
-            .await?;
-            if done.rows_affected() == 0 {
-                break;
-            }
-        }
         partitions::detach_and_drop(s.pool(), name).await
     }
 
-    /// Deletes up to `batch` stored decisions created before `cutoff` and
-    /// up to `batch` finished status queries last changed before it (one
-    /// batch: the caller repeats until nothing is left). Refund tasks stay:
-    /// each one's key is what makes a refund happen once.
+    /// Deletes the stored decisions created before `cutoff` and the
+    /// finished status queries last changed before it: on SQLite up to
+    /// `batch` of each (the caller repeats until nothing is left: a batch
+    /// holds the one write lock); on PostgreSQL all at once (a deletion locks
+    /// only its rows, and each batch would read the table again). Refund
+    /// tasks stay: each one's key is what makes a refund happen once.
     pub async fn delete_other_rows(
         &self,
         cutoff: DateTime<Utc>,
@@ -246,10 +239,9 @@ impl Store {
             |pool, d| {
                 let (decisions, tasks) = match d {
                     Dialect::Postgres => (
-                        "DELETE FROM callback_decisions WHERE ctid = ANY(ARRAY(SELECT ctid FROM \
-                     callback_decisions WHERE created_at < $1::timestamptz LIMIT $2))",
-                        "DELETE FROM outbound_tasks WHERE id = ANY(ARRAY(SELECT id FROM outbound_tasks \
-                     WHERE state <> 'open' AND task <> 'refund' AND updated_at < $1::timestamptz LIMIT $2))",
+                        "DELETE FROM callback_decisions WHERE created_at < $1::timestamptz AND $2::int8 > 0",
+                        "DELETE FROM outbound_tasks WHERE state <> 'open' AND task <> 'refund' \
+                     AND updated_at < $1::timestamptz AND $2::int8 > 0",
                     ),
                     Dialect::Sqlite => (
                         "DELETE FROM callback_decisions WHERE rowid IN (SELECT rowid FROM \
