@@ -397,6 +397,7 @@ def retention_summary(cells):
         if cell["dry_run"] is not None:
             summary[f"{name}_dry_run"] = cell["dry_run"]
         summary[f"{name}_during_max_ms_by_slice"] = (waits.get("during") or {}).get("max_ms_by_slice")
+        summary[f"{name}_phases"] = waits.get("phases")
         key = f"{name}_during_max_ms"
         goals[key] = goal_entry(summary[key], target, False,
                                 cell["correct"] and bool(operation.get("finished")))
@@ -439,8 +440,11 @@ def retention_lines(summary, cells):
                 f"callbacks; {mark(f'{name}_during_max_ms')}"
                 + (f"; the longest of each 30 s: {', '.join(f'{v:,.0f}' for v in slices)} ms"
                    if len(slices) > 1 else "")
-                + f"), before it {ms(summary[f'{name}_before_max_ms'])} "
-                f"(p99 {ms(summary[f'{name}_before_p99_ms'])})")
+                + "".join(f"; {p['name']} ({p['from_s']:.1f}–{p['to_s']:.1f} s) longest {ms(p['max_ms'])}"
+                          for p in summary[f"{name}_phases"] or [])
+                + f"); the longest before it {ms(summary[f'{name}_before_max_ms'])} "
+                f"(p99 {ms(summary[f'{name}_before_p99_ms'])}), after it {ms(summary[f'{name}_after_max_ms'])} "
+                f"(p99 {ms(summary[f'{name}_after_p99_ms'])})")
 
     def took(name):
         seconds = summary[f"{name}_seconds"]
@@ -463,7 +467,8 @@ def retention_lines(summary, cells):
         verify = archive.get("verify", "").strip()
         verified = re.findall(r"^ok .* (\d+) rows", verify, re.M)
         return (f"archive {archive.get('bytes', 0) / 1e6:,.1f} MB ({', '.join(archive.get('files', [])) or 'none'}); "
-                "retention verify: " + (f"ok, {', '.join(f'{int(n):,}' for n in verified)} rows"
+                "retention verify: " + (f"ok, {', '.join(f'{int(n):,}' for n in verified)} rows, "
+                                        f"{archive.get('verify_seconds', 0):.1f} s"
                                         if archive.get("verify_status") == 0 else f"FAILED: {verify}"))
 
     report = summary["pg_upgrade_report"]
