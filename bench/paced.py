@@ -10,10 +10,11 @@ were).
 usage: paced.py URL BODIES_FILE COUNT RATE SECONDS THREADS OUT_JSON [TRACE]
   COUNT: read only the file's first COUNT bodies; RATE x SECONDS are sent
   (the cell is marked `exhausted` if COUNT is smaller).
-  TRACE: a file that gets a line per request, `SENT MS ANSWER`: when it was
-  sent (wall clock, epoch seconds), how long its answer took (ms; until the
-  error, for a socket error), and ok, other, non2xx or error; sorted by
-  SENT (bench/windows.py reads it: the waits in a window of time).
+  TRACE: a file that gets a line per request, `SENT MS ANSWER STATUS`: when
+  it was sent (wall clock, epoch seconds), how long its answer took (ms;
+  until the error, for a socket error), ok, other, non2xx or error, and the
+  HTTP status (- for a socket error); sorted by SENT (bench/windows.py
+  reads it: the waits in a window of time).
 
 SIGTERM ends the load before its time (the retention cells load the service
 until the operation they measure is over): nothing is sent after it, the
@@ -72,30 +73,30 @@ def main(argv):
 
     def post(conn, body):
         """Sends one body: (the connection to use next, the answer: ok, other,
-        non2xx, or the socket error's kind)."""
+        non2xx, or the socket error's kind, the HTTP status or None)."""
         try:
             if conn is None:
                 conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
                 conn.connect()
         except OSError:
-            return None, "connect"
+            return None, "connect", None
         try:
             conn.request("POST", path, body=body, headers=HEADERS)
         except OSError:
             conn.close()
-            return None, "write"
+            return None, "write", None
         try:
             response = conn.getresponse()
             answer = response.read()
         except socket.timeout:
             conn.close()
-            return None, "timeout"
+            return None, "timeout", None
         except (OSError, http.client.HTTPException):
             conn.close()
-            return None, "read"
+            return None, "read", None
         if not 200 <= response.status <= 299:
-            return conn, "non2xx"
-        return conn, "ok" if b"<pg_status>ok</pg_status>" in answer else "other"
+            return conn, "non2xx", response.status
+        return conn, "ok" if b"<pg_status>ok</pg_status>" in answer else "other", response.status
 
     def worker():
         conn = None
@@ -112,14 +113,14 @@ def main(argv):
                 break
             sent, sent_wall = time.monotonic(), time.time()
             mine_lag.append(max(0.0, sent - due))
-            conn, answer = post(conn, bodies[i])
+            conn, answer, status = post(conn, bodies[i])
             took = time.monotonic() - sent
             mine[answer] += 1
             if answer in ANSWERS:
                 mine_lat.append(took)
             else:
                 answer = "error"
-            mine_trace.append(f"{sent_wall:.6f} {took * 1000:.3f} {answer}\n")
+            mine_trace.append(f"{sent_wall:.6f} {took * 1000:.3f} {answer} {status or '-'}\n")
         if conn is not None:
             conn.close()
         with lock:

@@ -398,6 +398,7 @@ def retention_summary(cells):
             summary[f"{name}_dry_run"] = cell["dry_run"]
         summary[f"{name}_during_max_ms_by_slice"] = (waits.get("during") or {}).get("max_ms_by_slice")
         summary[f"{name}_phases"] = waits.get("phases")
+        summary[f"{name}_during_not_ok"] = (waits.get("during") or {}).get("not_ok_by_answer")
         key = f"{name}_during_max_ms"
         goals[key] = goal_entry(summary[key], target, False,
                                 cell["correct"] and bool(operation.get("finished")))
@@ -442,6 +443,8 @@ def retention_lines(summary, cells):
                    if len(slices) > 1 else "")
                 + "".join(f"; {p['name']} ({p['from_s']:.1f}–{p['to_s']:.1f} s) longest {ms(p['max_ms'])}"
                           for p in summary[f"{name}_phases"] or [])
+                + "".join(f"; answered other than ok during it: {n:,} × {answer}"
+                          for answer, n in (summary[f"{name}_during_not_ok"] or {}).items())
                 + f"); the longest before it {ms(summary[f'{name}_before_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_before_p99_ms'])}), after it {ms(summary[f'{name}_after_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_after_p99_ms'])})")

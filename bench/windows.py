@@ -1,6 +1,6 @@
 """The callbacks' waits around an operation of scripts/bench's retention
 cells (the upgrade `migrate`, a `retention run`), from the trace of
-bench/paced.py (`SENT MS ANSWER` lines) and the operation's start and end
+bench/paced.py (`SENT MS ANSWER STATUS` lines) and the operation's start and end
 (wall clock, epoch seconds, taken by the script just before it started and
 just after it returned):
 
@@ -13,7 +13,7 @@ prints one JSON object with three windows of the paced load:
           before END and answered (or failed) after START;
   after   callbacks sent after END.
 Each: requests, ok (signed ok answers), not_ok (other answers, non-2xx and
-socket errors), p50_ms, p99_ms, max_ms (the longest wait: from its send to
+socket errors) and not_ok_by_answer ({"non2xx 503": n, …}), p50_ms, p99_ms, max_ms (the longest wait: from its send to
 its answer), and for `during` also max_sent_after_start_s (when the longest
 wait began, seconds after START; negative if before it) and max_ms_by_slice
 (the longest wait of each 30 s of the operation, slice_s); and operation_s
@@ -41,10 +41,15 @@ def stats(rows):
     def pick(q):
         return round(waits[min(len(waits) - 1, int(q * len(waits)))], 1) if waits else None
 
+    not_ok = {}
+    for *_, answer in rows:
+        if answer != "ok":
+            not_ok[answer] = not_ok.get(answer, 0) + 1
     return {
         "requests": len(rows),
         "ok": sum(1 for *_, answer in rows if answer == "ok"),
-        "not_ok": sum(1 for *_, answer in rows if answer != "ok"),
+        "not_ok": sum(not_ok.values()),
+        "not_ok_by_answer": not_ok,
         "p50_ms": pick(0.50),
         "p99_ms": pick(0.99),
         "max_ms": round(waits[-1], 1) if waits else None,
@@ -73,8 +78,8 @@ def main(argv):
     rows = []
     with open(argv[1]) as f:
         for line in f:
-            sent, ms, answer = line.split()
-            rows.append((float(sent), float(ms), answer))
+            sent, ms, answer, status = line.split()
+            rows.append((float(sent), float(ms), answer if answer == "ok" else f"{answer} {status}"))
     first = rows[0][0] if rows else start
     before = [r for r in rows if first + warm_up <= r[0] and r[0] + r[1] / 1000 < start]
     during = overlapping(rows, start, end)
