@@ -3,6 +3,21 @@
 -- order, its result event (the ~600-byte fields of a real callback, as JSON
 -- pairs) and its stored decision, received over the previous weeks. Then
 -- ANALYZE, so the planner knows the tables' sizes.
+--
+-- On the partitioned event log (`migrate`, the default; a new database's
+-- partitions start with the current month) the months these events fall in
+-- get their partitions first, named as the service names them, as if the
+-- log had grown month by month; a plain log (`migrate --plain-events`) is
+-- left plain.
+SET TIME ZONE 'UTC';
+SELECT format('CREATE TABLE IF NOT EXISTS %I PARTITION OF events FOR VALUES FROM (%L) TO (%L)',
+              'events_' || to_char(m, 'YYYY_MM'), m, m + interval '1 month')
+  FROM generate_series(date_trunc('month', now() - interval '60 days'),
+                       date_trunc('month', now() - interval '60 days' + :rows * interval '2 seconds'),
+                       interval '1 month') AS m
+ WHERE (SELECT relkind FROM pg_class WHERE oid = 'events'::regclass) = 'p'
+\gexec
+
 INSERT INTO orders (merchant_id, order_id, amount, currency, status, paid_payment_id,
                     created_at, updated_at)
 SELECT '545774', 'OLD-' || lpad(g::text, 7, '0'), 2500.5, 'KZT', 'paid', (100000000 + g)::text,

@@ -1,23 +1,36 @@
-"""Paced load generator of scripts/bench (the webhook latency cells): POSTs
-the pre-signed bodies of a file (bench/bodies.py), each once, in order, at a
-fixed total rate, from several threads with kept-open connections
-(http.client), and counts the answers as bench/once.lua does: a signed XML
-`ok`, any other 2xx, non-2xx, socket errors. wrk is not paced; this is: body
-i is sent at start + i / RATE (or at once, if every thread was busy then:
-`send_lag_*` says how late the sends were).
+"""Paced load generator of scripts/bench (the webhook latency cells and the
+retention cells): POSTs the pre-signed bodies of a file (bench/bodies.py),
+each once, in order, at a fixed total rate, from several threads with
+kept-open connections (http.client), and counts the answers as
+bench/once.lua does: a signed XML `ok`, any other 2xx, non-2xx, socket
+errors. wrk is not paced; this is: body i is sent at start + i / RATE (or at
+once, if every thread was busy then: `send_lag_*` says how late the sends
+were).
 
-usage: paced.py URL BODIES_FILE COUNT RATE SECONDS THREADS OUT_JSON
+usage: paced.py URL BODIES_FILE COUNT RATE SECONDS THREADS OUT_JSON [TRACE]
   COUNT: read only the file's first COUNT bodies; RATE x SECONDS are sent
   (the cell is marked `exhausted` if COUNT is smaller).
+  TRACE: a file that gets a line per request, `SENT MS ANSWER STATUS`: when
+  it was sent (wall clock, epoch seconds), how long its answer took (ms;
+  until the error, for a socket error), ok, other, non2xx or error, and the
+  HTTP status (- for a socket error); sorted by SENT (bench/windows.py
+  reads it: the waits in a window of time).
+
+SIGTERM ends the load before its time (the retention cells load the service
+until the operation they measure is over): nothing is sent after it, the
+requests in flight get their answers, and OUT_JSON is written as usual,
+with `stopped` true.
 
 OUT_JSON has bench/once.lua's keys (requests, seconds, rps, p50_ms, p99_ms,
 max_ms, ok, other_answers, non2xx, bodies_sent, exhausted, socket_errors)
-and the pacing: rate_target, threads, send_lag_p99_ms, send_lag_max_ms.
+and the pacing: rate_target, threads, send_lag_p99_ms, send_lag_max_ms,
+stopped.
 Standard library only.
 """
 
 import http.client
 import json
+import signal
 import socket
 import sys
 import threading
@@ -25,6 +38,8 @@ import time
 from urllib.parse import urlsplit
 
 HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
+# What an answered request is counted as (the others are socket errors).
+ANSWERS = ("ok", "other", "non2xx")
 
 
 def percentile(sorted_values, q):
@@ -37,6 +52,7 @@ def main(argv):
     url, bodies_file = argv[1], argv[2]
     count, rate, seconds, threads = int(argv[3]), float(argv[4]), float(argv[5]), int(argv[6])
     out = argv[7]
+    trace_file = argv[8] if len(argv) > 8 else None
     total = int(rate * seconds)
     bodies = []
     with open(bodies_file, "rb") as f:
@@ -50,13 +66,42 @@ def main(argv):
     lock = threading.Lock()
     state = {"next": 0}
     counts = {"ok": 0, "other": 0, "non2xx": 0, "connect": 0, "read": 0, "write": 0, "timeout": 0}
-    latencies, lags = [], []
+    latencies, lags, trace = [], [], []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     start = time.monotonic() + 0.2
+
+    def post(conn, body):
+        """Sends one body: (the connection to use next, the answer: ok, other,
+        non2xx, or the socket error's kind, the HTTP status or None)."""
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                conn.connect()
+        except OSError:
+            return None, "connect", None
+        try:
+            conn.request("POST", path, body=body, headers=HEADERS)
+        except OSError:
+            conn.close()
+            return None, "write", None
+        try:
+            response = conn.getresponse()
+            answer = response.read()
+        except socket.timeout:
+            conn.close()
+            return None, "timeout", None
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return None, "read", None
+        if not 200 <= response.status <= 299:
+            return conn, "non2xx", response.status
+        return conn, "ok" if b"<pg_status>ok</pg_status>" in answer else "other", response.status
 
     def worker():
         conn = None
-        mine_lat, mine_lag, mine = [], [], dict.fromkeys(counts, 0)
-        while True:
+        mine_lat, mine_lag, mine_trace, mine = [], [], [], dict.fromkeys(counts, 0)
+        while not stop.is_set():
             with lock:
                 i = state["next"]
                 state["next"] += 1
@@ -64,50 +109,24 @@ def main(argv):
                 break
             due = start + i / rate
             now = time.monotonic()
-            if due > now:
-                time.sleep(due - now)
-            sent = time.monotonic()
+            if due > now and stop.wait(due - now):
+                break
+            sent, sent_wall = time.monotonic(), time.time()
             mine_lag.append(max(0.0, sent - due))
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                    conn.connect()
-            except OSError:
-                mine["connect"] += 1
-                conn = None
-                continue
-            try:
-                conn.request("POST", path, body=bodies[i], headers=HEADERS)
-            except OSError:
-                mine["write"] += 1
-                conn.close()
-                conn = None
-                continue
-            try:
-                response = conn.getresponse()
-                body = response.read()
-            except socket.timeout:
-                mine["timeout"] += 1
-                conn.close()
-                conn = None
-                continue
-            except (OSError, http.client.HTTPException):
-                mine["read"] += 1
-                conn.close()
-                conn = None
-                continue
-            mine_lat.append(time.monotonic() - sent)
-            if not 200 <= response.status <= 299:
-                mine["non2xx"] += 1
-            elif b"<pg_status>ok</pg_status>" in body:
-                mine["ok"] += 1
+            conn, answer, status = post(conn, bodies[i])
+            took = time.monotonic() - sent
+            mine[answer] += 1
+            if answer in ANSWERS:
+                mine_lat.append(took)
             else:
-                mine["other"] += 1
+                answer = "error"
+            mine_trace.append(f"{sent_wall:.6f} {took * 1000:.3f} {answer} {status or '-'}\n")
         if conn is not None:
             conn.close()
         with lock:
             latencies.extend(mine_lat)
             lags.extend(mine_lag)
+            trace.extend(mine_trace)
             for key, n in mine.items():
                 counts[key] += n
 
@@ -137,10 +156,15 @@ def main(argv):
         "threads": threads,
         "send_lag_p99_ms": round(percentile(lags, 0.99) * 1000, 3),
         "send_lag_max_ms": round((lags[-1] if lags else 0.0) * 1000, 3),
+        "stopped": stop.is_set(),
     }
     with open(out, "w") as f:
         json.dump(result, f)
         f.write("\n")
+    if trace_file is not None:
+        trace.sort()
+        with open(trace_file, "w") as f:
+            f.writelines(trace)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,28 @@ cells/CELL.paced.json instead of wrk's) and give the delivery latency, commit
 endpoint beside it p99 within 10 % of the run without it). A run with
 BENCH_ONLY=webhook (run.json's `only`) has the fresh and webhook cells alone:
 their table and the webhook figures, no plots.
+
+The event log and retention (issue 24): pg_c16_plain, pg_c64_plain,
+pg_c16_grown_plain and pg_c64_grown_plain are the fresh and grown cells on a
+plain event log (`migrate --plain-events`, `database.migrate_on_start =
+false`): the partitioned cells' rate over theirs (goal ≥ 0.95). pg_upgrade,
+pg_retention_drop and sqlite_retention_batches are paced (bench/paced.py)
+with an operation beside the load (the upgrade `migrate`, `retention run`):
+its time and output (cells/CELL.operation.json, cells/CELL.migrate.txt or
+.retention.txt), the callbacks' waits before, during and after it
+(cells/CELL.windows.json, bench/windows.py; goals: the longest during the
+upgrade ≤ 1 s, during a partition drop ≤ 100 ms, during SQLite's batches ≤
+50 ms), the events before and after it (cells/CELL.rows.json; after = before
++ ok answers - the month deleted), the archive and what `retention verify`
+said of it (cells/CELL.archive.json) and the dry run's output
+(cells/CELL.dry_run.txt). A run with BENCH_ONLY=retention has the fresh,
+grown, plain and retention cells alone: their table and these figures, no
+plots.
 """
 
 import json
 import os
+import re
 import sys
 
 WARM_UP_SECONDS = 5
@@ -37,6 +55,10 @@ PG_CELLS = ["pg_c16_fresh", "pg_c64_fresh", "pg_c64_fresh_warn", "pg_c16_young",
             "pg_c16_grown", "pg_c64_grown", "pg_c16_long"]
 WEBHOOK_CELLS = ["pg_c16_webhook", "pg_c64_webhook", "pg_webhook_latency", "pg_webhook_latency_failing"]
 LATENCY_CELLS = ["pg_webhook_latency", "pg_webhook_latency_failing"]
+PLAIN_CELLS = ["pg_c16_plain", "pg_c64_plain", "pg_c16_grown_plain", "pg_c64_grown_plain"]
+# Paced, with an operation beside the load: goal for the longest wait during it (ms).
+OPERATION_CELLS = {"pg_upgrade": 1000, "pg_retention_drop": 100, "sqlite_retention_batches": 50}
+RETENTION_CELLS = PLAIN_CELLS + list(OPERATION_CELLS)
 PHP_CELLS = ["php_c16", "php_c64"]
 SQLITE_CELLS = ["sqlite_fresh", "sqlite_grown"]
 LABELS = {
@@ -53,6 +75,15 @@ LABELS = {
     "pg_webhook_latency": "service, PostgreSQL, {rate}/s paced for {webhook_seconds} s, fresh, one webhook endpoint",
     "pg_webhook_latency_failing": "service, PostgreSQL, {rate}/s paced for {webhook_seconds} s, fresh, "
                                   "+ an endpoint answering 500",
+    "pg_c16_plain": "service, PostgreSQL, C=16, fresh, plain event log (not default)",
+    "pg_c64_plain": "service, PostgreSQL, C=64, fresh, plain event log (not default)",
+    "pg_c16_grown_plain": "service, PostgreSQL, C=16, grown, plain event log (not default)",
+    "pg_c64_grown_plain": "service, PostgreSQL, C=64, grown, plain event log (not default)",
+    "pg_upgrade": "service, PostgreSQL, {retention_rate}/s paced, grown, plain, upgraded by `migrate` meanwhile",
+    "pg_retention_drop": "service, PostgreSQL, {retention_rate}/s paced, grown + an old month, "
+                         "`retention run` meanwhile",
+    "sqlite_retention_batches": "service, SQLite, {retention_rate}/s paced, fresh + an old month, "
+                                "`retention run` meanwhile",
     "php_c16": "PHP peer, PostgreSQL, C=16, fresh",
     "php_c64": "PHP peer, PostgreSQL, C=64, fresh",
     "sqlite_fresh": "service, SQLite, C=16, fresh",
@@ -73,6 +104,14 @@ def load(out, name):
 def load_optional(out, name):
     try:
         return load(out, name)
+    except OSError:
+        return None
+
+
+def text_optional(out, name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            return f.read()
     except OSError:
         return None
 
@@ -133,12 +172,42 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
             outbox["ok_events_without_message"] == 0 and outbox["messages_without_event"] == 0)
     if latency is not None:
         checks["the endpoint received nothing that is not in the outbox"] = latency["unknown_ids"] == 0
+    # The event log and retention cells (issue 24).
+    event_log = load_optional(out, f"cells/{name}.events.json")
+    if event_log is not None:
+        if "plain" in name:
+            checks["the event log stayed a plain table"] = event_log["partitioned"] is False
+        else:
+            checks["the event log is partitioned"] = event_log["partitioned"] is True
+    operation = load_optional(out, f"cells/{name}.operation.json")
+    windows = load_optional(out, f"cells/{name}.windows.json")
+    rows = load_optional(out, f"cells/{name}.rows.json")
+    archive = load_optional(out, f"cells/{name}.archive.json")
+    if operation is not None:
+        # An operation that failed or ran past its limit is not a
+        # correctness failure: its goal is missed (retention_summary).
+        operation["seconds"] = round(operation["end"] - operation["start"], 3)
+        operation["finished"] = operation["status"] == 0
+        operation["output"] = text_optional(out, f"cells/{name}.{operation['name']}.txt")
+        checks["the load ran through the operation"] = bool(windows and windows["load_covered"])
+    if rows is not None:
+        # What the operation deleted: the whole month when it finished, no
+        # more than it when it was stopped.
+        rows["deleted"] = rows["before"] + wrk["ok"] - rows["after"]
+        if operation is None or operation["finished"]:
+            checks["events after = before + ok answers - the month deleted"] = \
+                rows["deleted"] == rows["going"]
+        else:
+            checks["events after >= before + ok answers - the month"] = 0 <= rows["deleted"] <= rows["going"]
+    if archive is not None:
+        checks["retention verify: the archive matches its manifest"] = archive["verify_status"] == 0
     cpu_us = cpu_per_callback(out, name, wrk["requests"])
     log = load_optional(out, f"cells/{name}.log.json")
     per_request = (lambda n: round(n / wrk["requests"], 2) if wrk["requests"] else None)
     return {
         "label": LABELS[name].format(long=long_seconds, rate=(run or {}).get("webhook_rate"),
-                                     webhook_seconds=(run or {}).get("webhook_seconds")),
+                                     webhook_seconds=(run or {}).get("webhook_seconds"),
+                                     retention_rate=(run or {}).get("retention_rate")),
         "cpu_us": cpu_us,
         "cpu_total_us": sum(cpu_us.values()) if cpu_us else None,
         "service_cpu_us": cpu_us.get("service"),
@@ -173,6 +242,14 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
         "outbox": outbox,
         "latency": latency,
         "send_lag_max_ms": wrk.get("send_lag_max_ms"),
+        # The event log and retention cells: the log after the cell, the
+        # operation beside the load, the waits around it, the rows, the archive.
+        "event_log": event_log,
+        "operation": operation,
+        "waits": windows,
+        "rows": rows,
+        "archive": archive,
+        "dry_run": text_optional(out, f"cells/{name}.dry_run.txt"),
         "correct": all(checks.values()),
     }
 
@@ -280,26 +357,198 @@ def webhook_lines(summary, cells):
     return lines
 
 
+def goal_entry(value, target, higher, valid):
+    """{value, goal, met}: met only if the value reaches the target and its
+    cells passed their checks."""
+    met = value is not None and valid and (value >= target if higher else value <= target)
+    return {"value": value, "goal": f"{'≥' if higher else '≤'} {target}", "met": met}
+
+
+UPGRADE_REPORT = re.compile(r"event log partitioned by month: (\d+) rows kept in place as (\S+), "
+                            r"in ([\d.]+) s, locked ([\d.]+) ms")
+
+
+def retention_summary(cells):
+    """The figures of issue 24 (flat keys for summary.json) and their goals
+    (`retention_goals`: {name: {value, goal, met}})."""
+    summary, goals = {}, {}
+    for c in (16, 64):
+        for db, plain in (("fresh", f"pg_c{c}_plain"), ("grown", f"pg_c{c}_grown_plain")):
+            partitioned = cells[f"pg_c{c}_{db}"]
+            key = f"pg_c{c}_{db}_partitioned_over_plain"
+            summary[key] = ratio(partitioned["rps"], cells[plain]["rps"])
+            goals[key] = goal_entry(summary[key], 0.95, True,
+                                    partitioned["correct"] and cells[plain]["correct"])
+    for name, target in OPERATION_CELLS.items():
+        cell = cells[name]
+        operation, waits = cell["operation"] or {}, cell["waits"] or {}
+        rows, archive = cell["rows"] or {}, cell["archive"] or {}
+        summary[f"{name}_seconds"] = operation.get("seconds")
+        summary[f"{name}_finished"] = operation.get("finished")
+        summary[f"{name}_output"] = operation.get("output")
+        for window in ("before", "during", "after"):
+            for key in ("requests", "p99_ms", "max_ms"):
+                summary[f"{name}_{window}_{key}"] = (waits.get(window) or {}).get(key)
+        summary[f"{name}_rows"] = rows
+        if archive:
+            summary[f"{name}_archive_bytes"] = archive["bytes"]
+            summary[f"{name}_archive_files"] = archive["files"]
+            summary[f"{name}_verify"] = archive["verify"]
+        if cell["dry_run"] is not None:
+            summary[f"{name}_dry_run"] = cell["dry_run"]
+        summary[f"{name}_during_max_ms_by_slice"] = (waits.get("during") or {}).get("max_ms_by_slice")
+        summary[f"{name}_phases"] = waits.get("phases")
+        summary[f"{name}_during_not_ok"] = (waits.get("during") or {}).get("not_ok_by_answer")
+        key = f"{name}_during_max_ms"
+        goals[key] = goal_entry(summary[key], target, False,
+                                cell["correct"] and bool(operation.get("finished")))
+    upgrade = UPGRADE_REPORT.search(summary["pg_upgrade_output"] or "")
+    summary["pg_upgrade_report"] = None if upgrade is None else {
+        "rows": int(upgrade[1]), "old_partition": upgrade[2], "seconds": float(upgrade[3]),
+        "locked_ms": float(upgrade[4])}
+    summary["retention_goals"] = goals
+    return summary
+
+
+def retention_lines(summary, cells):
+    """The event log and retention figures, as lines of text (the table and
+    summary.md)."""
+    goals = summary["retention_goals"]
+
+    def mark(key):
+        g = goals[key]
+        return f"goal {g['goal']}: {'met' if g['met'] else 'MISSED'}"
+
+    def valid(*names):
+        return "" if all(cells[n]["correct"] for n in names) else " (NOT VALID: a cell failed its checks)"
+
+    def ms(value):
+        return "-" if value is None else f"{value:,.1f} ms"
+
+    lines = [f"event log and retention ({summary.get('plain_settings', '')}; {summary.get('retention_settings', '')}):"]
+    for c in (16, 64):
+        parts = []
+        for db, plain in (("fresh", f"pg_c{c}_plain"), ("grown", f"pg_c{c}_grown_plain")):
+            key = f"pg_c{c}_{db}_partitioned_over_plain"
+            parts.append(f"{db} {summary[key]:.2f} ({cells[f'pg_c{c}_{db}']['rps']:,.0f} / "
+                         f"{cells[plain]['rps']:,.0f} req/s; {mark(key)}){valid(f'pg_c{c}_{db}', plain)}")
+        lines.append(f"  partitioned over plain, C={c}: " + ", ".join(parts))
+
+    def around(name):
+        slices = summary[f"{name}_during_max_ms_by_slice"] or []
+        return (f"longest callback wait during it {ms(summary[f'{name}_during_max_ms'])} "
+                f"(p99 {ms(summary[f'{name}_during_p99_ms'])}, {summary[f'{name}_during_requests'] or 0:,} "
+                f"callbacks; {mark(f'{name}_during_max_ms')}"
+                + (f"; the longest of each 30 s: {', '.join(f'{v:,.0f}' for v in slices)} ms"
+                   if len(slices) > 1 else "")
+                + "".join(f"; {p['name']} ({p['from_s']:.1f}–{p['to_s']:.1f} s) longest {ms(p['max_ms'])}"
+                          for p in summary[f"{name}_phases"] or [])
+                + "".join(f"; answered other than ok during it: {n:,} × {answer}"
+                          for answer, n in (summary[f"{name}_during_not_ok"] or {}).items())
+                + f"); the longest before it {ms(summary[f'{name}_before_max_ms'])} "
+                f"(p99 {ms(summary[f'{name}_before_p99_ms'])}), after it {ms(summary[f'{name}_after_max_ms'])} "
+                f"(p99 {ms(summary[f'{name}_after_p99_ms'])})")
+
+    def took(name):
+        seconds = summary[f"{name}_seconds"]
+        if seconds is None:
+            return "did not run"
+        if summary[f"{name}_finished"]:
+            return f"took {seconds:,.1f} s"
+        return f"DID NOT FINISH (stopped or failed after {seconds:,.1f} s)"
+
+    def rows_line(name, what):
+        rows = summary[f"{name}_rows"] or {}
+        if not rows:
+            return "rows: -"
+        ok = cells[name]["ok_answers"]
+        return (f"events before {rows['before']:,}, after {rows['after']:,} = before + {ok:,} ok answers"
+                f" - {rows['deleted']:,} {what}")
+
+    def archive_line(name):
+        archive = cells[name]["archive"] or {}
+        verify = archive.get("verify", "").strip()
+        verified = re.findall(r"^ok .* (\d+) rows", verify, re.M)
+        return (f"archive {archive.get('bytes', 0) / 1e6:,.1f} MB ({', '.join(archive.get('files', [])) or 'none'}); "
+                "retention verify: " + (f"ok, {', '.join(f'{int(n):,}' for n in verified)} rows, "
+                                        f"{archive.get('verify_seconds', 0):.1f} s"
+                                        if archive.get("verify_status") == 0 else f"FAILED: {verify}"))
+
+    report = summary["pg_upgrade_report"]
+    lines.append(
+        f"  upgrade of the grown database (plain, {summary['pg_upgrade_rows'].get('before', 0):,} events) by "
+        f"`migrate` under {cells['pg_upgrade']['rps']:.0f} callbacks/s: {took('pg_upgrade')}"
+        + ("" if report is None else
+           f" (its report: {report['rows']:,} rows kept in place as {report['old_partition']}, in "
+           f"{report['seconds']:.3f} s, locked {report['locked_ms']:.1f} ms)")
+        + f"; {rows_line('pg_upgrade', 'deleted')}; {around('pg_upgrade')}{valid('pg_upgrade')}")
+    lines.append(
+        f"  a month of {summary['pg_retention_drop_rows'].get('going', 0):,} events dropped on PostgreSQL "
+        f"(grown database + the old month's partition) by `retention run` under "
+        f"{cells['pg_retention_drop']['rps']:.0f} callbacks/s: {took('pg_retention_drop')}; "
+        f"{around('pg_retention_drop')}; {rows_line('pg_retention_drop', 'archived and deleted')}; "
+        f"{archive_line('pg_retention_drop')}{valid('pg_retention_drop')}")
+    lines.append(
+        f"  a month of {summary['sqlite_retention_batches_rows'].get('going', 0):,} events deleted on SQLite "
+        f"(fresh database + the old month), batch 500, by `retention run` under "
+        f"{cells['sqlite_retention_batches']['rps']:.0f} callbacks/s: {took('sqlite_retention_batches')}; "
+        f"{around('sqlite_retention_batches')}; "
+        f"{rows_line('sqlite_retention_batches', 'archived and deleted')}; "
+        f"{archive_line('sqlite_retention_batches')}{valid('sqlite_retention_batches')}")
+    for name in OPERATION_CELLS:
+        output = summary.get(f"{name}_output")
+        if name != "pg_upgrade" and output:
+            lines.append(f"  `retention run` output ({name}):")
+            lines += ["      " + line for line in output.rstrip().splitlines()]
+        dry_run = summary.get(f"{name}_dry_run")
+        if dry_run:
+            lines.append(f"  `retention run --dry-run` before it ({name}):")
+            lines += ["      " + line for line in dry_run.rstrip().splitlines()]
+    return lines
+
+
 def markdown_list(lines):
-    """Indented lines as markdown list items (summary.md)."""
-    return ["- " + line.strip() if line.startswith("  ") else line for line in lines]
+    """Indented lines as markdown list items (summary.md); lines indented
+    further (a command's output) as a code block under the item before them."""
+    out, in_code = [], False
+    for line in lines:
+        code = line.startswith("      ")
+        if code != in_code:
+            out.append("  ```")
+            in_code = code
+        if code:
+            out.append("  " + line[6:])
+        else:
+            out.append("- " + line.strip() if line.startswith("  ") else line)
+    if in_code:
+        out.append("  ```")
+    return out
 
 
-def main_only_webhook(out, run):
-    """A BENCH_ONLY=webhook run: the fresh cells and the webhook cells."""
-    cells = {name: cell_summary(out, name, 64 if "c64" in name else 16, 0, run)
-             for name in ["pg_c16_fresh", "pg_c64_fresh"] + WEBHOOK_CELLS}
+# BENCH_ONLY runs (development): their cells, figures and lines.
+ONLY = {
+    "webhook": (["pg_c16_fresh", "pg_c64_fresh"] + WEBHOOK_CELLS, webhook_summary, webhook_lines),
+    "retention": (["pg_c16_fresh", "pg_c64_fresh", "pg_c16_grown", "pg_c64_grown"] + RETENTION_CELLS,
+                  retention_summary, retention_lines),
+}
+
+
+def main_only(out, run):
+    """A BENCH_ONLY run: its cells alone, their table and figures."""
+    only = run["only"]
+    names, figures, lines_of = ONLY[only]
+    cells = {name: cell_summary(out, name, 64 if "c64" in name else 16, 0, run) for name in names}
     summary = dict(run)
     for name, cell in cells.items():
         for key in ("rps", "p50_ms", "p99_ms", "service_cpu_us", "postgres_cpu_us", "cpu_total_us"):
             summary[f"{name}_{key}"] = cell[key]
-    summary.update(webhook_summary(cells))
+    summary.update(figures(cells))
     summary["correct"] = all(cell["correct"] for cell in cells.values())
     summary["cells"] = cells
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     print()
-    print(f"scripts/bench {summary['mode']} with BENCH_ONLY=webhook (development; not for reported "
+    print(f"scripts/bench {summary['mode']} with BENCH_ONLY={only} (development; not for reported "
           f"figures): {summary['seconds_per_cell']} s per cell; load average {summary['loadavg_start']} "
           f"at start, {summary['loadavg_end']} at end")
     print(f"service settings: {summary['service_settings']}")
@@ -308,22 +557,27 @@ def main_only_webhook(out, run):
     print(head)
     print("-" * len(head))
     cell_rows(cells, width)
-    lines = webhook_lines(summary, cells)
+    lines = lines_of(summary, cells)
     print("\n".join(lines))
     print("correctness (every cell): " + ("yes" if summary["correct"] else "NO"))
+    table = ["| Cell | req/s | p50 | p99 | correct |", "|---|---|---|---|---|"]
+    table += [f"| {cell['label']} | {cell['rps']:,.0f} | {cell['p50_ms']:.1f} ms | {cell['p99_ms']:.1f} ms | "
+              f"{'yes' if cell['correct'] else 'NO: ' + '; '.join(cell['failed_checks'])} |"
+              for cell in cells.values()]
     with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("BENCH_ONLY=webhook run (development; not for reported figures).\n\n")
-        f.write("\n".join(markdown_list(lines)) + "\n")
+        f.write(f"BENCH_ONLY={only} run (development; not for reported figures). "
+                f"Service settings: {summary['service_settings']}.\n\n")
+        f.write("\n".join(table + [""] + markdown_list(lines)) + "\n")
     return 0 if summary["correct"] else 1
 
 
 def main(out):
     run = load(out, "run.json")
-    if run.get("only") == "webhook":
-        return main_only_webhook(out, run)
+    if run.get("only"):
+        return main_only(out, run)
     long_seconds = run.get("long_seconds", 0)
     cells = {}
-    for name in PG_CELLS + WEBHOOK_CELLS + PHP_CELLS + SQLITE_CELLS:
+    for name in PG_CELLS + WEBHOOK_CELLS + RETENTION_CELLS + PHP_CELLS + SQLITE_CELLS:
         concurrency = 64 if "c64" in name else 16
         cells[name] = cell_summary(out, name, concurrency, long_seconds, run)
     pgbench = load(out, "pgbench.json")
@@ -376,6 +630,7 @@ def main(out):
     summary["sqlite_fresh_vs_ceiling"] = ratio(cells["sqlite_fresh"]["rps"], sqlite_ceiling)
     summary["sqlite_grown_vs_ceiling"] = ratio(cells["sqlite_grown"]["rps"], sqlite_ceiling)
     summary.update(webhook_summary(cells))
+    summary.update(retention_summary(cells))
     summary["correct"] = all(cell["correct"] for cell in cells.values())
     summary["cells"] = cells
 
@@ -445,6 +700,7 @@ def print_table(summary, cells):
           + ("" if info["correct"] and warn["correct"] else " (NOT VALID: a cell failed its checks)"))
 
     print("\n".join(webhook_lines(summary, cells)))
+    print("\n".join(retention_lines(summary, cells)))
 
     for name in ("pg_c16_young", "pg_c64_young"):
         reads = cells[name]["table_reads"]
@@ -503,6 +759,7 @@ def write_markdown(out, summary, cells):
     lines += ["", f"Logging cost at C=64: info/json rate / warn rate = "
                   f"{summary['logging_info_json_over_warn_c64']:.2f}."]
     lines += [""] + markdown_list(webhook_lines(summary, cells))
+    lines += [""] + markdown_list(retention_lines(summary, cells))
     for name in ("pg_c16_young", "pg_c64_young"):
         seq = summary[f"{name}_seq_scans"]
         lines.append(f"Seq scans during {name}: " + ", ".join(f"{t} {n:,}" for t, n in seq.items()) + ".")
@@ -539,10 +796,11 @@ def plot(out, summary, cells):
         return
 
     panels = [
-        ("PostgreSQL, C=16", ["pg_c16_fresh", "pg_c16_webhook", "pg_c16_young", "pg_c16_grown", "php_c16"],
-         summary["pgbench_c16_tps"], "pgbench"),
-        ("PostgreSQL, C=64", ["pg_c64_fresh", "pg_c64_fresh_warn", "pg_c64_webhook", "pg_c64_young",
-                              "pg_c64_grown", "php_c64"], summary["pgbench_c64_tps"], "pgbench"),
+        ("PostgreSQL, C=16", ["pg_c16_fresh", "pg_c16_plain", "pg_c16_webhook", "pg_c16_young", "pg_c16_grown",
+                              "pg_c16_grown_plain", "php_c16"], summary["pgbench_c16_tps"], "pgbench"),
+        ("PostgreSQL, C=64", ["pg_c64_fresh", "pg_c64_fresh_warn", "pg_c64_plain", "pg_c64_webhook",
+                              "pg_c64_young", "pg_c64_grown", "pg_c64_grown_plain", "php_c64"],
+         summary["pgbench_c64_tps"], "pgbench"),
         (f"PostgreSQL, C=16, {summary['long_seconds']} s from an empty database, autovacuum at its "
          "defaults", ["pg_c16_long"], summary["pgbench_c16_tps"], "pgbench C=16"),
         ("SQLite, C=16", ["sqlite_fresh", "sqlite_grown"], summary["sqlite_ceiling_tps"], "in-process ceiling"),
@@ -564,8 +822,8 @@ def plot(out, summary, cells):
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(os.path.join(out, "throughput.png"), dpi=100)
 
-    # The paced latency cells run at a fixed rate: not in the side by side.
-    names = [n for n in cells if n not in LATENCY_CELLS]
+    # The paced cells run at a fixed rate: not in the side by side.
+    names = [n for n in cells if n not in LATENCY_CELLS and n not in OPERATION_CELLS]
     fig, ax = plt.subplots(figsize=(13, 6))
     x = range(len(names) + 3)
     means = [cells[n]["rps"] for n in names] + [

@@ -9,6 +9,13 @@ database file (schema applied by `freedompay-receiver migrate`):
   sqlite_db.py cell DB SINCE SECONDS
                                    the cell's per-second series and correctness
                                    counts as JSON (as bench/cell_pg.sql)
+  sqlite_db.py old-month DB ROWS KEEP_DAYS
+                                   ROWS result events (the grown ones' fields)
+                                   in the month before the one KEEP_DAYS ago,
+                                   spread over its first 28 days, with no
+                                   stored decision: the month retention deletes
+                                   in the sqlite_retention_batches cell
+  sqlite_db.py count DB            the events in the log
 """
 
 import json
@@ -55,17 +62,34 @@ def grow(db, rows):
         "status, captured, testing_mode, card_mask, created_at, updated_at) "
         f"SELECT '545774', {OLD_PAYMENT}, {OLD_ORDER}, '2500.5', 'KZT', 'succeeded', 1, 0, "
         f"'5483-18XX-XXXX-0293', {WHEN}, {WHEN} FROM g", params)
-    pairs = ", ".join(f"json_array('{name}', {value})" for name, value in FIELDS)
-    db.execute(
-        SERIES + "INSERT INTO events (id, received_at, merchant_id, kind, order_id, payment_id, "
-        "fields, answer_status, answer_description, duplicate, signature_variant, key_label) "
-        f"SELECT n, {WHEN}, '545774', 'result', {OLD_ORDER}, {OLD_PAYMENT}, json_array({pairs}), "
-        "'ok', 'Payment accepted', 0, 'canonical', 'current' FROM g", params)
+    insert_events(db, rows, "n", WHEN)
     db.execute(
         SERIES + "INSERT INTO callback_decisions (merchant_id, kind, subject_id, discriminator, "
         "answer_status, answer_description, event_id, created_at) "
         f"SELECT '545774', 'result', {OLD_PAYMENT}, '1', 'ok', 'Payment accepted', n, {WHEN} FROM g",
         params)
+    db.commit()
+    db.execute("ANALYZE")
+
+
+def insert_events(db, rows, id_expr, when):
+    """ROWS result events of the grown database's kind (ids ID_EXPR and
+    times WHEN, in terms of the series' n)."""
+    pairs = ", ".join(f"json_array('{name}', {value})" for name, value in FIELDS)
+    db.execute(
+        SERIES + "INSERT INTO events (id, received_at, merchant_id, kind, order_id, payment_id, "
+        "fields, answer_status, answer_description, duplicate, signature_variant, key_label) "
+        f"SELECT {id_expr}, {when}, '545774', 'result', {OLD_ORDER}, {OLD_PAYMENT}, "
+        f"json_array({pairs}), 'ok', 'Payment accepted', 0, 'canonical', 'current' FROM g",
+        {"n": rows})
+
+
+def old_month(db, rows, keep_days):
+    # Spread over 28 days from the month's first instant (UTC).
+    when = ("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{days} days', 'start of month', '-1 month', "
+            "'+' || printf('%.3f', (n - 1) * 2419200.0 / {rows}) || ' seconds')").format(
+                days=int(keep_days), rows=int(rows))
+    insert_events(db, rows, "NULL", when)
     db.commit()
     db.execute("ANALYZE")
 
@@ -119,6 +143,10 @@ def main(argv):
         grow(db, int(argv[3]))
     elif argv[1] == "cell":
         print(json.dumps(cell(db, float(argv[3]), int(argv[4]))))
+    elif argv[1] == "old-month":
+        old_month(db, int(argv[3]), int(argv[4]))
+    elif argv[1] == "count":
+        print(db.execute("SELECT count(*) FROM events").fetchone()[0])
     else:
         sys.exit(f"unknown command {argv[1]}")
     db.close()
