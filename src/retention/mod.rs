@@ -221,7 +221,7 @@ impl Retention {
         let mut writer = archive::Writer::create(dir, &label).map_err(|e| failed(e.to_string()))?;
         let archived = match self
             .store
-            .archive_rows(&month, |row| writer.write(row))
+            .archive_rows(&month, self.settings.batch, |row| writer.write(row))
             .await
         {
             Ok(rows) => rows,

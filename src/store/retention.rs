@@ -12,7 +12,6 @@
 //! batch at a time instead of as a whole partition.
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
 
 use super::postgres::partitions::{self, Partition};
 use super::tables::events::{self, EventRow};
@@ -141,32 +140,50 @@ impl Store {
     }
 
     /// Hands every row of `month` that is not kept to `sink`, in id order;
-    /// returns how many. A read only: it holds no write lock.
+    /// returns how many. Reads only, `page` rows at a time, each page a
+    /// short read of its own: one long read of a month would keep SQLite's
+    /// WAL from being checkpointed for the whole archive (the WAL grows and
+    /// every callback's commit gets slower) and PostgreSQL's vacuum from
+    /// cleaning any table meanwhile.
     pub async fn archive_rows(
         &self,
         month: &Month,
+        page: u32,
         mut sink: impl FnMut(&EventRow) -> std::io::Result<()>,
     ) -> Result<u64, StoreError> {
         let mut rows = 0;
-        with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
-            let sql = events::where_(
-                d,
-                &format!(
-                    "e.received_at >= {} AND e.received_at < {} AND NOT {KEPT} ORDER BY e.id",
-                    time_param(d, 1),
-                    time_param(d, 2)
-                ),
-            );
-            let mut stream = sqlx::query_as::<_, EventRow>(made(sql))
-                .bind(time_arg(d, month.start))
-                .bind(time_arg(d, month.end))
-                .fetch(pool);
-            while let Some(row) = stream.try_next().await? {
-                sink(&row).map_err(|e| StoreError::Archive(e.to_string()))?;
+        let mut after = i64::MIN;
+        loop {
+            let page = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+                let sql = events::where_(
+                    d,
+                    &format!(
+                        "e.received_at >= {} AND e.received_at < {} AND e.id > {} AND NOT {KEPT} \
+                         ORDER BY e.id LIMIT {}",
+                        time_param(d, 1),
+                        time_param(d, 2),
+                        d.param(3),
+                        d.param(4),
+                    ),
+                );
+                sqlx::query_as::<_, EventRow>(made(sql))
+                    .bind(time_arg(d, month.start))
+                    .bind(time_arg(d, month.end))
+                    .bind(after)
+                    .bind(i64::from(page.max(1)))
+                    .fetch_all(pool)
+                    .await?
+            });
+            let Some(last) = page.last() else {
+                return Ok(rows);
+            };
+            after = last.id;
+            for row in &page {
+                sink(row).map_err(|e| StoreError::Archive(e.to_string()))?;
                 rows += 1;
             }
-        });
-        Ok(rows)
+            tokio::task::yield_now().await;
+        }
     }
 
     /// Deletes the events `ids` of `month` (those an archive holds) in one
