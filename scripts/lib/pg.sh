@@ -6,7 +6,9 @@
 # free loopback port only, and is removed by pg_stop_throwaway. Two optional
 # variables place it: PG_THROWAWAY_PARENT (the folder it is made in, default
 # /tmp; a test puts it on a small file system of its own) and
-# PG_THROWAWAY_INITDB_ARGS (more initdb arguments, e.g. --wal-segsize=1).
+# PG_THROWAWAY_INITDB_ARGS (more initdb arguments, e.g. --wal-segsize=1);
+# a third adds lines to its postgresql.conf: PG_THROWAWAY_CONF (e.g.
+# "shared_preload_libraries = 'pg_stat_statements'").
 
 pg_bin_dir() {
   local dir
@@ -92,6 +94,7 @@ SCRIPT
   echo "listen_addresses = '127.0.0.1'" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
   echo "unix_socket_directories = '$PG_THROWAWAY_DIR'" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
   echo "max_connections = 300" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
+  [ -n "${PG_THROWAWAY_CONF:-}" ] && echo "$PG_THROWAWAY_CONF" >>"$PG_THROWAWAY_DIR/data/postgresql.conf"
   "$PG_THROWAWAY_DIR/pg_ctl" start -w -t 60 >/dev/null \
     || { cat "$PG_THROWAWAY_DIR/server.log" >&2; return 1; }
   export FPR_TEST_PG_URL="postgres://postgres@127.0.0.1:$port"
