@@ -172,6 +172,13 @@ fn record_attempt(d: Dialect) -> String {
 impl Store {
     /// Claims up to `limit` due deliveries to `endpoints` for `owner`, for
     /// `lease_secs`: each the head of its endpoint's queue for its subject.
+    ///
+    /// On PostgreSQL the claim commits with `synchronous_commit = off`, as
+    /// settling does: other instances see it at once (visibility does not
+    /// wait for the disk), and a claim forgotten by a database crash only
+    /// makes its deliveries claimable again, to be sent once more, which
+    /// at-least-once delivery allows. A synchronous claim would add a disk
+    /// flush to every round, which the callbacks' commits queue behind.
     pub async fn claim_deliveries(
         &self,
         owner: &str,
@@ -183,13 +190,21 @@ impl Store {
         let endpoints = serde_json::to_string(endpoints)
             .map_err(|e| StoreError::Corrupt(format!("endpoint names: {e}")))?;
         with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
-            Ok(sqlx::query_as(made(claim(d)))
+            let mut tx = pool.begin().await?;
+            if d == Dialect::Postgres {
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let claimed = sqlx::query_as(made(claim(d)))
                 .bind(owner)
                 .bind(lease)
                 .bind(i64::from(limit))
                 .bind(&endpoints)
-                .fetch_all(pool)
-                .await?)
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(claimed)
         })
     }
 
