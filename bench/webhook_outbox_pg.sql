@@ -1,7 +1,8 @@
 -- The webhook outbox a cell of scripts/bench left in its PostgreSQL database
 -- (new for the cell), read after the service stopped, as one JSON object:
 -- the messages written (by type), and per endpoint its deliveries by state
--- and its attempts (by outcome). Correctness: `ok_events_without_message`
+-- and its attempts (by outcome; a delivering attempt is kept on its
+-- delivery). Correctness: `ok_events_without_message`
 -- (a result answered ok whose change has no message) and
 -- `messages_without_event` must be 0.
 SELECT json_build_object(
@@ -27,5 +28,9 @@ SELECT json_build_object(
         SELECT json_object_agg(endpoint, outcomes)
           FROM (SELECT endpoint, json_object_agg(outcome, n) AS outcomes
                   FROM (SELECT endpoint, outcome, count(*) AS n
-                          FROM webhook_attempts GROUP BY endpoint, outcome) AS s
+                          FROM (SELECT endpoint, outcome FROM webhook_attempts
+                                UNION ALL
+                                SELECT endpoint, 'delivered' FROM webhook_deliveries
+                                 WHERE state = 'delivered' AND last_latency_ms IS NOT NULL) AS t
+                         GROUP BY endpoint, outcome) AS s
                  GROUP BY endpoint) AS a));

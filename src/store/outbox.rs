@@ -113,6 +113,7 @@ fn settle(d: Dialect) -> String {
     format!(
         "UPDATE webhook_deliveries SET state = {state}, attempts = attempts + 1, \
          next_attempt_at = {next}, last_status = {status}, last_error = {error}, \
+         last_latency_ms = {latency}, last_excerpt = {excerpt}, \
          delivered_at = CASE WHEN {state} = 'delivered' THEN {now} ELSE delivered_at END, \
          lease_owner = NULL, lease_until = NULL, updated_at = {now} \
          WHERE message_id = {message} AND endpoint = {endpoint} AND lease_owner = {owner}",
@@ -122,15 +123,19 @@ fn settle(d: Dialect) -> String {
         status = p(5),
         error = p(6),
         owner = p(7),
+        latency = p(8),
+        excerpt = p(9),
     )
 }
 
 /// PostgreSQL: a batch of [`Settled`] (`$1`, a JSON array) settled and
-/// its attempts recorded in one statement; `$2` the owner. Only the
-/// deliveries still leased to the owner are settled, and only their
-/// attempts recorded (the statement's row count). The rows are found by
-/// their ids as an array (`= ANY`, an index condition), so that whatever
-/// join the planner picks with the batch, it never walks the whole table.
+/// its attempts recorded in one statement; `$2` the owner; it returns how
+/// many were settled. Only the deliveries still leased to the owner are
+/// settled, and only their attempts recorded; an attempt that delivered
+/// is recorded on its delivery alone (`tables::webhook_attempts`). The
+/// rows are found by their ids as an array (`= ANY`, an index condition),
+/// so that whatever join the planner picks with the batch, it never walks
+/// the whole table.
 fn settle_batch() -> String {
     let names = webhook_attempts::COLUMNS
         .iter()
@@ -144,13 +149,16 @@ fn settle_batch() -> String {
          settled AS (UPDATE webhook_deliveries AS d SET state = s.state, attempts = d.attempts + 1, \
            next_attempt_at = now() + make_interval(secs => s.retry_in_ms::double precision / 1000), \
            last_status = s.status, last_error = s.error, \
+           last_latency_ms = s.latency_ms, last_excerpt = s.excerpt, \
            delivered_at = CASE WHEN s.state = 'delivered' THEN now() ELSE d.delivered_at END, \
            lease_owner = NULL, lease_until = NULL, updated_at = now() \
            FROM s WHERE d.message_id = ANY(ARRAY(SELECT message_id FROM s)) \
            AND d.message_id = s.message_id AND d.endpoint = s.endpoint \
-           AND d.lease_owner = $2::text RETURNING d.message_id, d.endpoint) \
-         INSERT INTO webhook_attempts ({}) SELECT {} FROM s \
-         JOIN settled ON settled.message_id = s.message_id AND settled.endpoint = s.endpoint",
+           AND d.lease_owner = $2::text RETURNING d.message_id, d.endpoint), \
+         recorded AS (INSERT INTO webhook_attempts ({}) SELECT {} FROM s \
+           JOIN settled ON settled.message_id = s.message_id AND settled.endpoint = s.endpoint \
+           WHERE s.outcome <> 'delivered') \
+         SELECT count(*) FROM settled",
         names.join(", "),
         from_batch.join(", ")
     )
@@ -238,14 +246,13 @@ impl Store {
             if d == Dialect::Postgres {
                 let batch = serde_json::to_string(settled)
                     .map_err(|e| StoreError::Corrupt(format!("settled deliveries: {e}")))?;
-                let count = sqlx::query(made(settle_batch()))
+                let count: i64 = sqlx::query_scalar(made(settle_batch()))
                     .bind(batch)
                     .bind(owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                    .fetch_one(&mut *tx)
+                    .await?;
                 tx.commit().await?;
-                return Ok(usize::try_from(count).unwrap_or(usize::MAX));
+                return Ok(usize::try_from(count).unwrap_or(0));
             }
             // SQLite runs in the process: a statement per row costs no
             // round trip.
@@ -260,10 +267,16 @@ impl Store {
                     .bind(one.status)
                     .bind(one.error.as_deref())
                     .bind(owner)
+                    .bind(one.latency_ms)
+                    .bind(one.excerpt.as_deref())
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                 if updated == 0 {
+                    continue;
+                }
+                count += 1;
+                if one.outcome == "delivered" {
                     continue;
                 }
                 sqlx::query(made(record.clone()))
@@ -276,7 +289,6 @@ impl Store {
                     .bind(one.error.as_deref())
                     .execute(&mut *tx)
                     .await?;
-                count += 1;
             }
             tx.commit().await?;
             Ok(count)
@@ -396,12 +408,58 @@ fn list(d: Dialect) -> String {
     )
 }
 
+/// A message's attempts (`$1` its id), oldest first: those recorded in
+/// `webhook_attempts`, and the attempt that delivered, kept on its delivery
+/// (`last_latency_ms` is set only by a settlement that did not record it
+/// there too).
+fn attempts(d: Dialect) -> String {
+    let id = d.param(1);
+    format!(
+        "SELECT endpoint, attempted_at, outcome, status, latency_ms, excerpt, error FROM ( \
+           SELECT endpoint, attempted_at, outcome, status, latency_ms, excerpt, error, id AS n \
+             FROM webhook_attempts WHERE message_id = {id} \
+           UNION ALL \
+           SELECT endpoint, delivered_at, 'delivered', last_status, last_latency_ms, last_excerpt, \
+             NULL, NULL FROM webhook_deliveries \
+             WHERE message_id = {id} AND state = 'delivered' AND last_latency_ms IS NOT NULL \
+         ) AS a ORDER BY attempted_at, n"
+    )
+}
+
+/// Before a replay: the delivering attempts of the deliveries `filter`
+/// names (`$1` to `$4`) copied into `webhook_attempts`, since the replay
+/// makes their deliveries pending again.
+fn keep_delivering_attempts(d: Dialect) -> String {
+    let (names, values): (Vec<&str>, Vec<String>) = webhook_attempts::COLUMNS
+        .iter()
+        .map(|c| {
+            let value = match c.name {
+                "outcome" => "'delivered'".to_owned(),
+                "status" => "d.last_status".to_owned(),
+                "latency_ms" => "d.last_latency_ms".to_owned(),
+                "excerpt" => "d.last_excerpt".to_owned(),
+                "error" => "NULL".to_owned(),
+                same => format!("d.{same}"),
+            };
+            (c.name, value)
+        })
+        .unzip();
+    format!(
+        "INSERT INTO webhook_attempts ({}, attempted_at) SELECT {}, d.delivered_at \
+         FROM webhook_deliveries AS d \
+         WHERE {} AND d.state = 'delivered' AND d.last_latency_ms IS NOT NULL",
+        names.join(", "),
+        values.join(", "),
+        filtered(d)
+    )
+}
+
 fn replay(d: Dialect) -> String {
     let now = d.now();
     format!(
         "UPDATE webhook_deliveries AS d SET state = 'pending', attempts = 0, next_attempt_at = {now}, \
-         lease_owner = NULL, lease_until = NULL, replayed_by = {who}, replayed_at = {now}, \
-         updated_at = {now} WHERE {}",
+         lease_owner = NULL, lease_until = NULL, last_latency_ms = NULL, last_excerpt = NULL, \
+         replayed_by = {who}, replayed_at = {now}, updated_at = {now} WHERE {}",
         filtered(d),
         who = d.param(5),
     )
@@ -442,11 +500,7 @@ impl Store {
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
-                let attempts: Vec<AttemptListed> = sqlx::query_as(made(format!(
-                    "SELECT endpoint, attempted_at, outcome, status, latency_ms, excerpt, error \
-                 FROM webhook_attempts WHERE message_id = {} ORDER BY id",
-                    d.param(1)
-                )))
+                let attempts: Vec<AttemptListed> = sqlx::query_as(made(attempts(d)))
                 .bind(id)
                 .fetch_all(pool)
                 .await?;
@@ -461,7 +515,8 @@ impl Store {
     }
 
     /// Sends the deliveries `filter` names again, from now, with a fresh
-    /// schedule (their past attempts stay recorded) and the same
+    /// schedule (their past attempts stay recorded, the delivering one
+    /// copied into `webhook_attempts` first) and the same
     /// `webhook-id` and body; `who` is recorded. How many were re-queued.
     pub async fn replay_webhooks(
         &self,
@@ -470,15 +525,25 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let since = filter.since.map(sqlite_time);
         with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
-            Ok(sqlx::query(made(replay(d)))
+            let mut tx = pool.begin().await?;
+            sqlx::query(made(keep_delivering_attempts(d)))
+                .bind(filter.message_id)
+                .bind(filter.endpoint)
+                .bind(filter.state)
+                .bind(since.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            let replayed = sqlx::query(made(replay(d)))
                 .bind(filter.message_id)
                 .bind(filter.endpoint)
                 .bind(filter.state)
                 .bind(since.as_deref())
                 .bind(who)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected())
+                .rows_affected();
+            tx.commit().await?;
+            Ok(replayed)
         })
     }
 }

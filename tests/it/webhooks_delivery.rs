@@ -245,7 +245,8 @@ on_both_backends! {
     // Operators: `webhooks list --state dead` finds a dead delivery, `show`
     // prints every attempt with its status and answer, and `replay` sends it
     // again with the same webhook-id, recording who asked (the endpoint
-    // answers 500 twice, then 204: the replay is delivered).
+    // answers 500 twice, then 204: the replay is delivered); a delivered
+    // one replayed keeps its delivering attempt listed.
     async fn operators_list_show_and_replay_a_dead_delivery(backend) {
         let db = TestDb::new(backend).await;
         let (url, seen) = receiver(2).await;
@@ -281,7 +282,21 @@ on_both_backends! {
         assert!(listed.contains("replayed by tester"), "{listed}");
         let shown = cli(&config, &["show", &id]);
         assert!(shown.contains("delivered  HTTP 204"), "{shown}");
+        assert_eq!(shown.matches("attempt ").count(), 3, "{shown}");
         eprintln!("webhooks show {id}:\n{shown}");
+
+        // Replayed once more after it was delivered: the attempt that
+        // delivered it (kept on the delivery) stays listed beside the new one.
+        cli(&config, &["replay", &id, "--by", "tester"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while seen.lock().await.len() < 4 {
+            assert!(Instant::now() < deadline, "the second replay was not sent");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(settled(&app, backend, 1).await, [("delivered".to_owned(), 1)]);
+        let shown = cli(&config, &["show", &id]);
+        assert_eq!(shown.matches("attempt ").count(), 4, "{shown}");
+        assert_eq!(shown.matches("delivered  HTTP 204").count(), 2, "{shown}");
         app.stop().await;
     }
 }

@@ -1,6 +1,9 @@
-//! `webhook_attempts`: one row per HTTP attempt of a delivery (when, how it
-//! ended, the answer's status and first KiB), written by the dispatcher with
-//! the delivery's new state, read by operators (`webhooks show`).
+//! `webhook_attempts`: one row per HTTP attempt of a delivery that did not
+//! deliver it (when, how it ended, the answer's status and first KiB),
+//! written by the dispatcher with the delivery's new state, read by
+//! operators (`webhooks show`). The attempt that delivers is kept on the
+//! delivery itself (`delivered_at`, `last_status`, `last_latency_ms`,
+//! `last_excerpt`), and copied here when the delivery is replayed.
 
 use super::{Column, plain};
 

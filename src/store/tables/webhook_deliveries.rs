@@ -1,7 +1,9 @@
 //! `webhook_deliveries`: one row per outbox message and endpoint that wants
 //! it, written by the write path with its message; the dispatcher claims,
 //! sends and settles them (pending → delivered, or dead after the last
-//! failed attempt), one subject's in commit order per endpoint.
+//! failed attempt), one subject's in commit order per endpoint. A delivery
+//! keeps its last attempt (`last_status`, `last_error`, `last_latency_ms`,
+//! `last_excerpt`): the attempt that delivered it is recorded only here.
 
 use serde::Serialize;
 
