@@ -116,7 +116,11 @@ impl Writer {
             month: month.to_owned(),
             name,
             partial,
-            encoder: GzEncoder::new(BufWriter::new(file), Compression::default()),
+            // The fastest level: an archive runs beside the callbacks on the
+            // same cores, so its CPU is what they wait for. The bench's month
+            // of 1,000,000 events: 81-95 MB against 61-71 MB at the default
+            // level; with paged reads, archived in 18 s instead of 25-34 s.
+            encoder: GzEncoder::new(BufWriter::new(file), Compression::fast()),
             rows: 0,
             first_id: None,
             last_id: None,

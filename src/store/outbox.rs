@@ -501,9 +501,9 @@ impl Store {
                 .fetch_optional(pool)
                 .await?;
                 let attempts: Vec<AttemptListed> = sqlx::query_as(made(attempts(d)))
-                .bind(id)
-                .fetch_all(pool)
-                .await?;
+                    .bind(id)
+                    .fetch_all(pool)
+                    .await?;
                 (body, attempts)
             });
         Ok(body.map(|body| MessageShown {
