@@ -154,7 +154,7 @@ impl Store {
         let mut rows = 0;
         let mut after = i64::MIN;
         loop {
-            let page = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
+            let found = with_dialect!(self, Dialect::Postgres, Dialect::Sqlite, |pool, d| {
                 let sql = events::where_(
                     d,
                     &format!(
@@ -174,11 +174,11 @@ impl Store {
                     .fetch_all(pool)
                     .await?
             });
-            let Some(last) = page.last() else {
+            let Some(last) = found.last() else {
                 return Ok(rows);
             };
             after = last.id;
-            for row in &page {
+            for row in &found {
                 sink(row).map_err(|e| StoreError::Archive(e.to_string()))?;
                 rows += 1;
             }
