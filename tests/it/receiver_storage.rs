@@ -92,3 +92,41 @@ async fn a_damaged_order_row_does_not_take_its_commit_group_down() {
     assert_eq!(results.first, 12);
     app.stop().await;
 }
+
+/// SQLite's WAL is checkpointed by the service's own task, not by a
+/// callback's commit (the writer's connection has `wal_autocheckpoint = 0`):
+/// a few callbacks, far below SQLite's 1,000-page threshold, reach the
+/// database file itself (read here with the WAL ignored) within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_callbacks_reach_the_database_file_by_the_services_checkpoints() {
+    let app = TestApp::spawn(crate::support::Backend::Sqlite).await;
+    for i in 0..5 {
+        let order = format!("CK-{i}");
+        app.order(&order, "10", "KZT").await;
+        app.fp
+            .send("result", &freedompay::result(&order, &format!("{}", 700 + i), "10"))
+            .await
+            .assert_answer("result", Status::Ok);
+    }
+    let path = app.db_url.trim_start_matches("sqlite://").to_owned();
+    let file_only = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .read_only(true)
+        .immutable(true);
+    let mut in_file = 0;
+    for _ in 0..50 {
+        let mut raw = <sqlx::SqliteConnection as sqlx::Connection>::connect_with(&file_only)
+            .await
+            .unwrap();
+        in_file = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM payments")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap_or(0);
+        if in_file == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(in_file, 5, "payments in the database file, WAL ignored");
+    app.stop().await;
+}

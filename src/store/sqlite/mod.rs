@@ -3,6 +3,10 @@
 //! text. The store ([`SqliteStore`]) reads on a pool of its own and writes
 //! callbacks through one writer connection, on which the shared write path
 //! (`callbacks::path`) runs one group at a time with its statements (`sql`).
+//! The writer never checkpoints the WAL: a task of its own does
+//! (`checkpoint`), so no callback's commit waits for one.
+
+mod checkpoint;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -56,9 +60,11 @@ pub(crate) fn connect(
     // connection's worker thread, and an embedded file has no server to
     // lose), replaced after any failed transaction.
     let health = Arc::new(WriteHealth::default());
+    checkpoint::start(options.clone(), Arc::downgrade(&health));
+    let writer_options = options.pragma("wal_autocheckpoint", "0");
     let writer = start_writer(
         Arc::new(move || {
-            let options = options.clone();
+            let options = writer_options.clone();
             Box::pin(async move { Ok(SqliteConnection::connect_with(&options).await?) })
         }),
         1,
