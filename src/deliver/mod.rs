@@ -9,7 +9,9 @@
 //!    deliveries);
 //! 2. sends each in a task of its own, signed at its attempt's time
 //!    (`webhooks::Sender`), so a slow endpoint holds only its own
-//!    deliveries;
+//!    deliveries, on a thread at a lower CPU priority than the callbacks'
+//!    (`priority`: under a burst, callbacks go first and deliveries catch
+//!    up after);
 //! 3. settles the attempts (`Store::settle_deliveries`, all that finished
 //!    meanwhile in one transaction): delivered on a 2xx; otherwise tried
 //!    again on the schedule (`webhooks::Schedule`, `Retry-After`
@@ -27,6 +29,8 @@
 //! freedompay_events`, `store::listen`), and polls every
 //! `webhook_delivery.poll_interval_ms` for the rest (retries falling due,
 //! a lost listening connection).
+
+mod priority;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -70,6 +74,8 @@ pub struct Dispatcher {
     owner: String,
     lease_secs: u64,
     poll: Duration,
+    /// How far below the callbacks' CPU priority the sending thread runs.
+    nice: u8,
     /// Endpoints that answered 410 Gone: nothing more is claimed for them.
     gone: Mutex<HashSet<String>>,
 }
@@ -91,6 +97,7 @@ impl Dispatcher {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             lease_secs: settings.lease_secs,
             poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
+            nice: settings.nice,
             gone: Mutex::new(HashSet::new()),
         })
         .inspect(|dispatcher: &Dispatcher| {
@@ -118,6 +125,14 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let settled = Arc::new(Notify::new());
         let (finished, to_settle) = mpsc::unbounded_channel();
+        // Declared before `tasks`, so dropped after them.
+        let sending = match priority::SendRuntime::start(this.nice) {
+            Ok(sending) => Some(sending),
+            Err(e) => {
+                warn!(error = %e, "webhook dispatcher: no sending thread of its own; sending at the callbacks' priority");
+                None
+            }
+        };
         let mut tasks = JoinSet::new();
         tasks.spawn(this.clone().settle(to_settle, settled.clone()));
         loop {
@@ -139,12 +154,16 @@ impl Dispatcher {
                     return;
                 };
                 let (this, finished) = (this.clone(), finished.clone());
-                tasks.spawn(async move {
+                let attempt = async move {
                     if let Some(settled) = this.attempt(&delivery).await {
                         // The slot is freed once the attempt is settled.
                         let _ = finished.send((settled, slot));
                     }
-                });
+                };
+                match sending.as_ref().and_then(priority::SendRuntime::handle) {
+                    Some(handle) => tasks.spawn_on(attempt, handle),
+                    None => tasks.spawn(attempt),
+                };
             }
             if more {
                 continue;
