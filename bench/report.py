@@ -150,6 +150,7 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
     if "threads" in wrk:
         concurrency = wrk["threads"]
     outbox = load_optional(out, f"cells/{name}.outbox.json")
+    drain = load_optional(out, f"cells/{name}.drain.json")
     latency = load_optional(out, f"cells/{name}.latency.json")
     db = load(out, f"cells/{name}.db.json")
     steady = db["series"][WARM_UP_SECONDS:] or db["series"]
@@ -170,6 +171,8 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
     if outbox is not None:
         checks["every ok answer's change has its webhook message"] = (
             outbox["ok_events_without_message"] == 0 and outbox["messages_without_event"] == 0)
+    if drain is not None:
+        checks["every message delivered after the load"] = drain["pending_after_drain"] == 0
     if latency is not None:
         checks["the endpoint received nothing that is not in the outbox"] = latency["unknown_ids"] == 0
     # The event log and retention cells (issue 24).
@@ -240,6 +243,7 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
         # The webhook cells: the outbox after the service stopped, and the
         # delivery latency of the paced ones; the paced load's own figures.
         "outbox": outbox,
+        "drain": drain,
         "latency": latency,
         "send_lag_max_ms": wrk.get("send_lag_max_ms"),
         # The event log and retention cells: the log after the cell, the
@@ -278,6 +282,9 @@ def webhook_summary(cells):
         summary[f"{name}_delivered_by_stop"] = states.get("delivered", 0)
         summary[f"{name}_pending_at_stop"] = states.get("pending", 0)
         summary[f"{name}_dead_at_stop"] = states.get("dead", 0)
+        drain = cell["drain"] or {}
+        summary[f"{name}_pending_at_load_end"] = drain.get("pending_at_load_end")
+        summary[f"{name}_drain_seconds"] = drain.get("drain_seconds")
         goal(f"{name}_vs_fresh", summary[f"{name}_vs_fresh"], 0.9, True,
              cell["correct"] and fresh["correct"])
     for name in LATENCY_CELLS:
@@ -330,7 +337,9 @@ def webhook_lines(summary, cells):
             f"pg_c{c}_fresh's {cells[f'pg_c{c}_fresh']['rps']:,.0f} ({goal_mark(summary, f'{name}_vs_fresh')}); "
             f"messages written {summary[f'{name}_messages'] or 0:,}, delivered by the service's stop "
             f"{summary[f'{name}_delivered_by_stop']:,}, still pending {summary[f'{name}_pending_at_stop']:,}, "
-            f"dead {summary[f'{name}_dead_at_stop']:,}"
+            f"dead {summary[f'{name}_dead_at_stop']:,}; pending when the load stopped "
+            f"{summary[f'{name}_pending_at_load_end'] or 0:,}, delivered "
+            f"{summary[f'{name}_drain_seconds'] or 0:.1f} s later"
             + ("" if cell["correct"] else " (NOT VALID: a cell failed its checks)"))
     for name, what in (("pg_webhook_latency", "one endpoint"),
                        ("pg_webhook_latency_failing", "beside an endpoint answering 500")):
