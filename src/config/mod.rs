@@ -688,10 +688,6 @@ pub struct WebhookDeliverySettings {
     /// Whether `serve` sends deliveries itself; false: it only writes the
     /// outbox, and `freedompay-receiver deliver` processes send.
     pub in_serve: bool,
-    /// How many steps below the callbacks' CPU priority the sending thread
-    /// runs (its nice value, raised by this; 0 to 19): when the cores are
-    /// short, callbacks go first and deliveries catch up after.
-    pub nice: u8,
 }
 
 impl Default for WebhookDeliverySettings {
@@ -703,7 +699,6 @@ impl Default for WebhookDeliverySettings {
             poll_interval_ms: 1000,
             lease_secs: 60,
             in_serve: true,
-            nice: 10,
         }
     }
 }

@@ -424,9 +424,6 @@ fn webhook_delivery(settings: &Settings, found: &mut Vec<ConfigError>) {
             ));
         }
     }
-    if delivery.nice > 19 {
-        found.push(ConfigError::new("webhook_delivery.nice", "must be 0 to 19"));
-    }
     if delivery.jitter_percent > 50 {
         found.push(ConfigError::new(
             "webhook_delivery.jitter_percent",

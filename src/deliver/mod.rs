@@ -9,9 +9,7 @@
 //!    deliveries);
 //! 2. sends each in a task of its own, signed at its attempt's time
 //!    (`webhooks::Sender`), so a slow endpoint holds only its own
-//!    deliveries, on a thread at a lower CPU priority than the callbacks'
-//!    (`priority`: under a burst, callbacks go first and deliveries catch
-//!    up after);
+//!    deliveries;
 //! 3. settles the attempts (`Store::settle_deliveries`, all that finished
 //!    meanwhile in one transaction): delivered on a 2xx; otherwise tried
 //!    again on the schedule (`webhooks::Schedule`, `Retry-After`
@@ -29,8 +27,6 @@
 //! freedompay_events`, `store::listen`), and polls every
 //! `webhook_delivery.poll_interval_ms` for the rest (retries falling due,
 //! a lost listening connection).
-
-mod priority;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -74,8 +70,6 @@ pub struct Dispatcher {
     owner: String,
     lease_secs: u64,
     poll: Duration,
-    /// How far below the callbacks' CPU priority the sending thread runs.
-    nice: u8,
     /// Endpoints that answered 410 Gone: nothing more is claimed for them.
     gone: Mutex<HashSet<String>>,
 }
@@ -97,7 +91,6 @@ impl Dispatcher {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::now_v7().simple()),
             lease_secs: settings.lease_secs,
             poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
-            nice: settings.nice,
             gone: Mutex::new(HashSet::new()),
         })
         .inspect(|dispatcher: &Dispatcher| {
@@ -125,14 +118,6 @@ impl Dispatcher {
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let settled = Arc::new(Notify::new());
         let (finished, to_settle) = mpsc::unbounded_channel();
-        // Declared before `tasks`, so dropped after them.
-        let sending = match priority::SendRuntime::start(this.nice) {
-            Ok(sending) => Some(sending),
-            Err(e) => {
-                warn!(error = %e, "webhook dispatcher: no sending thread of its own; sending at the callbacks' priority");
-                None
-            }
-        };
         let mut tasks = JoinSet::new();
         tasks.spawn(this.clone().settle(to_settle, settled.clone()));
         loop {
@@ -154,16 +139,12 @@ impl Dispatcher {
                     return;
                 };
                 let (this, finished) = (this.clone(), finished.clone());
-                let attempt = async move {
+                tasks.spawn(async move {
                     if let Some(settled) = this.attempt(&delivery).await {
                         // The slot is freed once the attempt is settled.
                         let _ = finished.send((settled, slot));
                     }
-                };
-                match sending.as_ref().and_then(priority::SendRuntime::handle) {
-                    Some(handle) => tasks.spawn_on(attempt, handle),
-                    None => tasks.spawn(attempt),
-                };
+                });
             }
             if more {
                 continue;

@@ -303,10 +303,6 @@ fn webhooks_config_each_mistake_is_refused_by_check_config() {
             "error: webhook_delivery.jitter_percent: must be 0 to 50",
         ),
         (
-            format!("{MERCHANTS}\n[webhook_delivery]\nnice = 20\n"),
-            "error: webhook_delivery.nice: must be 0 to 19",
-        ),
-        (
             format!("{MERCHANTS}\n[webhook_delivery]\npoll_interval_ms = 0\n"),
             "error: webhook_delivery.poll_interval_ms: must be at least 1",
         ),
