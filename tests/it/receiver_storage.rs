@@ -104,7 +104,10 @@ async fn sqlite_callbacks_reach_the_database_file_by_the_services_checkpoints() 
         let order = format!("CK-{i}");
         app.order(&order, "10", "KZT").await;
         app.fp
-            .send("result", &freedompay::result(&order, &format!("{}", 700 + i), "10"))
+            .send(
+                "result",
+                &freedompay::result(&order, &format!("{}", 700 + i), "10"),
+            )
             .await
             .assert_answer("result", Status::Ok);
     }
