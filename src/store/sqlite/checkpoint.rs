@@ -1,6 +1,7 @@
-//! SQLite's checkpoints, run by a task of their own: the writer's
-//! connection never checkpoints (`wal_autocheckpoint = 0` on it), so no
-//! callback's commit waits for one.
+//! SQLite's checkpoints, run by a task of their own: no connection of the
+//! store checkpoints in a commit (`wal_autocheckpoint = 0` on each), so no
+//! callback's commit waits for one, and a retention batch's time is its
+//! hold of the write lock alone (`retention::pace`).
 //!
 //! With SQLite's default, the connection whose commit takes the WAL past
 //! 1,000 pages copies the WAL into the database file and syncs it before its
@@ -10,9 +11,9 @@
 //! connection of its own runs `PRAGMA wal_checkpoint(PASSIVE)` every
 //! [`EVERY`]: a passive checkpoint takes no lock a writer needs, so it runs
 //! beside the callbacks, and the next writer after a complete one starts
-//! the WAL over. Other processes on the same file (`retention run`,
-//! operators' commands) keep SQLite's default and checkpoint their own
-//! writes.
+//! the WAL over. Every process that opens the store runs one (`serve`,
+//! `retention run`, operators' commands; the last connection to close
+//! checkpoints too).
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -25,13 +26,14 @@ use crate::store::health::WriteHealth;
 /// How often the WAL is checkpointed. At SQLite's default threshold (1,000
 /// pages, 4 MB) a busy writer would checkpoint about as often; a passive
 /// checkpoint with nothing new to copy costs a read of the WAL index.
-pub(crate) const EVERY: Duration = Duration::from_millis(500);
+const EVERY: Duration = Duration::from_millis(500);
 
 /// Starts the checkpoint task (inside a Tokio runtime). It ends once the
 /// store is gone: `health` is the writer's, held by the store.
 pub(crate) fn start(options: SqliteConnectOptions, health: Weak<WriteHealth>) {
     tokio::spawn(async move {
         let mut connection: Option<SqliteConnection> = None;
+        let mut failing = false;
         let mut ticks = tokio::time::interval(EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -39,12 +41,23 @@ pub(crate) fn start(options: SqliteConnectOptions, health: Weak<WriteHealth>) {
             if health.strong_count() == 0 {
                 break;
             }
-            if let Err(error) = checkpoint(&options, &mut connection).await {
+            match checkpoint(&options, &mut connection).await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("SQLite checkpoints work again");
+                }
+                Ok(()) => {}
                 // A full disk or a damaged file: the writer reports it (its
-                // commits fail, and /readyz with them); here the connection
-                // is replaced and the next tick tries again.
-                tracing::warn!(%error, "SQLite checkpoint failed; trying again");
-                connection = None;
+                // commits fail, and /readyz with them). Here it is said once
+                // per failing spell, the connection is replaced, and the
+                // next tick tries again.
+                Err(error) => {
+                    if !failing {
+                        tracing::warn!(%error, "SQLite checkpoint failed; trying again every 500 ms (the WAL grows meanwhile)");
+                    }
+                    failing = true;
+                    connection = None;
+                }
             }
         }
         if let Some(connection) = connection {

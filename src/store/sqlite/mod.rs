@@ -3,8 +3,9 @@
 //! text. The store ([`SqliteStore`]) reads on a pool of its own and writes
 //! callbacks through one writer connection, on which the shared write path
 //! (`callbacks::path`) runs one group at a time with its statements (`sql`).
-//! The writer never checkpoints the WAL: a task of its own does
-//! (`checkpoint`), so no callback's commit waits for one.
+//! No commit checkpoints the WAL (`wal_autocheckpoint = 0` on every
+//! connection): a task of the process does (`checkpoint`), so no callback's
+//! commit waits for one.
 
 mod checkpoint;
 
@@ -39,7 +40,9 @@ pub(crate) fn connect(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT);
+        .busy_timeout(BUSY_TIMEOUT)
+        // No commit of this process checkpoints: its task does (`checkpoint`).
+        .pragma("wal_autocheckpoint", "0");
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
@@ -61,10 +64,9 @@ pub(crate) fn connect(
     // lose), replaced after any failed transaction.
     let health = Arc::new(WriteHealth::default());
     checkpoint::start(options.clone(), Arc::downgrade(&health));
-    let writer_options = options.pragma("wal_autocheckpoint", "0");
     let writer = start_writer(
         Arc::new(move || {
-            let options = writer_options.clone();
+            let options = options.clone();
             Box::pin(async move { Ok(SqliteConnection::connect_with(&options).await?) })
         }),
         1,
