@@ -83,10 +83,11 @@ pub struct RetentionSettings {
     /// Whether `serve` runs retention once a day (one instance at a time);
     /// `freedompay-receiver retention run` runs it on demand either way.
     pub in_serve: bool,
-    /// Rows per transaction: read for the archive (a page each), and
-    /// deleted or rewritten where rows go one by one (SQLite; PostgreSQL's
-    /// upgraded old table, kept rows): small enough that a callback never
-    /// waits long for the write lock.
+    /// Rows per transaction at most: read for the archive (a page each),
+    /// and deleted or rewritten where rows go one by one (SQLite;
+    /// PostgreSQL's upgraded old table, kept rows). On SQLite fewer while a
+    /// batch holds the write lock longer than 15 ms (`retention::pace`), so
+    /// that a callback never waits long for it.
     pub batch: u32,
 }
 

@@ -6,8 +6,9 @@
 //! `events-2026-01.manifest.json`, with the file's SHA-256, its row count
 //! and id range. A file is written under a temporary name, synced (every
 //! 8 MB as it grows, and at the end), then renamed, and its manifest
-//! written and synced after it: a manifest names only a complete file. Rows are deleted only after the file was read back
-//! against its manifest ([`verify`]), by the ids read from it ([`ids`]).
+//! written and synced after it: a manifest names only a complete file.
+//! Rows are deleted only after the file was read back against its manifest
+//! ([`verify`]), by the ids read from it ([`ids`]).
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};

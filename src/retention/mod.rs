@@ -9,27 +9,32 @@
 //!    partition).
 //! 2. With `personal_data_days`: the personal fields ([`personal`]) of
 //!    events older than that are replaced by a marker, in id order from
-//!    where the last run stopped, `batch` per transaction (before archiving:
+//!    where the last run stopped, up to `batch` per transaction (before archiving:
 //!    an archive then never holds what is already past its time).
 //! 3. With `keep_days` (its archive directory checked writable before step
 //!    2: else the run stops, nothing changed): each calendar month entirely older than
 //!    `keep_days` is archived ([`archive`]), the file read back against its
 //!    manifest, then deleted: on PostgreSQL a month that is one partition
 //!    and holds no kept row is detached and dropped as a whole; otherwise
-//!    exactly the archived rows go, `batch` per transaction. Kept rows
+//!    exactly the archived rows go, up to `batch` per transaction. Kept rows
 //!    (flagged, conflicting, or of a payment waiting for its refund) stay
 //!    (`store::retention`). Then stored decisions and finished status
 //!    queries of that age.
+//!
+//! On SQLite every batch that writes holds the one write lock, so its size
+//! follows how long the last ones took ([`pace`]) and a pause follows it.
 
 pub mod archive;
+pub mod pace;
 pub mod personal;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
 use crate::config::RetentionSettings;
+use crate::retention::pace::Pacer;
 use crate::store::retention::{EventFields, Month, OtherRows};
 use crate::store::tables::maintenance_runs::RETENTION;
 use crate::store::{Store, StoreError, month_start};
@@ -181,11 +186,11 @@ impl Retention {
                 let outcome = self.archive_and_delete(dir, month).await?;
                 report.months.push(outcome);
             }
+            let mut pacer = self.pacer();
             loop {
-                let done = self
-                    .store
-                    .delete_other_rows(cutoff, self.settings.batch)
-                    .await?;
+                let started = Instant::now();
+                let done = self.store.delete_other_rows(cutoff, pacer.size()).await?;
+                pacer.took(started.elapsed());
                 report.other.decisions += done.decisions;
                 report.other.tasks += done.tasks;
                 if done.decisions == 0 && done.tasks == 0 {
@@ -252,9 +257,13 @@ impl Retention {
             archived
         } else {
             let ids = archive::ids(&manifest).map_err(|e| failed(e.to_string()))?;
-            let mut deleted = 0;
-            for chunk in ids.chunks(self.settings.batch.max(1) as usize) {
+            let (mut deleted, mut rest, mut pacer) = (0, &ids[..], self.pacer());
+            while !rest.is_empty() {
+                let (chunk, later) = rest.split_at(rest.len().min(pacer.size() as usize));
+                let started = Instant::now();
                 deleted += self.store.delete_events(&month, chunk).await?;
+                pacer.took(started.elapsed());
+                rest = later;
                 tokio::time::sleep(self.pause()).await;
             }
             deleted
@@ -275,8 +284,9 @@ impl Retention {
     async fn expunge(&self, before: DateTime<Utc>, from: i64) -> Result<u64, RetentionError> {
         let mut cursor = from;
         let mut changed_total = 0;
+        let mut pacer = self.pacer();
         loop {
-            let rows = self.store.events_after(cursor, self.settings.batch).await?;
+            let rows = self.store.events_after(cursor, pacer.size()).await?;
             // Ids grow with time: the first event received after `before`
             // ends this run (it and those after it are for a later day).
             let old: Vec<_> = rows.iter().take_while(|r| r.received_at < before).collect();
@@ -294,7 +304,9 @@ impl Retention {
                     })
                 })
                 .collect();
+            let started = Instant::now();
             self.store.rewrite_fields(&changed, through).await?;
+            pacer.took(started.elapsed());
             tokio::time::sleep(self.pause()).await;
             changed_total += changed.len() as u64;
             count("expunged", "events", changed.len() as u64);
@@ -304,6 +316,14 @@ impl Retention {
             }
         }
         Ok(changed_total)
+    }
+
+    /// The size of the batches that write: kept under [`pace::TARGET`] on
+    /// SQLite, where a batch holds the one write lock; `batch` on
+    /// PostgreSQL.
+    fn pacer(&self) -> Pacer {
+        let sqlite = self.store.backend_name() == "sqlite";
+        Pacer::new(self.settings.batch, sqlite.then_some(pace::TARGET))
     }
 
     /// The pause after a batch that wrote ([`SQLITE_PAUSE`]).

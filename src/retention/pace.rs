@@ -1,0 +1,122 @@
+//! How many rows a retention batch takes on SQLite: at most `batch`, and
+//! fewer while batches hold the write lock too long.
+//!
+//! A SQLite batch holds the one write lock from its first deletion to the
+//! end of its commit (the WAL synced), and a callback that finds it taken
+//! retries after 1, 3, 8, 18, 33, 53 … ms (SQLite's busy handler): a batch
+//! that holds it 34 ms makes a callback wait 53 ms and more. How long a
+//! batch of a given size takes depends on the disk and on what else writes,
+//! so the size follows what batches took: halved after one that took longer
+//! than [`TARGET`], grown by a quarter (up to `batch`) after one that took
+//! less than half of it, as tools that delete in chunks beside live traffic
+//! do (pt-archiver's chunk time). PostgreSQL's deletions lock only their
+//! rows: there every batch takes `batch` rows.
+
+use std::time::Duration;
+
+/// The longest a SQLite batch should hold the write lock: a callback that
+/// finds it taken is then in by its retry at 18 ms.
+pub const TARGET: Duration = Duration::from_millis(15);
+
+/// The fewest rows a batch takes, however slow: below this a batch's time
+/// is mostly its commit's sync, which a smaller batch does not shorten.
+pub const FEWEST: u32 = 16;
+
+/// The size of the next batch.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    most: u32,
+    size: u32,
+    target: Option<Duration>,
+}
+
+impl Pacer {
+    /// Batches of `most` rows, kept under `target` when there is one
+    /// (SQLite: [`TARGET`]; PostgreSQL: none).
+    pub fn new(most: u32, target: Option<Duration>) -> Pacer {
+        let most = most.max(1);
+        Pacer {
+            most,
+            size: most,
+            target,
+        }
+    }
+
+    /// How many rows the next batch takes.
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
+    /// The last batch took `took`.
+    pub fn took(&mut self, took: Duration) {
+        let Some(target) = self.target else {
+            return;
+        };
+        if took > target {
+            self.size = (self.size / 2).max(FEWEST.min(self.most));
+        } else if took < target / 2 {
+            self.size = (self.size + (self.size / 4).max(1)).min(self.most);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn a_slow_batch_halves_the_next_down_to_the_fewest() {
+        let mut pacer = Pacer::new(500, Some(TARGET));
+        let sizes: Vec<u32> = (0..7)
+            .map(|_| {
+                pacer.took(MS(40));
+                pacer.size()
+            })
+            .collect();
+        assert_eq!(sizes, [250, 125, 62, 31, 16, 16, 16]);
+    }
+
+    #[test]
+    fn quick_batches_grow_back_by_a_quarter_up_to_batch() {
+        let mut pacer = Pacer::new(500, Some(TARGET));
+        pacer.took(MS(40));
+        pacer.took(MS(40));
+        assert_eq!(pacer.size(), 125);
+        let sizes: Vec<u32> = (0..6)
+            .map(|_| {
+                pacer.took(MS(3));
+                pacer.size()
+            })
+            .collect();
+        assert_eq!(sizes, [156, 195, 243, 303, 378, 472]);
+        pacer.took(MS(3));
+        pacer.took(MS(3));
+        assert_eq!(pacer.size(), 500);
+    }
+
+    #[test]
+    fn a_batch_near_the_target_keeps_its_size() {
+        let mut pacer = Pacer::new(500, Some(TARGET));
+        pacer.took(MS(40));
+        for took in [8, 10, 15] {
+            pacer.took(MS(took));
+            assert_eq!(pacer.size(), 250, "{took} ms");
+        }
+    }
+
+    #[test]
+    fn without_a_target_every_batch_takes_batch_rows() {
+        let mut pacer = Pacer::new(500, None);
+        pacer.took(MS(400));
+        assert_eq!(pacer.size(), 500);
+        let mut small = Pacer::new(4, Some(TARGET));
+        small.took(MS(40));
+        assert_eq!(
+            small.size(),
+            4,
+            "never below `batch` when it is below the fewest"
+        );
+    }
+}
