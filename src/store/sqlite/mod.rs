@@ -3,11 +3,6 @@
 //! text. The store ([`SqliteStore`]) reads on a pool of its own and writes
 //! callbacks through one writer connection, on which the shared write path
 //! (`callbacks::path`) runs one group at a time with its statements (`sql`).
-//! No commit checkpoints the WAL (`wal_autocheckpoint = 0` on every
-//! connection): a task of the process does (`checkpoint`), so no callback's
-//! commit waits for one.
-
-mod checkpoint;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -40,9 +35,7 @@ pub(crate) fn connect(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(BUSY_TIMEOUT)
-        // No commit of this process checkpoints: its task does (`checkpoint`).
-        .pragma("wal_autocheckpoint", "0");
+        .busy_timeout(BUSY_TIMEOUT);
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(acquire_timeout)
@@ -63,7 +56,6 @@ pub(crate) fn connect(
     // connection's worker thread, and an embedded file has no server to
     // lose), replaced after any failed transaction.
     let health = Arc::new(WriteHealth::default());
-    checkpoint::start(options.clone(), Arc::downgrade(&health));
     let writer = start_writer(
         Arc::new(move || {
             let options = options.clone();
