@@ -116,7 +116,9 @@ pub use callbacks::statements::{POSTGRES as POSTGRES_STATEMENTS, SQLITE as SQLIT
 pub use postgres::NOTIFY_CHANNEL;
 pub use postgres::partitions::Upgrade as EventLogUpgrade;
 /// The event log's months and partitions (PostgreSQL partitions by month).
-pub use postgres::partitions::{MONTHS_AHEAD, Partition, month_start, next_month};
+pub use postgres::partitions::{
+    MONTHS_AHEAD, Partition, month_name, month_start, next_month, parse_name,
+};
 /// The session settings of PostgreSQL's connections (their plans are tested).
 pub use postgres::{
     POOL_SETTINGS as POSTGRES_POOL_SETTINGS, WRITER_SETTINGS as POSTGRES_WRITER_SETTINGS,

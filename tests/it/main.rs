@@ -8,6 +8,7 @@ mod api_client;
 mod core_amounts;
 mod core_decide;
 mod core_reconcile;
+mod core_retention;
 mod core_rules;
 mod fuzz_corpus;
 mod hardening_budget;
