@@ -9,16 +9,17 @@
 //!    partition).
 //! 2. With `personal_data_days`: the personal fields ([`personal`]) of
 //!    events older than that are replaced by a marker, in id order from
-//!    where the last run stopped, up to `batch` per transaction (before archiving:
-//!    an archive then never holds what is already past its time).
+//!    where the last run stopped, up to `batch` per transaction (before
+//!    archiving: an archive then never holds what is already past its
+//!    time).
 //! 3. With `keep_days` (its archive directory checked writable before step
 //!    2: else the run stops, nothing changed): each calendar month entirely older than
 //!    `keep_days` is archived ([`archive`]), the file read back against its
 //!    manifest, then deleted: on PostgreSQL a month that is one partition
 //!    and holds no kept row is detached and dropped as a whole; otherwise
-//!    exactly the archived rows go, up to `batch` per transaction. Kept rows
-//!    (flagged, conflicting, or of a payment waiting for its refund) stay
-//!    (`store::retention`). Then stored decisions and finished status
+//!    exactly the archived rows go, up to `batch` per transaction. Kept
+//!    rows (flagged, conflicting, or of a payment waiting for its refund)
+//!    stay (`store::retention`). Then stored decisions and finished status
 //!    queries of that age.
 //!
 //! On SQLite every batch that writes holds the one write lock, so its size
@@ -47,10 +48,10 @@ const LEASE_SECS: i64 = 6 * 3600;
 /// partitions ahead).
 const TICK: Duration = Duration::from_secs(3600);
 
-/// The pause after each batch of deletions on SQLite, where a batch holds
-/// the one write lock: a callback's writer that found it taken retries
-/// after 1, 2, 5, 10, 15, 20 ms … (SQLite's busy handler), so a pause this
-/// long lets it in before the next batch. PostgreSQL's deletions lock only
+/// The pause after each batch that writes on SQLite, where a batch holds
+/// the one write lock: a callback's writer that found it taken retries 1,
+/// 3, 8, 18 and 33 ms after (SQLite's busy handler), so a pause this long
+/// lets it in before the next batch. PostgreSQL's deletions lock only
 /// their rows and need none.
 const SQLITE_PAUSE: Duration = Duration::from_millis(25);
 
