@@ -197,7 +197,7 @@ impl Retention {
                 if done.decisions == 0 && done.tasks == 0 {
                     break;
                 }
-                tokio::time::sleep(self.pause()).await;
+                self.pause().await;
             }
             count("deleted", "callback_decisions", report.other.decisions);
             count("deleted", "outbound_tasks", report.other.tasks);
@@ -265,7 +265,7 @@ impl Retention {
                 deleted += self.store.delete_events(&month, chunk).await?;
                 pacer.took(started.elapsed());
                 rest = later;
-                tokio::time::sleep(self.pause()).await;
+                self.pause().await;
             }
             deleted
         };
@@ -308,7 +308,7 @@ impl Retention {
             let started = Instant::now();
             self.store.rewrite_fields(&changed, through).await?;
             pacer.took(started.elapsed());
-            tokio::time::sleep(self.pause()).await;
+            self.pause().await;
             changed_total += changed.len() as u64;
             count("expunged", "events", changed.len() as u64);
             cursor = through;
@@ -327,13 +327,19 @@ impl Retention {
         Pacer::new(self.settings.batch, sqlite.then_some(pace::TARGET))
     }
 
-    /// The pause after a batch that wrote ([`SQLITE_PAUSE`]).
-    fn pause(&self) -> Duration {
-        if self.store.backend_name() == "sqlite" {
-            SQLITE_PAUSE
-        } else {
-            Duration::ZERO
+    /// The pause after a batch that wrote, on SQLite: the WAL checkpointed
+    /// (`Store::checkpoint_wal`), then the rest of [`SQLITE_PAUSE`] for
+    /// the callbacks' writer; none on PostgreSQL. A checkpoint that fails
+    /// is only logged: the writer's own checkpoints still come.
+    async fn pause(&self) {
+        if self.store.backend_name() != "sqlite" {
+            return;
         }
+        let started = Instant::now();
+        if let Err(e) = self.store.checkpoint_wal().await {
+            tracing::warn!(error = %e, "retention: the WAL checkpoint after a batch failed; going on");
+        }
+        tokio::time::sleep(SQLITE_PAUSE.saturating_sub(started.elapsed())).await;
     }
 
     /// `serve`'s loop: every hour, the partitions ahead, and the daily run
