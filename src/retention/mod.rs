@@ -23,7 +23,8 @@
 //!    queries of that age.
 //!
 //! On SQLite every batch that writes holds the one write lock, so its size
-//! follows how long the last ones took ([`pace`]) and a pause follows it.
+//! follows how long the last ones took ([`pace`]) and a pause follows it,
+//! in which the run checkpoints the WAL (`Store::checkpoint_wal`).
 
 pub mod archive;
 pub mod pace;

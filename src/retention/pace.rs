@@ -8,11 +8,13 @@
 //! batch of a given size takes depends on the disk and on what else writes,
 //! so the size follows what batches took: halved after one that took longer
 //! than [`TARGET`], grown by a quarter (up to `batch`) after one that took
-//! less than half of it. A batch's time also holds the checkpoint
+//! less than half of it. A batch's time may also hold the checkpoint
 //! SQLite runs in a commit that takes the WAL past 1,000 pages (after the
-//! lock is released): that one shrinks the next batch for nothing, and
-//! the quick ones after it grow it back. PostgreSQL's deletions lock only
-//! their rows: there every batch takes `batch` rows.
+//! lock is released); the run checkpoints in its pause after each batch,
+//! so such a commit finds little to copy, and one that does shrinks the
+//! next batch for nothing until the quick ones after it grow it back.
+//! PostgreSQL's deletions lock only their rows: there every batch takes
+//! `batch` rows.
 
 use std::time::Duration;
 
