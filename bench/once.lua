@@ -4,10 +4,12 @@
 -- the thread stops (the cell is then marked `exhausted`: too few bodies for
 -- its duration) rather than repeat one, which would be a duplicate.
 --
--- usage: BENCH_BODIES=FILE [BENCH_BODIES_COUNT=N] BENCH_OUT=JSON \
+-- usage: BENCH_BODIES=FILE [BENCH_BODIES_COUNT=N] [BENCH_BODIES_FROM=K] BENCH_OUT=JSON \
 --          wrk -t1 -c C -d Ds --timeout 30s -s bench/once.lua URL
 -- BENCH_BODIES_COUNT: read only the file's first N bodies (scripts/bench
 -- writes one file for its longest cell; the shorter cells use its start).
+-- BENCH_BODIES_FROM: skip the first K of them (the paired cells' slices:
+-- each slice goes on where the service's previous slice stopped).
 --
 -- The counters are globals: `done` runs in wrk's main Lua state and reads
 -- them from the thread's state with thread:get, which sees globals only.
@@ -24,11 +26,16 @@ end
 
 function init(_)
   local limit = tonumber(os.getenv("BENCH_BODIES_COUNT") or "") or math.huge
+  local skip = tonumber(os.getenv("BENCH_BODIES_FROM") or "") or 0
+  local read = 0
   for line in io.lines(os.getenv("BENCH_BODIES")) do
-    if #bodies >= limit then
+    if read >= limit then
       break
     end
-    bodies[#bodies + 1] = line
+    read = read + 1
+    if read > skip then
+      bodies[#bodies + 1] = line
+    end
   end
 end
 

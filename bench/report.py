@@ -9,7 +9,9 @@ Per cell: mean req/s, p50 and p99 come from wrk (every answered request over
 the cell's length); the per-second series counts the result events stored
 in each second from the first one (events.received_at); `min_rps` is its
 smallest second after the first 5, `min_over_mean` that minimum over the
-series' mean over the same seconds (`series_mean`).
+series' mean over the same seconds (`series_mean`); for the paired cells
+(below), whose seconds alternate with their twin's, the slowest slice's
+rate and that over the cell's rate.
 
 The service runs at a merchant's settings (info, JSON logs); every deviation
 is named beside its figure: the run's settings line, the one `warn` cell's
@@ -26,10 +28,13 @@ endpoint beside it p99 within 10 % of the run without it). A run with
 BENCH_ONLY=webhook (run.json's `only`) has the fresh and webhook cells alone:
 their table and the webhook figures, no plots.
 
-The event log and retention (issue 24): pg_c16_plain, pg_c64_plain,
-pg_c16_grown_plain and pg_c64_grown_plain are the fresh and grown cells on a
-plain event log (`migrate --plain-events`, `database.migrate_on_start =
-false`): the partitioned cells' rate over theirs (goal ≥ 0.95). pg_upgrade,
+The event log and retention (issue 24): pg_c16_partitioned and pg_c16_plain
+(and C=64, and pg_cC_grown_partitioned, pg_cC_grown_plain on the grown
+database) are pairs: the partitioned event log (the default) and a plain one
+(`migrate --plain-events`, `database.migrate_on_start = false`), both
+services up, the load alternating between them in slices (scripts/bench
+pg_paired_cells; bench/slices.py sums a cell's slices): the partitioned
+cell's rate over its plain twin's (goal ≥ 0.95). pg_upgrade,
 pg_retention_drop and sqlite_retention_batches are paced (bench/paced.py)
 with an operation beside the load (the upgrade `migrate`, `retention run`):
 its time and output (cells/CELL.operation.json, cells/CELL.migrate.txt or
@@ -40,7 +45,7 @@ upgrade ≤ 1 s, during a partition drop ≤ 100 ms, during SQLite's batches ≤
 + ok answers - the month deleted), the archive and what `retention verify`
 said of it (cells/CELL.archive.json) and the dry run's output
 (cells/CELL.dry_run.txt). A run with BENCH_ONLY=retention has the fresh,
-grown, plain and retention cells alone: their table and these figures, no
+paired and retention cells alone: their table and these figures, no
 plots.
 """
 
@@ -55,14 +60,13 @@ PG_CELLS = ["pg_c16_fresh", "pg_c64_fresh", "pg_c64_fresh_warn", "pg_c16_young",
             "pg_c16_grown", "pg_c64_grown", "pg_c16_long"]
 WEBHOOK_CELLS = ["pg_c16_webhook", "pg_c64_webhook", "pg_webhook_latency", "pg_webhook_latency_failing"]
 LATENCY_CELLS = ["pg_webhook_latency", "pg_webhook_latency_failing"]
-PLAIN_CELLS = ["pg_c16_plain", "pg_c64_plain", "pg_c16_grown_plain", "pg_c64_grown_plain"]
+# The partitioned and plain event logs, in pairs (fresh, grown) whose slices alternated.
+PAIRS = {(c, db): (f"pg_c{c}{suffix}_partitioned", f"pg_c{c}{suffix}_plain")
+         for c in (16, 64) for db, suffix in (("fresh", ""), ("grown", "_grown"))}
+PAIRED_CELLS = [name for pair in PAIRS.values() for name in pair]
 # Paced, with an operation beside the load: goal for the longest wait during it (ms).
 OPERATION_CELLS = {"pg_upgrade": 1000, "pg_retention_drop": 100, "sqlite_retention_batches": 50}
-RETENTION_CELLS = PLAIN_CELLS + list(OPERATION_CELLS)
-# The partitioned and plain cells once more, in the other order: each kind's
-# rate is the sum of its two rounds, so that the machine's drift over a run
-# weighs on both alike. Read when present (runs before them have none).
-AGAIN_CELLS = [f"pg_c{c}_{kind}_again" for c in (16, 64) for kind in ("fresh", "plain", "grown", "grown_plain")]
+RETENTION_CELLS = PAIRED_CELLS + list(OPERATION_CELLS)
 PHP_CELLS = ["php_c16", "php_c64"]
 SQLITE_CELLS = ["sqlite_fresh", "sqlite_grown"]
 LABELS = {
@@ -79,10 +83,6 @@ LABELS = {
     "pg_webhook_latency": "service, PostgreSQL, {rate}/s paced for {webhook_seconds} s, fresh, one webhook endpoint",
     "pg_webhook_latency_failing": "service, PostgreSQL, {rate}/s paced for {webhook_seconds} s, fresh, "
                                   "+ an endpoint answering 500",
-    "pg_c16_plain": "service, PostgreSQL, C=16, fresh, plain event log (not default)",
-    "pg_c64_plain": "service, PostgreSQL, C=64, fresh, plain event log (not default)",
-    "pg_c16_grown_plain": "service, PostgreSQL, C=16, grown, plain event log (not default)",
-    "pg_c64_grown_plain": "service, PostgreSQL, C=64, grown, plain event log (not default)",
     "pg_upgrade": "service, PostgreSQL, {retention_rate}/s paced, grown, plain, upgraded by `migrate` meanwhile",
     "pg_retention_drop": "service, PostgreSQL, {retention_rate}/s paced, grown + an old month, "
                          "`retention run` meanwhile",
@@ -93,7 +93,10 @@ LABELS = {
     "sqlite_fresh": "service, SQLite, C=16, fresh",
     "sqlite_grown": "service, SQLite, C=16, grown",
 }
-LABELS.update({name: LABELS[name.removesuffix("_again")] + ", second round" for name in AGAIN_CELLS})
+LABELS.update({name: f"service, PostgreSQL, C={c}, {db}, "
+                     + ("partitioned event log" if name == pair[0] else "plain event log (not default)")
+                     + ", in slices alternating with its twin"
+               for (c, db), pair in PAIRS.items() for name in pair})
 # The process groups of bench/cpu.py, in the order the CPU tables show them.
 CPU_GROUPS = ["service", "php-fpm", "nginx", "postgres"]
 CPU_NAMES = {"service": "service", "php-fpm": "php-fpm (master + children)",
@@ -161,15 +164,21 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
     steady = db["series"][WARM_UP_SECONDS:] or db["series"]
     mean = sum(steady) / len(steady) if steady else 0.0
     low = min(steady) if steady else 0
+    if wrk.get("slices_rps"):
+        # A paired cell's seconds alternate with its twin's: its worst
+        # slice instead of its worst second.
+        mean, low = wrk["rps"], round(min(wrk["slices_rps"]))
     errors = sum(wrk["socket_errors"].values())
     in_flight_at_end = db["ok_events"] - wrk["ok"]
+    # A paired cell's slices each end with up to C requests in flight.
+    in_flight_limit = concurrency * len(wrk.get("slices_rps") or [None])
     checks = {
         "zero non-2xx": wrk["non2xx"] == 0,
         "zero socket errors": errors == 0,
         "every 2xx answer is a signed ok": wrk["other_answers"] == 0,
         "bodies lasted the cell": not wrk["exhausted"],
         "every ok answer has exactly one result event": db["payments_with_several_events"] == 0
-        and db["duplicate_events"] == 0 and 0 <= in_flight_at_end <= concurrency,
+        and db["duplicate_events"] == 0 and 0 <= in_flight_at_end <= in_flight_limit,
         "every order of an ok is paid": db["ok_orders_not_paid"] == 0
         and db["orders_paid"] == db["ok_events"],
     }
@@ -224,6 +233,8 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
         "seconds": wrk["seconds"],
         "requests": wrk["requests"],
         "rps": round(wrk["rps"], 1),
+        # The paired cells: each slice's rate (bench/slices.py).
+        "slices_rps": wrk.get("slices_rps"),
         "p50_ms": round(wrk["p50_ms"], 2),
         "p99_ms": round(wrk["p99_ms"], 2),
         "max_ms": round(wrk["max_ms"], 2),
@@ -382,26 +393,19 @@ UPGRADE_REPORT = re.compile(r"event log partitioned by month: (\d+) rows kept in
                             r"in ([\d.]+) s, locked ([\d.]+) ms")
 
 
-def rounds(cells, partitioned, plain):
-    """The (partitioned, plain) pairs of cells that ran: the first round,
-    and the second when both of its cells ran."""
-    again = (f"{partitioned}_again", f"{plain}_again")
-    return [(partitioned, plain)] + ([again] if all(n in cells for n in again) else [])
-
-
 def retention_summary(cells):
     """The figures of issue 24 (flat keys for summary.json) and their goals
     (`retention_goals`: {name: {value, goal, met}})."""
     summary, goals = {}, {}
-    for c in (16, 64):
-        for db, plain in (("fresh", f"pg_c{c}_plain"), ("grown", f"pg_c{c}_grown_plain")):
-            names = rounds(cells, f"pg_c{c}_{db}", plain)
-            key = f"pg_c{c}_{db}_partitioned_over_plain"
-            summary[key] = ratio(sum(cells[p]["rps"] for p, _ in names),
-                                 sum(cells[q]["rps"] for _, q in names))
-            summary[f"{key}_rounds"] = len(names)
-            goals[key] = goal_entry(summary[key], 0.95, True,
-                                    all(cells[p]["correct"] and cells[q]["correct"] for p, q in names))
+    for (c, db), (partitioned, plain) in PAIRS.items():
+        key = f"pg_c{c}_{db}_partitioned_over_plain"
+        summary[key] = ratio(cells[partitioned]["rps"], cells[plain]["rps"])
+        # Each slice's ratio to its twin's next to it: how far one slice
+        # pair alone could be trusted.
+        summary[f"{key}_by_slice"] = [ratio(p, q) for p, q in
+                                      zip(cells[partitioned]["slices_rps"], cells[plain]["slices_rps"])]
+        goals[key] = goal_entry(summary[key], 0.95, True,
+                                cells[partitioned]["correct"] and cells[plain]["correct"])
     for name, target in OPERATION_CELLS.items():
         cell = cells[name]
         operation, waits = cell["operation"] or {}, cell["waits"] or {}
@@ -451,13 +455,14 @@ def retention_lines(summary, cells):
     lines = [f"event log and retention ({summary.get('plain_settings', '')}; {summary.get('retention_settings', '')}):"]
     for c in (16, 64):
         parts = []
-        for db, plain in (("fresh", f"pg_c{c}_plain"), ("grown", f"pg_c{c}_grown_plain")):
+        for db in ("fresh", "grown"):
+            partitioned, plain = PAIRS[(c, db)]
             key = f"pg_c{c}_{db}_partitioned_over_plain"
-            names = rounds(cells, f"pg_c{c}_{db}", plain)
-            rates = " + ".join(f"{cells[p]['rps']:,.0f}" for p, _ in names)
-            plain_rates = " + ".join(f"{cells[q]['rps']:,.0f}" for _, q in names)
-            parts.append(f"{db} {summary[key]:.2f} ({rates} / {plain_rates} req/s; {mark(key)})"
-                         f"{valid(*[n for pair in names for n in pair])}")
+            by_slice = summary[f"{key}_by_slice"]
+            parts.append(f"{db} {summary[key]:.2f} ({cells[partitioned]['rps']:,.0f} / "
+                         f"{cells[plain]['rps']:,.0f} req/s over {len(by_slice)} slices each, slice pairs "
+                         f"{min(by_slice):.2f}–{max(by_slice):.2f}; {mark(key)})"
+                         f"{valid(partitioned, plain)}")
         lines.append(f"  partitioned over plain, C={c}: " + ", ".join(parts))
 
     def around(name):
@@ -554,14 +559,9 @@ def markdown_list(lines):
 # BENCH_ONLY runs (development): their cells, figures and lines.
 ONLY = {
     "webhook": (["pg_c16_fresh", "pg_c64_fresh"] + WEBHOOK_CELLS, webhook_summary, webhook_lines),
-    "retention": (["pg_c16_fresh", "pg_c64_fresh", "pg_c16_grown", "pg_c64_grown"] + RETENTION_CELLS,
+    "retention": (["pg_c16_fresh", "pg_c64_fresh"] + RETENTION_CELLS,
                   retention_summary, retention_lines),
 }
-
-
-def ran(out, names):
-    """Those of `names` whose cell ran."""
-    return [n for n in names if os.path.exists(os.path.join(out, f"cells/{n}.wrk.json"))]
 
 
 def main_only(out, run):
@@ -569,7 +569,7 @@ def main_only(out, run):
     only = run["only"]
     names, figures, lines_of = ONLY[only]
     cells = {name: cell_summary(out, name, 64 if "c64" in name else 16, 0, run)
-             for name in names + ran(out, AGAIN_CELLS if only == "retention" else [])}
+             for name in names}
     summary = dict(run)
     for name, cell in cells.items():
         for key in ("rps", "p50_ms", "p99_ms", "service_cpu_us", "postgres_cpu_us", "cpu_total_us"):
@@ -609,7 +609,7 @@ def main(out):
         return main_only(out, run)
     long_seconds = run.get("long_seconds", 0)
     cells = {}
-    for name in PG_CELLS + WEBHOOK_CELLS + RETENTION_CELLS + ran(out, AGAIN_CELLS) + PHP_CELLS + SQLITE_CELLS:
+    for name in PG_CELLS + WEBHOOK_CELLS + RETENTION_CELLS + PHP_CELLS + SQLITE_CELLS:
         concurrency = 64 if "c64" in name else 16
         cells[name] = cell_summary(out, name, concurrency, long_seconds, run)
     pgbench = load(out, "pgbench.json")
@@ -828,10 +828,11 @@ def plot(out, summary, cells):
         return
 
     panels = [
-        ("PostgreSQL, C=16", ["pg_c16_fresh", "pg_c16_plain", "pg_c16_webhook", "pg_c16_young", "pg_c16_grown",
-                              "pg_c16_grown_plain", "php_c16"], summary["pgbench_c16_tps"], "pgbench"),
-        ("PostgreSQL, C=64", ["pg_c64_fresh", "pg_c64_fresh_warn", "pg_c64_plain", "pg_c64_webhook",
-                              "pg_c64_young", "pg_c64_grown", "pg_c64_grown_plain", "php_c64"],
+        # The paired cells are not here: their seconds alternate with their twin's.
+        ("PostgreSQL, C=16", ["pg_c16_fresh", "pg_c16_webhook", "pg_c16_young", "pg_c16_grown", "php_c16"],
+         summary["pgbench_c16_tps"], "pgbench"),
+        ("PostgreSQL, C=64", ["pg_c64_fresh", "pg_c64_fresh_warn", "pg_c64_webhook", "pg_c64_young",
+                              "pg_c64_grown", "php_c64"],
          summary["pgbench_c64_tps"], "pgbench"),
         (f"PostgreSQL, C=16, {summary['long_seconds']} s from an empty database, autovacuum at its "
          "defaults", ["pg_c16_long"], summary["pgbench_c16_tps"], "pgbench C=16"),
