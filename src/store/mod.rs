@@ -32,7 +32,8 @@
 //! has one implementation. The statements look rows up by primary key one
 //! key at a time and write with `INSERT … ON CONFLICT`, and PostgreSQL's
 //! sessions leave the planner no scan to prefer (`postgres::WRITER_SETTINGS`),
-//! so no plan depends on table statistics.
+//! so no plan depends on table statistics, and the writers plan each
+//! statement once per connection.
 //!
 //! Layout: one file per table in `tables/` (its row struct, its column list
 //! written once, its statements for both dialects, built by `tables`'

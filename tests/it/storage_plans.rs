@@ -11,8 +11,8 @@
 //! empty and on a big database.
 
 use freedompay_receiver::store::{
-    POSTGRES_POOL_SETTINGS, POSTGRES_STATEMENTS, POSTGRES_WRITER_SETTINGS, SQLITE_STATEMENTS,
-    Writes,
+    LockAndDraw, POSTGRES_POOL_SETTINGS, POSTGRES_STATEMENTS, POSTGRES_WRITER_SETTINGS,
+    SQLITE_STATEMENTS, Writes,
 };
 use serde_json::Value;
 use sqlx::Connection;
@@ -367,6 +367,66 @@ async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
         "plans that scan:\n{}",
         failures.join("\n")
     );
+}
+
+/// The group writers plan each statement they read with once per
+/// connection and keep the plan, whatever the group's size: planned again
+/// for every group, they cost PostgreSQL 113 µs (the locks' statement) to
+/// 383 µs (the decisions' read) a group (BENCHMARKS.md). Run as a writer
+/// runs them (prepared, text parameters) on a connection set up as the
+/// writers', for groups of 1 to 12 callbacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_plan_each_statement_once() {
+    if server_url().is_none() {
+        return;
+    }
+    const GROUPS: usize = 12;
+    let db = TestDb::migrated(Backend::Postgres).await;
+    let options: sqlx::postgres::PgConnectOptions = std::str::FromStr::from_str(&db.url).unwrap();
+    let options = options.options(POSTGRES_WRITER_SETTINGS.iter().copied());
+    let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let sql = &POSTGRES_STATEMENTS;
+    let LockAndDraw::Locks(locks) = &sql.lock_and_draw else {
+        panic!("PostgreSQL takes a group's locks in a statement");
+    };
+    let json = |items: Vec<Value>| serde_json::to_string(&items).unwrap();
+    for size in 1..=GROUPS {
+        let ids = json((0..size).map(|i| format!("P-{i}").into()).collect());
+        let order_ids = json((0..size).map(|i| format!("O-{i}").into()).collect());
+        let keys = json(
+            (0..size)
+                .map(|i| serde_json::json!({"kind": "result", "subject_id": format!("P-{i}"), "discriminator": "ok"}))
+                .collect(),
+        );
+        let names = json((0..size).map(|i| format!("M/P-{i}").into()).collect());
+        for (statement, params) in [
+            (locks.as_str(), [names, size.to_string()]),
+            (sql.decisions, ["M".to_owned(), keys]),
+            (sql.payments.as_str(), ["M".to_owned(), ids]),
+            (sql.orders.as_str(), ["M".to_owned(), order_ids.clone()]),
+            (sql.payouts.as_str(), ["M".to_owned(), order_ids]),
+        ] {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()));
+            for param in params {
+                query = query.bind(param);
+            }
+            query.fetch_all(&mut connection).await.unwrap();
+        }
+    }
+    // Not prepared by name itself: only the five are listed.
+    let plans: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+            .persistent(false)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(plans.len(), 5, "one prepared statement each: {plans:?}");
+    for (statement, generic, custom) in &plans {
+        assert!(
+            *custom == 0 && *generic == GROUPS as i64,
+            "planned for each of {custom} of {GROUPS} groups, not once: {statement}"
+        );
+    }
 }
 
 /// The same on SQLite, whose planner without `sqlite_stat1` (a fresh

@@ -42,11 +42,23 @@ const GROUP_WORKERS: usize = 2;
 /// statistics say; with scans disabled the planner takes it in every state
 /// of statistics (`tests/it/storage_plans.rs` checks four, custom and
 /// generic plans). Scans stay possible where nothing else can answer.
-pub const WRITER_SETTINGS: &[(&str, &str)] =
-    &[("enable_seqscan", "off"), ("enable_bitmapscan", "off")];
+///
+/// And each statement is planned once per connection, its generic plan
+/// kept (`plan_cache_mode = force_generic_plan`): the same index lookups
+/// whatever the arguments, so planning them again for every group is only
+/// cost. Left to choose, PostgreSQL planned the locks' statement for every
+/// group (its custom plan, which sees the count of ids to draw, always
+/// looks cheaper: 113 µs a group), and on some connections, after the
+/// tables' statistics changed, the decisions' read too (383 µs a group);
+/// measured with `pg_stat_statements.track_planning` (BENCHMARKS.md).
+pub const WRITER_SETTINGS: &[(&str, &str)] = &[
+    ("enable_seqscan", "off"),
+    ("enable_bitmapscan", "off"),
+    ("plan_cache_mode", "force_generic_plan"),
+];
 
-/// Session settings of the pool's connections: the writers' (the row reads
-/// run the write path's lookups; the history and console queries are keyed
+/// Session settings of the pool's connections: the writers' scans off (the
+/// row reads run the write path's lookups; the history and console queries are keyed
 /// or bounded lists on indexed columns, or text searches that only a scan
 /// can answer), and custom plans for every execution: a cached generic plan
 /// of a query with a range or a list (the reconciler's, the history's) may
