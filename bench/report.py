@@ -200,6 +200,7 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
     windows = load_optional(out, f"cells/{name}.windows.json")
     rows = load_optional(out, f"cells/{name}.rows.json")
     archive = load_optional(out, f"cells/{name}.archive.json")
+    disk = load_optional(out, f"cells/{name}.disk.json")
     if operation is not None:
         # An operation that failed or ran past its limit is not a
         # correctness failure: its goal is missed (retention_summary).
@@ -269,6 +270,7 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
         "waits": windows,
         "rows": rows,
         "archive": archive,
+        "disk": disk,
         "dry_run": text_optional(out, f"cells/{name}.dry_run.txt"),
         "correct": all(checks.values()),
     }
@@ -425,6 +427,8 @@ def retention_summary(cells):
             summary[f"{name}_dry_run"] = cell["dry_run"]
         summary[f"{name}_during_max_ms_by_slice"] = (waits.get("during") or {}).get("max_ms_by_slice")
         summary[f"{name}_phases"] = waits.get("phases")
+        summary[f"{name}_disk"] = cell["disk"]
+        summary[f"{name}_during_max_at_s"] = (waits.get("during") or {}).get("max_sent_after_start_s")
         summary[f"{name}_during_not_ok"] = (waits.get("during") or {}).get("not_ok_by_answer")
         key = f"{name}_during_max_ms"
         goals[key] = goal_entry(summary[key], target, False,
@@ -476,9 +480,19 @@ def retention_lines(summary, cells):
                           for p in summary[f"{name}_phases"] or [])
                 + "".join(f"; answered other than ok during it: {n:,} × {answer}"
                           for answer, n in (summary[f"{name}_during_not_ok"] or {}).items())
+                + disk(name)
                 + f"); the longest before it {ms(summary[f'{name}_before_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_before_p99_ms'])}), after it {ms(summary[f'{name}_after_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_after_p99_ms'])})")
+
+    def disk(name):
+        probe = summary.get(f"{name}_disk") or {}
+        if not probe.get("fsyncs"):
+            return ""
+        at = summary[f"{name}_during_max_at_s"]
+        return (f"; the disk's own fsync beside it (bench/fsync_probe.py, {probe['fsyncs']:,}): p99 "
+                f"{ms(probe['p99_ms'])}, longest {ms(probe['max_ms'])} at {probe['max_at_s']:.1f} s"
+                + ("" if at is None else f" (the callbacks' longest wait at {at:.1f} s)"))
 
     def took(name):
         seconds = summary[f"{name}_seconds"]

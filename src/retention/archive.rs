@@ -5,7 +5,7 @@
 //! `events` as keys (`fields` as JSON), and beside it a manifest,
 //! `events-2026-01.manifest.json`, with the file's SHA-256, its row count
 //! and id range. A file is written under a temporary name, synced (every
-//! 8 MB as it grows, and at the end), then renamed, and its manifest
+//! megabyte as it grows, and at the end), then renamed, and its manifest
 //! written and synced after it: a manifest names only a complete file.
 //! Rows are deleted only after the file was read back against its manifest
 //! ([`verify`]), by the ids read from it ([`ids`]).
@@ -97,11 +97,13 @@ pub struct Writer {
 }
 
 /// The file is synced each time this much more was written to it, not only
-/// at the end: one sync of a whole month's file (80-100 MB for a month of
-/// 1,000,000 events) flushed it all at once, and the callbacks' commits,
-/// which sync too, waited behind it (a 60 ms wait on SQLite at the end of
-/// the bench's archiving).
-const SYNC_EVERY: u64 = 8 << 20;
+/// at the end: the callbacks' commits sync too, and on a journalling file
+/// system one waits behind whatever the archive's sync is writing. One sync
+/// of a whole month's file (80-100 MB for a month of 1,000,000 events) made
+/// them wait 60 ms on SQLite at the end of the bench's archiving; a sync
+/// every 8 MB, up to 98 ms on a slower day (BENCHMARKS.md). A megabyte is
+/// a few milliseconds of any disk.
+const SYNC_EVERY: u64 = 1 << 20;
 
 /// How often (in rows) the file's size is looked at for [`SYNC_EVERY`].
 const SIZE_EVERY_ROWS: u64 = 1024;
