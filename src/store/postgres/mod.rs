@@ -58,11 +58,11 @@ pub const WRITER_SETTINGS: &[(&str, &str)] = &[
 ];
 
 /// Session settings of the pool's connections: the writers' scans off (the
-/// row reads run the write path's lookups; the history and console queries are keyed
-/// or bounded lists on indexed columns, or text searches that only a scan
-/// can answer), and custom plans for every execution: a cached generic plan
-/// of a query with a range or a list (the reconciler's, the history's) may
-/// not suit its real arguments.
+/// row reads run the write path's lookups; the history and console queries
+/// are keyed or bounded lists on indexed columns, or text searches that
+/// only a scan can answer), and custom plans for every execution: a cached
+/// generic plan of a query with a range or a list (the reconciler's, the
+/// history's) may not suit its real arguments.
 pub const POOL_SETTINGS: &[(&str, &str)] = &[
     ("enable_seqscan", "off"),
     ("enable_bitmapscan", "off"),
