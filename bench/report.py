@@ -101,7 +101,7 @@ LABELS.update({name: f"service, PostgreSQL, C={c}, {db}, "
 CPU_GROUPS = ["service", "php-fpm", "nginx", "postgres"]
 CPU_NAMES = {"service": "service", "php-fpm": "php-fpm (master + children)",
              "nginx": "nginx (master + workers)", "postgres": "PostgreSQL (whole cluster)"}
-SCAN_TABLES = ["payments", "events", "callback_decisions", "orders"]
+SCAN_TABLES = ["payments", "events", "callback_decisions", "orders", "event_partitions"]
 
 
 def load(out, name):
@@ -456,6 +456,10 @@ def retention_lines(summary, cells):
     def ms(value):
         return "-" if value is None else f"{value:,.1f} ms"
 
+    def log_upkeep(name, table):
+        reads = (cells[name]["table_reads"] or {}).get(table)
+        return "-" if reads is None else f"{reads['autovacuum_count']} / {reads['autoanalyze_count']}"
+
     lines = [f"event log and retention ({summary.get('plain_settings', '')}; {summary.get('retention_settings', '')}):"]
     for c in (16, 64):
         parts = []
@@ -465,8 +469,9 @@ def retention_lines(summary, cells):
             by_slice = summary[f"{key}_by_slice"]
             parts.append(f"{db} {summary[key]:.2f} ({cells[partitioned]['rps']:,.0f} / "
                          f"{cells[plain]['rps']:,.0f} req/s over {len(by_slice)} slices each, slice pairs "
-                         f"{min(by_slice):.2f}–{max(by_slice):.2f}; {mark(key)})"
-                         f"{valid(partitioned, plain)}")
+                         f"{min(by_slice):.2f}–{max(by_slice):.2f}; autovacuum / analyse of the log "
+                         f"{log_upkeep(partitioned, 'event_partitions')} and {log_upkeep(plain, 'events')}; "
+                         f"{mark(key)}){valid(partitioned, plain)}")
         lines.append(f"  partitioned over plain, C={c}: " + ", ".join(parts))
 
     def around(name):
