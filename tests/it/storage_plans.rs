@@ -247,6 +247,14 @@ fn write_params() -> Vec<String> {
     .collect()
 }
 
+/// A connection to `url` set up as the service sets up its own: the
+/// session `settings` (`POSTGRES_WRITER_SETTINGS` or `POSTGRES_POOL_SETTINGS`).
+async fn connect_with_settings(url: &str, settings: &[(&str, &str)]) -> sqlx::PgConnection {
+    let options: sqlx::postgres::PgConnectOptions = std::str::FromStr::from_str(url).unwrap();
+    let options = options.options(settings.iter().copied());
+    sqlx::PgConnection::connect_with(&options).await.unwrap()
+}
+
 async fn set(connection: &mut sqlx::PgConnection, setting: &str, value: &str) {
     sqlx::query(sqlx::AssertSqlSafe(format!("SET {setting} = {value}")))
         .execute(connection)
@@ -321,10 +329,7 @@ async fn every_lookup_uses_its_primary_key_whatever_the_statistics() {
             ("writer", POSTGRES_WRITER_SETTINGS),
             ("pool", POSTGRES_POOL_SETTINGS),
         ] {
-            let options: sqlx::postgres::PgConnectOptions =
-                std::str::FromStr::from_str(&db.url).unwrap();
-            let options = options.options(settings.iter().copied());
-            let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+            let mut connection = connect_with_settings(&db.url, settings).await;
             set(&mut connection, "plan_cache_mode", "force_generic_plan").await;
             for (i, (statement, params, _, _)) in statements.iter().enumerate() {
                 prepare(&mut connection, &format!("s{i}"), statement, params).await;
@@ -382,9 +387,7 @@ async fn writers_plan_each_statement_once() {
     }
     const GROUPS: usize = 12;
     let db = TestDb::migrated(Backend::Postgres).await;
-    let options: sqlx::postgres::PgConnectOptions = std::str::FromStr::from_str(&db.url).unwrap();
-    let options = options.options(POSTGRES_WRITER_SETTINGS.iter().copied());
-    let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+    let mut connection = connect_with_settings(&db.url, POSTGRES_WRITER_SETTINGS).await;
     let sql = &POSTGRES_STATEMENTS;
     let LockAndDraw::Locks(locks) = &sql.lock_and_draw else {
         panic!("PostgreSQL takes a group's locks in a statement");
@@ -536,10 +539,7 @@ async fn the_outbox_statements_read_indexes_only() {
     let mut failures = Vec::new();
     for big in [false, true] {
         let db = TestDb::migrated(Backend::Postgres).await;
-        let options: sqlx::postgres::PgConnectOptions =
-            std::str::FromStr::from_str(&db.url).unwrap();
-        let options = options.options(POSTGRES_POOL_SETTINGS.iter().copied());
-        let mut connection = sqlx::PgConnection::connect_with(&options).await.unwrap();
+        let mut connection = connect_with_settings(&db.url, POSTGRES_POOL_SETTINGS).await;
         if big {
             for sql in [
                 "INSERT INTO webhook_messages (id, merchant_id, type, event_id, ordering_key, position, body) \
