@@ -201,6 +201,7 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
     rows = load_optional(out, f"cells/{name}.rows.json")
     archive = load_optional(out, f"cells/{name}.archive.json")
     disk = load_optional(out, f"cells/{name}.disk.json")
+    activity = load_optional(out, f"cells/{name}.activity.json")
     if operation is not None:
         # An operation that failed or ran past its limit is not a
         # correctness failure: its goal is missed (retention_summary).
@@ -271,6 +272,7 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
         "rows": rows,
         "archive": archive,
         "disk": disk,
+        "activity": activity,
         "dry_run": text_optional(out, f"cells/{name}.dry_run.txt"),
         "correct": all(checks.values()),
     }
@@ -428,6 +430,7 @@ def retention_summary(cells):
         summary[f"{name}_during_max_ms_by_slice"] = (waits.get("during") or {}).get("max_ms_by_slice")
         summary[f"{name}_phases"] = waits.get("phases")
         summary[f"{name}_disk"] = cell["disk"]
+        summary[f"{name}_activity"] = cell["activity"]
         summary[f"{name}_during_max_at_s"] = (waits.get("during") or {}).get("max_sent_after_start_s")
         summary[f"{name}_during_not_ok"] = (waits.get("during") or {}).get("not_ok_by_answer")
         key = f"{name}_during_max_ms"
@@ -486,6 +489,7 @@ def retention_lines(summary, cells):
                 + "".join(f"; answered other than ok during it: {n:,} × {answer}"
                           for answer, n in (summary[f"{name}_during_not_ok"] or {}).items())
                 + disk(name)
+                + activity(name)
                 + f"); the longest before it {ms(summary[f'{name}_before_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_before_p99_ms'])}), after it {ms(summary[f'{name}_after_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_after_p99_ms'])})")
@@ -498,6 +502,19 @@ def retention_lines(summary, cells):
         return (f"; the disk's own fsync beside it (bench/fsync_probe.py, {probe['fsyncs']:,}): p99 "
                 f"{ms(probe['p99_ms'])}, longest {ms(probe['max_ms'])} at {probe['max_at_s']:.1f} s"
                 + ("" if at is None else f" (the callbacks' longest wait at {at:.1f} s)"))
+
+    def activity(name):
+        # What PostgreSQL's backends did while the longest wait lasted: the
+        # four things seen most often in the samples.
+        seen = summary.get(f"{name}_activity") or {}
+        if not seen.get("samples"):
+            return ""
+        return (f"; PostgreSQL during that wait (bench/activity.py, {seen['samples']} samples with a backend busy "
+                f"{seen['from_s']:.2f}–{seen['to_s']:.2f} s): "
+                + ", ".join(f"{e['backend']} {e['state'] or '-'} {e['wait']}"
+                            + (f" blocked by {e['blocked_by']}" if e['blocked_by'] else "")
+                            + f" ×{e['times']} ({e['query'][:50]!r})"
+                            for e in seen["seen"][:4]))
 
     def took(name):
         seconds = summary[f"{name}_seconds"]
