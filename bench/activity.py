@@ -18,14 +18,23 @@ usage: activity.py run URL OUT
          START and lasted max_ms), as JSON: how many samples showed a busy
          backend, and per backend kind, state and wait how many times it
          was seen, most seen first, with a query it ran (and, for a lock
-         wait, the holders with theirs).
+         wait, the holders with theirs);
+       activity.py checkpoints LOG START END
+         PostgreSQL's checkpoints that completed between START and END
+         (epoch seconds) by the server's LOG (`log_checkpoints`, on by
+         default, timestamps in UTC): for each, when (s after START), the
+         WAL files it removed and recycled, and its write and sync seconds,
+         as JSON. A checkpoint that removes WAL files frees their space at
+         once (see scripts/bench disk_free_cell).
 Standard library only (psql, $PSQL or on the PATH, does the talking)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 
 QUERY = (
     "SELECT extract(epoch FROM statement_timestamp()), pid, backend_type, application_name, state, "
@@ -88,8 +97,29 @@ def summary(out, windows, start):
             "seen": sorted(seen.values(), key=lambda e: -e["times"])}
 
 
+CHECKPOINT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC .*checkpoint complete: .*?"
+                        r"(\d+) WAL file\(s\) added, (\d+) removed, (\d+) recycled; "
+                        r"write=([\d.]+) s, sync=([\d.]+) s")
+
+
+def checkpoints(log, start, end):
+    found = []
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = CHECKPOINT.match(line)
+            if not m:
+                continue
+            at = datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+            if start <= at <= end:
+                found.append({"at_s": round(at - start, 3), "wal_added": int(m[2]), "wal_removed": int(m[3]),
+                              "wal_recycled": int(m[4]), "write_s": float(m[5]), "sync_s": float(m[6])})
+    return found
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "checkpoints":
+        print(json.dumps(checkpoints(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))))
     else:
         print(json.dumps(summary(sys.argv[2], sys.argv[3], float(sys.argv[4]))))

@@ -44,7 +44,12 @@ upgrade ≤ 1 s, during a partition drop ≤ 100 ms, during SQLite's batches ≤
 50 ms), the events before and after it (cells/CELL.rows.json; after = before
 + ok answers - the month deleted), the archive and what `retention verify`
 said of it (cells/CELL.archive.json) and the dry run's output
-(cells/CELL.dry_run.txt). A run with BENCH_ONLY=retention has the fresh,
+(cells/CELL.dry_run.txt); beside them, the disk probe (cells/CELL.disk.json,
+bench/fsync_probe.py), PostgreSQL's backends during the longest wait
+(cells/CELL.activity.json, bench/activity.py), its checkpoints meanwhile
+(cells/CELL.checkpoints.json) and, after the partition
+drop, the disk alone removing a file of the partition's size
+(cells/pg_retention_drop.disk_free.json). A run with BENCH_ONLY=retention has the fresh,
 paired and retention cells alone: their table and these figures, no
 plots.
 """
@@ -202,6 +207,8 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
     archive = load_optional(out, f"cells/{name}.archive.json")
     disk = load_optional(out, f"cells/{name}.disk.json")
     activity = load_optional(out, f"cells/{name}.activity.json")
+    disk_free = load_optional(out, f"cells/{name}.disk_free.json")
+    checkpoints = load_optional(out, f"cells/{name}.checkpoints.json")
     if operation is not None:
         # An operation that failed or ran past its limit is not a
         # correctness failure: its goal is missed (retention_summary).
@@ -273,6 +280,8 @@ def cell_summary(out, name, concurrency, long_seconds, run=None):
         "archive": archive,
         "disk": disk,
         "activity": activity,
+        "disk_free": disk_free,
+        "checkpoints": checkpoints,
         "dry_run": text_optional(out, f"cells/{name}.dry_run.txt"),
         "correct": all(checks.values()),
     }
@@ -431,6 +440,8 @@ def retention_summary(cells):
         summary[f"{name}_phases"] = waits.get("phases")
         summary[f"{name}_disk"] = cell["disk"]
         summary[f"{name}_activity"] = cell["activity"]
+        summary[f"{name}_disk_free"] = cell["disk_free"]
+        summary[f"{name}_checkpoints"] = cell["checkpoints"]
         summary[f"{name}_during_max_at_s"] = (waits.get("during") or {}).get("max_sent_after_start_s")
         summary[f"{name}_during_not_ok"] = (waits.get("during") or {}).get("not_ok_by_answer")
         key = f"{name}_during_max_ms"
@@ -490,6 +501,7 @@ def retention_lines(summary, cells):
                           for answer, n in (summary[f"{name}_during_not_ok"] or {}).items())
                 + disk(name)
                 + activity(name)
+                + checkpoints(name)
                 + f"); the longest before it {ms(summary[f'{name}_before_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_before_p99_ms'])}), after it {ms(summary[f'{name}_after_max_ms'])} "
                 f"(p99 {ms(summary[f'{name}_after_p99_ms'])})")
@@ -515,6 +527,14 @@ def retention_lines(summary, cells):
                             + (f" blocked by {e['blocked_by']}" if e['blocked_by'] else "")
                             + f" ×{e['times']} ({e['query'][:50]!r})"
                             for e in seen["seen"][:4]))
+
+    def checkpoints(name):
+        done = summary.get(f"{name}_checkpoints")
+        if done is None:
+            return ""
+        return ("; PostgreSQL's checkpoints from its start to the load's end: "
+                + (", ".join(f"at {c['at_s']:.1f} s ({c['wal_removed']} WAL files removed, "
+                             f"{c['wal_recycled']} recycled)" for c in done) or "none"))
 
     def took(name):
         seconds = summary[f"{name}_seconds"]
@@ -555,6 +575,14 @@ def retention_lines(summary, cells):
         f"{cells['pg_retention_drop']['rps']:.0f} callbacks/s: {took('pg_retention_drop')}; "
         f"{around('pg_retention_drop')}; {rows_line('pg_retention_drop', 'archived and deleted')}; "
         f"{archive_line('pg_retention_drop')}{valid('pg_retention_drop')}")
+    alone = summary.get("pg_retention_drop_disk_free") or {}
+    if alone.get("fsyncs"):
+        lines.append(
+            f"  the disk alone after it (no service, no load): a file of {alone['bytes'] / 1e6:,.0f} MB "
+            f"(the dropped partition's size) written, then removed: the disk probe's longest fsync in "
+            f"the 5 s after the removal {ms(alone['max_ms'])} at {alone['max_at_s']:.2f} s (p99 "
+            f"{ms(alone['p99_ms'])}; the freed blocks go to the device at the file system's next "
+            f"journal commit when it is mounted with online discard)")
     lines.append(
         f"  a month of {summary['sqlite_retention_batches_rows'].get('going', 0):,} events deleted on SQLite "
         f"(fresh database + the old month), batch 500, by `retention run` under "
