@@ -47,11 +47,11 @@ said of it (cells/CELL.archive.json) and the dry run's output
 (cells/CELL.dry_run.txt); beside them, the disk probe (cells/CELL.disk.json,
 bench/fsync_probe.py), PostgreSQL's backends during the longest wait
 (cells/CELL.activity.json, bench/activity.py), its checkpoints meanwhile
-(cells/CELL.checkpoints.json) and, after the partition
-drop, the disk alone removing a file of the partition's size
-(cells/pg_retention_drop.disk_free.json). A run with BENCH_ONLY=retention has the fresh,
-paired and retention cells alone: their table and these figures, no
-plots.
+(cells/CELL.checkpoints.json) and, after the partition drop, the disk alone
+removing a file of the partition's size
+(cells/pg_retention_drop.disk_free.json). A run with BENCH_ONLY=retention
+has the fresh, paired and retention cells alone: their table and these
+figures, no plots.
 """
 
 import json
