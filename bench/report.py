@@ -513,7 +513,23 @@ def retention_lines(summary, cells):
         at = summary[f"{name}_during_max_at_s"]
         return (f"; the disk's own fsync beside it (bench/fsync_probe.py, {probe['fsyncs']:,}): p99 "
                 f"{ms(probe['p99_ms'])}, longest {ms(probe['max_ms'])} at {probe['max_at_s']:.1f} s"
-                + ("" if at is None else f" (the callbacks' longest wait at {at:.1f} s)"))
+                + ("" if at is None else f" (the callbacks' longest wait at {at:.1f} s)")
+                + device(probe))
+
+    def device(probe):
+        # What the device did (every writer on the machine) in the second
+        # before the probe's longest fsync and during it, against its pace
+        # over the whole operation: a stall with little written is the host's.
+        around, whole = probe.get("device_around_max"), probe.get("device_whole")
+        if not around or not whole:
+            return ""
+
+        def rate(d):
+            return f"{d['written_mb'] / d['seconds']:.1f} MB/s written, {d['flushes'] / d['seconds']:.0f} flushes/s"
+
+        return (f"; the device then (from 1 s before it to its end, {around['seconds']:.2f} s): {rate(around)}"
+                + (f", {around['discarded_mb']:.1f} MB discarded" if around["discarded_mb"] else "")
+                + f"; over the whole operation {rate(whole)}")
 
     def activity(name):
         # What PostgreSQL's backends did while the longest wait lasted: the
