@@ -25,7 +25,12 @@ usage: activity.py run URL OUT
          default, timestamps in UTC): for each, when (s after START), the
          WAL files it removed and recycled, and its write and sync seconds,
          as JSON. A checkpoint that removes WAL files frees their space at
-         once (see scripts/bench disk_free_cell).
+         once (see scripts/bench disk_free_cell);
+       activity.py slice_checkpoints LOG SLICES
+         the same for a side of a pair of cells (scripts/bench
+         pg_paired_cells): SLICES holds each of its slices as a line
+         `NUMBER START END`; each checkpoint that completed during one of
+         them, with that slice's number and when (s after its START).
 Standard library only (psql, $PSQL or on the PATH, does the talking)."""
 import json
 import os
@@ -116,9 +121,20 @@ def checkpoints(log, start, end):
     return found
 
 
+def slice_checkpoints(log, slices):
+    found = []
+    with open(slices) as f:
+        for line in f:
+            number, start, end = line.split()
+            found += [dict(c, slice=int(number)) for c in checkpoints(log, float(start), float(end))]
+    return found
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "run":
         run(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "slice_checkpoints":
+        print(json.dumps(slice_checkpoints(sys.argv[2], sys.argv[3])))
     elif sys.argv[1] == "checkpoints":
         print(json.dumps(checkpoints(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))))
     else:

@@ -474,6 +474,15 @@ def retention_lines(summary, cells):
         reads = (cells[name]["table_reads"] or {}).get(table)
         return "-" if reads is None else f"{reads['autovacuum_count']} / {reads['autoanalyze_count']}"
 
+    def slice_checkpoints(partitioned, plain):
+        # PostgreSQL's checkpoints that ended during each side's slices
+        # (their sync stalls the commits of whichever slice is running).
+        sides = [cells[partitioned].get("checkpoints"), cells[plain].get("checkpoints")]
+        if any(side is None for side in sides):
+            return ""
+        return ("; checkpoints ended in its slices " + " and ".join(
+            ", ".join(f"s{c['slice']}" for c in side) or "none" for side in sides))
+
     lines = [f"event log and retention ({summary.get('plain_settings', '')}; {summary.get('retention_settings', '')}):"]
     for c in (16, 64):
         parts = []
@@ -484,8 +493,8 @@ def retention_lines(summary, cells):
             parts.append(f"{db} {summary[key]:.2f} ({cells[partitioned]['rps']:,.0f} / "
                          f"{cells[plain]['rps']:,.0f} req/s over {len(by_slice)} slices each, slice pairs "
                          f"{min(by_slice):.2f}–{max(by_slice):.2f}; autovacuum / analyse of the log "
-                         f"{log_upkeep(partitioned, 'event_partitions')} and {log_upkeep(plain, 'events')}; "
-                         f"{mark(key)}){valid(partitioned, plain)}")
+                         f"{log_upkeep(partitioned, 'event_partitions')} and {log_upkeep(plain, 'events')}"
+                         f"{slice_checkpoints(partitioned, plain)}; {mark(key)}){valid(partitioned, plain)}")
         lines.append(f"  partitioned over plain, C={c}: " + ", ".join(parts))
 
     def around(name):
