@@ -122,11 +122,18 @@ def checkpoints(log, start, end):
 
 
 def slice_checkpoints(log, slices):
-    found = []
+    # The log read once, over the span of all the slices.
     with open(slices) as f:
-        for line in f:
-            number, start, end = line.split()
-            found += [dict(c, slice=int(number)) for c in checkpoints(log, float(start), float(end))]
+        spans = [(int(n), float(a), float(b)) for n, a, b in (line.split() for line in f)]
+    if not spans:
+        return []
+    first = min(a for _, a, _ in spans)
+    found = []
+    for c in checkpoints(log, first, max(b for _, _, b in spans)):
+        at = first + c["at_s"]
+        for number, start, end in spans:
+            if start <= at <= end:
+                found.append(dict(c, slice=number, at_s=round(at - start, 3)))
     return found
 
 
