@@ -51,7 +51,7 @@ bench/fsync_probe.py), PostgreSQL's backends during the longest wait
 removing a file of the partition's size
 (cells/pg_retention_drop.disk_free.json). A run with BENCH_ONLY=retention
 has the fresh, paired and retention cells alone: their table and these
-figures, no plots.
+figures, no plots; BENCH_ONLY=pairs the paired cells and their ratios alone.
 """
 
 import json
@@ -409,16 +409,8 @@ UPGRADE_REPORT = re.compile(r"event log partitioned by month: (\d+) rows kept in
 def retention_summary(cells):
     """The figures of issue 24 (flat keys for summary.json) and their goals
     (`retention_goals`: {name: {value, goal, met}})."""
-    summary, goals = {}, {}
-    for (c, db), (partitioned, plain) in PAIRS.items():
-        key = f"pg_c{c}_{db}_partitioned_over_plain"
-        summary[key] = ratio(cells[partitioned]["rps"], cells[plain]["rps"])
-        # Each slice's ratio to its twin's next to it: how far one slice
-        # pair alone could be trusted.
-        summary[f"{key}_by_slice"] = [ratio(p, q) for p, q in
-                                      zip(cells[partitioned]["slices_rps"], cells[plain]["slices_rps"])]
-        goals[key] = goal_entry(summary[key], 0.95, True,
-                                cells[partitioned]["correct"] and cells[plain]["correct"])
+    summary = pairs_summary(cells)
+    goals = summary["retention_goals"]
     for name, target in OPERATION_CELLS.items():
         cell = cells[name]
         operation, waits = cell["operation"] or {}, cell["waits"] or {}
@@ -451,24 +443,40 @@ def retention_summary(cells):
     summary["pg_upgrade_report"] = None if upgrade is None else {
         "rows": int(upgrade[1]), "old_partition": upgrade[2], "seconds": float(upgrade[3]),
         "locked_ms": float(upgrade[4])}
+    return summary
+
+
+def pairs_summary(cells):
+    """The partitioned over plain ratios (flat keys for summary.json) and
+    their goals (`retention_goals`)."""
+    summary, goals = {}, {}
+    for (c, db), (partitioned, plain) in PAIRS.items():
+        key = f"pg_c{c}_{db}_partitioned_over_plain"
+        summary[key] = ratio(cells[partitioned]["rps"], cells[plain]["rps"])
+        # Each slice's ratio to its twin's next to it: how far one slice
+        # pair alone could be trusted.
+        summary[f"{key}_by_slice"] = [ratio(p, q) for p, q in
+                                      zip(cells[partitioned]["slices_rps"], cells[plain]["slices_rps"])]
+        goals[key] = goal_entry(summary[key], 0.95, True,
+                                cells[partitioned]["correct"] and cells[plain]["correct"])
     summary["retention_goals"] = goals
     return summary
 
 
-def retention_lines(summary, cells):
-    """The event log and retention figures, as lines of text (the table and
-    summary.md)."""
+def goal_mark(goals, key):
+    """`goal G: met` or `goal G: MISSED` for goal `key`."""
+    g = goals[key]
+    return f"goal {g['goal']}: {'met' if g['met'] else 'MISSED'}"
+
+
+def not_valid(cells, *names):
+    """A note when any of the named cells failed its checks."""
+    return "" if all(cells[n]["correct"] for n in names) else " (NOT VALID: a cell failed its checks)"
+
+
+def pairs_lines(summary, cells):
+    """The partitioned over plain ratios, as lines of text."""
     goals = summary["retention_goals"]
-
-    def mark(key):
-        g = goals[key]
-        return f"goal {g['goal']}: {'met' if g['met'] else 'MISSED'}"
-
-    def valid(*names):
-        return "" if all(cells[n]["correct"] for n in names) else " (NOT VALID: a cell failed its checks)"
-
-    def ms(value):
-        return "-" if value is None else f"{value:,.1f} ms"
 
     def log_upkeep(name, table):
         reads = (cells[name]["table_reads"] or {}).get(table)
@@ -483,7 +491,7 @@ def retention_lines(summary, cells):
         return ("; checkpoints ended in its slices " + " and ".join(
             ", ".join(f"s{c['slice']}" for c in side) or "none" for side in sides))
 
-    lines = [f"event log and retention ({summary.get('plain_settings', '')}; {summary.get('retention_settings', '')}):"]
+    lines = []
     for c in (16, 64):
         parts = []
         for db in ("fresh", "grown"):
@@ -494,8 +502,28 @@ def retention_lines(summary, cells):
                          f"{cells[plain]['rps']:,.0f} req/s over {len(by_slice)} slices each, slice pairs "
                          f"{min(by_slice):.2f}–{max(by_slice):.2f}; autovacuum / analyse of the log "
                          f"{log_upkeep(partitioned, 'event_partitions')} and {log_upkeep(plain, 'events')}"
-                         f"{slice_checkpoints(partitioned, plain)}; {mark(key)}){valid(partitioned, plain)}")
+                         f"{slice_checkpoints(partitioned, plain)}; {goal_mark(goals, key)})"
+                         f"{not_valid(cells, partitioned, plain)}")
         lines.append(f"  partitioned over plain, C={c}: " + ", ".join(parts))
+    return lines
+
+
+def retention_lines(summary, cells):
+    """The event log and retention figures, as lines of text (the table and
+    summary.md)."""
+    goals = summary["retention_goals"]
+
+    def mark(key):
+        return goal_mark(goals, key)
+
+    def valid(*names):
+        return not_valid(cells, *names)
+
+    def ms(value):
+        return "-" if value is None else f"{value:,.1f} ms"
+
+    lines = [f"event log and retention ({summary.get('plain_settings', '')}; {summary.get('retention_settings', '')}):"]
+    lines += pairs_lines(summary, cells)
 
     def around(name):
         slices = summary[f"{name}_during_max_ms_by_slice"] or []
@@ -650,6 +678,8 @@ ONLY = {
     "webhook": (["pg_c16_fresh", "pg_c64_fresh"] + WEBHOOK_CELLS, webhook_summary, webhook_lines),
     "retention": (["pg_c16_fresh", "pg_c64_fresh"] + RETENTION_CELLS,
                   retention_summary, retention_lines),
+    "pairs": (PAIRED_CELLS, pairs_summary, lambda summary, cells: [
+        f"event log ({summary.get('plain_settings', '')}):"] + pairs_lines(summary, cells)),
 }
 
 
