@@ -508,6 +508,11 @@ def pairs_lines(summary, cells):
     return lines
 
 
+def pairs_only_lines(summary, cells):
+    """BENCH_ONLY=pairs: the ratios under a heading with the pairs' settings."""
+    return [f"event log ({summary.get('plain_settings', '')}):"] + pairs_lines(summary, cells)
+
+
 def retention_lines(summary, cells):
     """The event log and retention figures, as lines of text (the table and
     summary.md)."""
@@ -678,8 +683,7 @@ ONLY = {
     "webhook": (["pg_c16_fresh", "pg_c64_fresh"] + WEBHOOK_CELLS, webhook_summary, webhook_lines),
     "retention": (["pg_c16_fresh", "pg_c64_fresh"] + RETENTION_CELLS,
                   retention_summary, retention_lines),
-    "pairs": (PAIRED_CELLS, pairs_summary, lambda summary, cells: [
-        f"event log ({summary.get('plain_settings', '')}):"] + pairs_lines(summary, cells)),
+    "pairs": (PAIRED_CELLS, pairs_summary, pairs_only_lines),
 }
 
 
